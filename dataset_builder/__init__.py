@@ -1,0 +1,33 @@
+"""``datasets`` builders for chest X-ray image-report collections.
+
+IU X-ray (Kaggle CSV, R2Gen split, Open-i XML), MIMIC-CXR-JPG and a generic
+image-folder layout, each a ``GeneratorBasedBuilder`` used in-process plus a
+``load_*`` helper returning a ``DatasetDict``. See docs/dataset.md.
+"""
+
+from .base import ReportDatasetBuilder, ReportDatasetConfig, report_features
+from .iu_xray import IUXray, IUXrayConfig, detect_iu_layout, load_iu_xray
+from .splits import assign_splits, read_r2gen_split_file
+from .stats import STATS_FILE_NAME, DropReason, PreparationError, PreparationStats, preparation_stats
+from .text import MaskPolicy, ReportSections, apply_mask_policy, r2gen_normalize
+
+__all__ = [
+    "IUXray",
+    "IUXrayConfig",
+    "load_iu_xray",
+    "detect_iu_layout",
+    "ReportDatasetBuilder",
+    "ReportDatasetConfig",
+    "report_features",
+    "assign_splits",
+    "read_r2gen_split_file",
+    "DropReason",
+    "PreparationError",
+    "PreparationStats",
+    "preparation_stats",
+    "STATS_FILE_NAME",
+    "MaskPolicy",
+    "ReportSections",
+    "apply_mask_policy",
+    "r2gen_normalize",
+]
