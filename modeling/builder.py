@@ -1,0 +1,104 @@
+"""The one way to assemble a report model from an encoder and a GPT-2 decoder."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig, PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedTokenizerBase
+
+from .configuration_biovil_t import BioViLTConfig
+from .configuration_xray_report import XrayReportConfig
+from .modeling_biovil_t import BioViLTModel
+from .modeling_xray_report import XrayReportModel
+
+# Greedy decoding with the KV cache; reports in IU X-ray are at most ~100 GPT-2 tokens for 95% of studies.
+DEFAULT_GENERATION = {"max_new_tokens": 128, "num_beams": 1, "do_sample": False}
+
+
+def build_report_model(
+    encoder: str | os.PathLike | BioViLTConfig | BioViLTModel,
+    decoder: str | os.PathLike | PreTrainedConfig | PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    generation: dict[str, Any] | None = None,
+) -> XrayReportModel:
+    """Builds an [`XrayReportModel`] with consistent special tokens and generation defaults.
+
+    Args:
+        encoder: a converted BioViL-T encoder directory or hub id, a fresh [`BioViLTConfig`], or a built model.
+        decoder: a GPT-2-family hub id or directory (pretrained weights; cross-attention is added and randomly
+            initialised), a fresh decoder config (e.g. `GPT2Config(n_layer=2)`), or a built causal-LM model.
+        tokenizer: the report tokenizer, with a pad token distinct from EOS (`processing.load_report_tokenizer`).
+            The decoder's embeddings are resized to `len(tokenizer)`.
+        generation: overrides of the generation defaults stored in `model.generation_config`.
+    """
+    _check_tokenizer(tokenizer)
+    encoder_model = _build_encoder(encoder)
+    decoder_model = _build_decoder(decoder, vocab_size=len(tokenizer))
+    if decoder_model.get_input_embeddings().num_embeddings < len(tokenizer):
+        decoder_model.resize_token_embeddings(len(tokenizer))
+
+    config = XrayReportConfig.from_encoder_decoder_configs(encoder_model.config, decoder_model.config)
+    model = XrayReportModel(config=config, encoder=encoder_model, decoder=decoder_model)
+    set_special_tokens(model, tokenizer)
+    model.generation_config = make_generation_config(tokenizer, **(generation or {}))
+    return model
+
+
+def set_special_tokens(model: XrayReportModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Decoding starts from BOS (GPT-2's `<|endoftext|>`), stops at EOS, and pads with the dedicated pad token."""
+    for config in (model.config, model.config.decoder):
+        config.decoder_start_token_id = tokenizer.bos_token_id
+        config.bos_token_id = tokenizer.bos_token_id
+        config.eos_token_id = tokenizer.eos_token_id
+        config.pad_token_id = tokenizer.pad_token_id
+
+
+def make_generation_config(tokenizer: PreTrainedTokenizerBase, **overrides: Any) -> GenerationConfig:
+    """Generation defaults (greedy, 128 new tokens) with the tokenizer's special tokens."""
+    settings = {**DEFAULT_GENERATION, **overrides}
+    return GenerationConfig(
+        decoder_start_token_id=tokenizer.bos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **settings,
+    )
+
+
+def _check_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
+    if tokenizer.eos_token_id is None or tokenizer.bos_token_id is None:
+        raise ValueError("The tokenizer needs BOS and EOS tokens (GPT-2's <|endoftext|> serves as both).")
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        raise ValueError(
+            "The tokenizer needs a pad token distinct from EOS, or the model never learns to stop: "
+            "use processing.load_report_tokenizer or processing.prepare_report_tokenizer."
+        )
+
+
+def _build_encoder(encoder: str | os.PathLike | BioViLTConfig | BioViLTModel) -> BioViLTModel:
+    if isinstance(encoder, BioViLTModel):
+        return encoder
+    if isinstance(encoder, BioViLTConfig):
+        return BioViLTModel(encoder)
+    return BioViLTModel.from_pretrained(encoder)
+
+
+def _build_decoder(decoder: str | os.PathLike | PreTrainedConfig | PreTrainedModel, vocab_size: int) -> PreTrainedModel:
+    if isinstance(decoder, PreTrainedModel):
+        if not (decoder.config.is_decoder and decoder.config.add_cross_attention):
+            raise ValueError("A decoder model must be built with is_decoder=True and add_cross_attention=True.")
+        return decoder
+    if isinstance(decoder, PreTrainedConfig):
+        config = copy.deepcopy(decoder)
+        config.is_decoder = True
+        config.add_cross_attention = True
+        config.vocab_size = max(config.vocab_size, vocab_size)
+        return AutoModelForCausalLM.from_config(config)
+    config = AutoConfig.from_pretrained(decoder, is_decoder=True, add_cross_attention=True)
+    return AutoModelForCausalLM.from_pretrained(decoder, config=config)
+
+
+__all__ = ["DEFAULT_GENERATION", "build_report_model", "make_generation_config", "set_special_tokens"]

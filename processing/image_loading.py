@@ -1,0 +1,114 @@
+"""Reading chest X-rays from files and arrays into 8-bit grayscale images.
+
+Every input ends as a PIL image in mode "L", the form BioViL-T was trained on: hi-ml's own
+`load_image` stretches each image's values linearly to [0, 255] (min-max), and so does this module.
+
+- PNG / JPEG: 8-bit or 16-bit grayscale, RGB (converted to luma) or RGBA (alpha dropped).
+- DICOM (`.dcm`, read with pydicom): the modality LUT (rescale slope/intercept) is applied,
+  MONOCHROME1 images are inverted so that bone is bright, then min-max to 8 bits. No VOI
+  windowing is applied (hi-ml does none either); window a DICOM yourself and pass the array if needed.
+- numpy arrays / torch tensors: (H, W), (H, W, C) or (C, H, W) with C in {1, 3, 4}, any numeric dtype.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+class XrayImageError(ValueError):
+    """An input image could not be read or has an unusable shape; the message names the file or input."""
+
+
+def load_xray_image(source: Any) -> Image.Image:
+    """Returns `source` (a path, PIL image, numpy array or torch tensor) as an 8-bit grayscale PIL image.
+
+    Raises:
+        XrayImageError: naming the file and the reason when it is missing, unreadable, empty or not an image.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _load_file(Path(source))
+    if isinstance(source, Image.Image):
+        return _pil_to_gray(source, name="PIL image")
+    if hasattr(source, "detach") and hasattr(source, "cpu"):  # torch.Tensor, without importing torch here
+        source = source.detach().cpu().numpy()
+    if isinstance(source, np.ndarray):
+        return Image.fromarray(remap_to_uint8(_array_to_gray(source, name="array"), name="array"), mode="L")
+    raise XrayImageError(
+        f"Unsupported image input of type {type(source).__name__}: pass a file path, PIL image, numpy array or tensor."
+    )
+
+
+def remap_to_uint8(array: np.ndarray, name: str = "image") -> np.ndarray:
+    """Stretches values linearly so that the minimum maps to 0 and the maximum to 255 (as hi-ml's loader does)."""
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise XrayImageError(f"{name}: contains NaN or infinite values.")
+    low, high = float(array.min()), float(array.max())
+    if high == low:
+        raise XrayImageError(f"{name}: every pixel has the same value ({low}); this is not a usable radiograph.")
+    return ((array - low) / (high - low) * 255.0).astype(np.uint8)
+
+
+def _load_file(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise XrayImageError(f"{path}: file not found.")
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return Image.fromarray(remap_to_uint8(_read_dicom(path), name=str(path)), mode="L")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return _pil_to_gray(image, name=str(path))
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise XrayImageError(f"{path}: not a readable image ({error}).") from error
+
+
+def _read_dicom(path: Path) -> np.ndarray:
+    try:
+        import pydicom
+        from pydicom.pixels import apply_modality_lut
+    except ImportError as error:  # pragma: no cover - pydicom is a dependency
+        raise XrayImageError(f"{path}: reading DICOM needs pydicom (`pip install pydicom`).") from error
+    try:
+        dataset = pydicom.dcmread(path)
+        pixels = apply_modality_lut(dataset.pixel_array, dataset)
+    except Exception as error:  # pydicom raises many types for corrupt files and missing decoders
+        raise XrayImageError(f"{path}: not a readable DICOM image ({type(error).__name__}: {error}).") from error
+    if pixels.ndim != 2:
+        raise XrayImageError(f"{path}: expected a single 2-D DICOM frame, got pixel data of shape {pixels.shape}.")
+    if getattr(dataset, "PhotometricInterpretation", "") == "MONOCHROME1":
+        pixels = pixels.max() - pixels
+    return pixels
+
+
+def _pil_to_gray(image: Image.Image, name: str) -> Image.Image:
+    if image.width == 0 or image.height == 0:
+        raise XrayImageError(f"{name}: image is empty ({image.width}x{image.height}).")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return Image.fromarray(remap_to_uint8(np.asarray(image), name=name), mode="L")
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = image.convert("RGBA" if image.mode in ("RGBA", "P", "PA") else "LA")
+        image = image.convert("RGB") if image.mode == "RGBA" else image.convert("L")
+    return Image.fromarray(remap_to_uint8(np.asarray(image.convert("L")), name=name), mode="L")
+
+
+def _array_to_gray(array: np.ndarray, name: str) -> np.ndarray:
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # channels-first -> channels-last
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        rgb = array[..., :3].astype(np.float64)
+        array = rgb @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as PIL's "L" conversion
+    if array.ndim != 2 or 0 in array.shape:
+        raise XrayImageError(f"{name}: expected (H, W), (H, W, C) or (C, H, W) with C in 1, 3, 4; got {array.shape}.")
+    return array
+
+
+__all__ = ["XrayImageError", "load_xray_image", "remap_to_uint8"]
