@@ -26,8 +26,9 @@ How a report is labelled:
 
    Observations that radiologists report as a normal statement also have *normal phrases* that give
    **negative** directly: ``"heart size is normal"``, ``"normal cardiac silhouette"``, ``"mediastinal contours
-   within normal limits"`` (Cardiomegaly, Enlarged Cardiomediastinum). Statements at the limit of normal
-   (``"heart size is at the upper limits of normal"``, ``"borderline heart size"``) give **uncertain**.
+   within normal limits"``, ``"heart size is at the upper limits of normal"`` (Cardiomegaly, Enlarged
+   Cardiomediastinum). Borderline statements (``"borderline heart size"``, ``"borderline cardiomegaly"``,
+   ``"mediastinum is mildly prominent"``) give **uncertain**.
 4. The mentions of a report are aggregated per observation: positive if any mention is positive, else
    uncertain if any is uncertain, else negative if any is negative, else not mentioned.
 5. **No Finding** is derived, as in CheXpert: positive when none of the 12 pathology observations (all but
@@ -98,7 +99,7 @@ class ObservationRule:
         mentions: patterns whose match is a mention of the finding (its value decided by the cues around it).
         exclusions: patterns of look-alike phrases; a mention inside one of their matches is ignored.
         normal_phrases: patterns stating the structure is normal (value negative without cue analysis).
-        borderline_phrases: patterns stating the structure is at the limit of normal (value uncertain).
+        borderline_phrases: patterns stating the finding is borderline (value uncertain).
     """
 
     name: str
@@ -109,14 +110,16 @@ class ObservationRule:
 
 
 _W = r"(?:[\w-]+,? ){0,4}?"  # up to four words between a subject and its descriptor
-_HEART = r"(?:heart|cardiac (?:silhouette|shadow|contours?|size|borders?)|heart size|cardiac)"
+_HEART = r"\b(?:heart|cardiac (?:silhouette|shadow|contours?|size|borders?)|heart size|cardiac)"
 _MEDIASTINUM = (
-    r"(?:cardio ?mediastinal (?:silhouette|contours?|shadow|size|width)s?|cardiomediastinum|mediastinum"
+    r"\b(?:cardio ?mediastinal (?:silhouette|contours?|shadow|size|width)s?|cardiomediastinum|mediastinum"
     r"|mediastinal (?:silhouette|contours?|shadow|width|structures)s?)"
 )
 _ENLARGED = r"(?:enlarged|enlargement|large|increased in size|prominent|prominence|widened|widening)"
-_NORMAL = r"(?:normal|within normal limits|unremarkable|wnl|stable in size and contour)"
-_BORDERLINE = r"(?:upper limits? of normal|upper normal|top normal|top-normal|high normal|high-normal|borderline)"
+_NORMAL = r"(?:normal|within (?:\w+ )?(?:normal )?limits(?: of normal)?|unremarkable|wnl|stable in size and contour)"
+_BORDERLINE = r"(?:borderline|mildly prominent|slightly prominent)"
+_UPPER_NORMAL = r"(?:near |at |on )?(?:the )?(?:upper|high|top)[- ](?:limits? of |end of )?normal"
+_LINK = r"(?:(?:is|are|appears?|remains?|stable|and|in|the|of|size|now|again|at|near|mildly|slightly)[ ,]+){0,5}"
 
 OBSERVATION_RULES: tuple[ObservationRule, ...] = (
     ObservationRule(
@@ -128,11 +131,12 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
         ),
         normal_phrases=(
             rf"{_MEDIASTINUM} {_W}{_NORMAL}",
+            rf"{_MEDIASTINUM} {_LINK}{_UPPER_NORMAL}",
             rf"(?:heart|cardiac silhouette|heart size) and (?:the )?(?:cardio)?mediastin\w+(?: \w+)? {_W}{_NORMAL}",
             r"normal (?:appearing |appearance of the )?(?:cardio ?)?mediastin\w*",
             r"(?:cardio ?)?mediastin\w+ (?:\w+ )?(?:is |are )?(?:not enlarged|not widened)",
         ),
-        borderline_phrases=(rf"{_MEDIASTINUM} {_W}{_BORDERLINE}",),
+        borderline_phrases=(rf"{_MEDIASTINUM} {_LINK}{_BORDERLINE}",),
     ),
     ObservationRule(
         name="Cardiomegaly",
@@ -145,11 +149,15 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
         ),
         normal_phrases=(
             rf"{_HEART} {_W}{_NORMAL}",
+            rf"{_HEART} {_LINK}{_UPPER_NORMAL}",
             r"normal (?:\w+ )?(?:heart|cardiac|cardio ?mediastinal)",
             r"cardio ?mediastinal (?:silhouette|contours?|shadow) (?:\w+ ){0,3}?(?:normal|within normal limits)",
             r"(?:heart|cardiac \w+) (?:is |are )?not enlarged",
         ),
-        borderline_phrases=(rf"{_HEART} {_W}{_BORDERLINE}", rf"{_BORDERLINE} (?:\w+ )?(?:heart|cardiac)"),
+        borderline_phrases=(
+            rf"{_HEART} {_LINK}{_BORDERLINE}",
+            rf"{_BORDERLINE} (?:\w+ )?(?:heart|cardiac|cardiomegaly|enlarge)",
+        ),
     ),
     ObservationRule(
         name="Lung Lesion",
@@ -204,6 +212,7 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
     ObservationRule(
         name="Pneumonia",
         mentions=(r"pneumoni\w*", r"bronchopneumonia", r"\binfection\b", r"infectious"),
+        exclusions=(r"granulomatous (?:\w+ )?(?:infection|disease|process)", r"(?:prior|old|remote|healed) (?:\w+ )?infection"),
     ),
     ObservationRule(
         name="Atelectasis",
@@ -261,7 +270,7 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
 _PRE_CUES: tuple[tuple[str, str], ...] = (
     ("pseudo", r"\bno (?:\w+ )?(?:change|increase|decrease|worsening|improvement) (?:in|of)\b"),
     ("pseudo", r"\bwithout (?:\w+ )?change\b|\bnot only\b"),
-    ("neg", r"\bno (?:\w+ ){0,3}?(?:to suggest|suggestive of|suggesting|suspicious for|concerning for|worrisome for|to indicate|indicative of|diagnostic of)\b"),
+    ("neg", r"\bno (?:[\w-]+ ){0,6}?(?:to suggest|suggestive of|suggesting|suspicious for|concerning for|worrisome for|to indicate|indicative of|diagnostic of)\b"),
     ("neg", r"\b(?:no|without) (?:radiographic |definite |convincing |acute |xxxx )?(?:evidence|signs?|findings?) (?:of|for)\b"),
     ("unc", r"\b(?:cannot|can not|can't|could not|not) (?:be )?(?:entirely |completely |definitely |totally )?(?:exclude[ds]?|rule[ds]? out|ruled out)\b"),
     ("unc", r"\bdifficult to (?:exclude|rule out)\b|\bnot (?:entirely |completely )?excluded\b"),
@@ -269,7 +278,7 @@ _PRE_CUES: tuple[tuple[str, str], ...] = (
     ("neg", r"\bresolution of\b|\bresolved\b|\bnone\b|\bneither\b|\bnor\b|\bremoval of\b|\bremoved\b|\bfails? to (?:show|demonstrate)\b"),
     ("unc", r"\bpossibl[ey]\b|\bprobabl[ey]\b|\blikely\b|\bunlikely\b|\bmay\b|\bmight\b|\bcould\b|\bperhaps\b"),
     ("unc", r"\bsuspect\w*|\bsuspicious for\b|\bsuspicion (?:of|for)\b|\bconcern\w* (?:for|of)\b|\bworrisome for\b"),
-    ("unc", r"\bquestionabl[ey]\b|\bquestion of\b|\bequivocal\b|\bsuggest\w*|\bdifferential\b|\bconsider\w*"),
+    ("unc", r"\bquestionabl[ey]\b|\bquestion(?: of)?\b|\bequivocal\b|\bsuggest\w*|\bdifferential\b|\bconsider\w*"),
     ("unc", r"\bversus\b|\bvs\b|\bborderline\b|\bindeterminate\b|\bpresum\w*|\bcannot\b|\bapparent\b|\bpotential\w*"),
 )
 _POST_UNC = re.compile(
@@ -280,7 +289,8 @@ _POST_UNC = re.compile(
 _POST_NEG = re.compile(
     r"^\W*(?:[\w-]+,? ){0,5}?(?:(?:is|are|was|were|has been|have been)? ?(?:not|no longer) (?:\w+ )?(?:seen|identified|"
     r"present|visualized|appreciated|demonstrated|evident|noted|detected|visible|apparent)|(?:has|have) (?:\w+ )?"
-    r"(?:resolved|cleared)|(?:is|are) (?:absent|resolved)|resolved)"
+    r"(?:resolved|cleared)|(?:is|are) (?:absent|resolved)|resolved|(?:appears?|is|are|remains?) (?:\w+ )?(?:normal|"
+    r"within (?:\w+ )?(?:normal )?limits(?: of normal)?))"
 )
 _CLAUSE_BREAK = re.compile(
     r";|\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|\bother than\b|\baside from\b|\bapart from\b"
@@ -337,7 +347,7 @@ _RULES = tuple(
     for r in OBSERVATION_RULES
 )
 _CUES = tuple((kind, re.compile(pattern)) for kind, pattern in _PRE_CUES)
-_ABNORMAL_IN_GAP = re.compile(r"enlarg|\blarge|prominen|increas|widen|borderline|upper limit|abnormal|not normal")
+_ABNORMAL_IN_GAP = re.compile(r"enlarg|\blarge|prominen|increas|widen|borderline|abnormal|not normal")
 
 
 def split_report_sentences(report: str) -> list[str]:
@@ -403,7 +413,7 @@ def _sentence_mentions(rule: _CompiledRule, sentence: str) -> list[Mention]:
     for pattern in rule.borderline_phrases:
         for m in pattern.finditer(sentence):
             covered.append(m.span())
-            found.append(Mention(rule.name, Label.UNCERTAIN, sentence, m.group(0), "limit of normal"))
+            found.append(Mention(rule.name, Label.UNCERTAIN, sentence, m.group(0), "borderline"))
     for pattern in rule.normal_phrases:
         for m in pattern.finditer(sentence):
             if _ABNORMAL_IN_GAP.search(m.group(0)) or _overlaps(m.span(), covered):

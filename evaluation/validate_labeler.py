@@ -72,6 +72,8 @@ MESH_RULES: tuple[MeshRule, ...] = (
     MeshRule("Nodule", "Lung Lesion", forbid_sites=True),
     MeshRule("Mass", "Lung Lesion", forbid_sites=True),
     MeshRule("Cavitation", "Lung Lesion"),
+    MeshRule("Opacity", "Lung Lesion", require_any=("round",), forbid_sites=True),
+    MeshRule("Density", "Lung Lesion", require_any=("round",), forbid_sites=True),
     MeshRule("Opacity", "Lung Opacity", forbid_sites=True),
     MeshRule("Density", "Lung Opacity", require_any=("lung", "lingula", "retrocardiac", "pulmonary alveoli"), forbid_sites=True),
     MeshRule("Infiltrate", "Lung Opacity"),
