@@ -235,7 +235,15 @@ class ReportDatasetBuilder(datasets.GeneratorBasedBuilder):
                 Path(issues_dir, f"{uuid.uuid4().hex}.json").write_text(json.dumps(issues))
 
     def _download_and_prepare(self, dl_manager: Any, verification_mode: Any, **kwargs: Any) -> None:
-        super()._download_and_prepare(dl_manager, verification_mode, **kwargs)
+        try:
+            super()._download_and_prepare(dl_manager, verification_mode, **kwargs)
+        except datasets.exceptions.DatasetGenerationError as err:
+            cause: Optional[BaseException] = err
+            while cause is not None and not isinstance(cause, PreparationError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is not None:  # strict mode: surface our message, not the generic wrapper
+                raise cause from err
+            raise
         stats = self._stats
         assert stats is not None, "_split_generators did not run"
         issues_dir = Path(self._output_dir, "_issues")

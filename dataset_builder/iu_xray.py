@@ -53,7 +53,7 @@ def detect_iu_layout(data_dir: str | Path, layout: str = "auto") -> tuple[str, P
         ValueError: Nothing found, or several layouts/folders match (name one).
     """
     wanted = list(IU_LAYOUTS) if layout == "auto" else [layout]
-    level = [Path(data_dir)]
+    level = [Path(data_dir).resolve()]
     for _ in range(3):
         found = [(name, folder) for folder in level for name in _layouts_in(folder) if name in wanted]
         if len(found) == 1:

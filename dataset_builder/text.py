@@ -26,7 +26,7 @@ _WHITESPACE = re.compile(r"\s+")
 _MASK = re.compile(r"X{4,}")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 _REPEATED_PUNCT = re.compile(r"([,;:])(?:\s*[,;:])+")
-_ENUMERATION = re.compile(r"(?:(?<=^)|(?<=\s))\d{1,2}[.)]\s+")
+_ENUMERATION = re.compile(r"(?:^|(?<=\. ))\d{1,2}[.)] +")
 _RUNS_OF_DOTS = re.compile(r"\.{2,}")
 _NOT_WORD_OR_SPACE = re.compile(r"[^a-z0-9\s]")
 
@@ -113,7 +113,7 @@ def r2gen_normalize(text: str) -> str:
     """R2Gen-style normalisation for IU X-ray reports (metric comparability).
 
     The steps: lowercase; collapse runs of dots to one dot; remove list numbering
-    ("1. ", "2) "); split sentences on ". "; inside each sentence delete every
+    ("1. ", "2) ") at the start or after a sentence end; split sentences on ". "; inside each sentence delete every
     character that is not a letter, digit or space (so "x-ray" becomes "xray");
     collapse spaces; drop empty sentences; join the sentences with " . " and end
     with " .". The result is what R2Gen-derived papers score against; it is kept
