@@ -228,8 +228,8 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
             r"effusions?",
             r"pleural fluid",
             r"hydrothorax|hemothorax|hydropneumothora\w*",
-            r"blunt(?:ing|ed) (?:of )?(?:the )?(?:\w+ ){0,2}?(?:costophrenic|cp|costodiaphragmatic) (?:angles?|sulc\w+|recess\w*)",
-            r"(?:costophrenic|cp) (?:angles?|sulc\w+) (?:\w+ ){0,3}?blunt\w*",
+            r"blunt(?:ing|ed) (?:of )?(?:the )?(?:\w+ ){0,2}?(?:costophrenic|cp|costodiaphragmatic) (?:angles?|sulc\w+|recess\w*|xxxx)",
+            r"(?:costophrenic|cp) (?:angles?|sulc\w+|xxxx) (?:\w+ ){0,3}?blunt\w*",
             r"layering fluid",
         ),
         exclusions=(r"pericardial (?:\w+ )?effusions?", r"joint effusions?"),
@@ -259,6 +259,7 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
             r"sternotomy wires?|sternal wires?|(?:orthopedic |surgical |fixation |spinal )?hardware|\bscrews?\b|\bplate\b",
             r"stimulator|medical device|electronic device|monitor(?:ing)? leads|\bdevice\b",
             r"cabg markers?|surgical markers?",
+            r"(?:\bxxxx|catheter|line|tube|port) tips?\b|\btips? (?:[\w-]+ ){0,5}?(?:svc|atri\w+|cavoatrial|cava|brachiocephalic|carina)",
         ),
         exclusions=(r"port of entry",),
     ),
@@ -283,7 +284,7 @@ _PRE_CUES: tuple[tuple[str, str], ...] = (
 )
 _POST_UNC = re.compile(
     r"^\W*(?:[\w-]+,? ){0,5}?(?:(?:cannot|can not|can't|could not|not) (?:be )?(?:entirely |completely |definitely )?"
-    r"(?:excluded|ruled out)|(?:is|are) (?:not excluded|suspected|questioned|possible|possibly present|questionable|"
+    r"(?:excluded|ruled out)|(?:is |are )?(?:suspected|questioned)\b|(?:is|are) (?:not excluded|possible|possibly present|questionable|"
     r"likely|probable|a consideration)|(?:may|might|could) (?:also )?be (?:present|seen)|versus|vs\b)"
 )
 _POST_NEG = re.compile(
