@@ -1,0 +1,1 @@
+../../chexpert_labeler.py
