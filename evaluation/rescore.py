@@ -1,0 +1,221 @@
+"""Re-score a predictions file with the NLG and clinical-efficacy metrics.
+
+Usage::
+
+    python -m evaluation.rescore predictions.jsonl --output metrics.json
+    python -m evaluation.rescore predictions.csv --output metrics.json --no-meteor --uncertain-as-positive
+
+The file (``.jsonl``: one JSON object a line; ``.csv``: a header row) must have the columns ``study_id``,
+``reference`` and ``generated``; other columns are ignored. Every row is scored: an empty ``generated`` report
+scores 0 (and is labelled, hence "No Finding" for CE) and is counted; an empty ``reference``, a missing column,
+a null value or a repeated ``study_id`` is an error naming the file and the row.
+
+The output JSON holds the corpus metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr, CE micro/macro P/R/F1 and the CE
+table per observation), how often the generated and the reference reports claim a comparison with a prior study
+(truth guard), and per-study scores, labels and flagged phrases. ``--remove-prior-comparisons`` scores the
+generated reports after the truth guard removed those sentences (for models run without a prior image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .chexpert_labeler import OBSERVATIONS
+from .clinical_efficacy import compute_clinical_efficacy
+from .nlg import METRIC_KEYS, compute_nlg_metrics
+from .truth_guard import find_prior_comparisons, guard_report, prior_comparison_stats
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("study_id", "reference", "generated")
+
+
+class PredictionsFileError(ValueError):
+    """A predictions file that cannot be scored; the message names the file and the row."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One row of a predictions file (``row`` is the 1-based line number in the file)."""
+
+    study_id: str
+    reference: str
+    generated: str
+    row: int
+
+
+def _check_record(record: dict[str, object], path: Path, row: int) -> Prediction:
+    missing = [column for column in REQUIRED_COLUMNS if column not in record]
+    if missing:
+        raise PredictionsFileError(f"{path}, row {row}: missing column(s) {missing}")
+    values = {}
+    for column in REQUIRED_COLUMNS:
+        value = record[column]
+        if value is None:
+            raise PredictionsFileError(f"{path}, row {row}: {column} is null")
+        if column == "study_id" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise PredictionsFileError(f"{path}, row {row}: {column} must be a string, got {type(value).__name__}")
+        values[column] = value
+    if not values["study_id"].strip():
+        raise PredictionsFileError(f"{path}, row {row}: study_id is empty")
+    if not values["reference"].strip():
+        raise PredictionsFileError(f"{path}, row {row} (study {values['study_id']}): reference is empty")
+    return Prediction(values["study_id"].strip(), values["reference"], values["generated"], row)
+
+
+def _read_jsonl(path: Path) -> list[Prediction]:
+    predictions = []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise PredictionsFileError(f"{path}, row {line_number}: invalid JSON ({err.msg})") from err
+            if not isinstance(record, dict):
+                raise PredictionsFileError(f"{path}, row {line_number}: expected a JSON object")
+            predictions.append(_check_record(record, path, line_number))
+    return predictions
+
+
+def _read_csv(path: Path) -> list[Prediction]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or ())]
+        if missing:
+            raise PredictionsFileError(f"{path}: missing column(s) {missing} in the header {reader.fieldnames}")
+        # csv line numbers: the header is line 1; reader.line_num handles quoted multi-line fields.
+        return [_check_record(dict(record), path, reader.line_num) for record in reader]
+
+
+def read_predictions(path: Path) -> list[Prediction]:
+    """Read and validate a ``.jsonl`` or ``.csv`` predictions file.
+
+    Raises:
+        PredictionsFileError: unknown extension, no rows, a missing column, a null or empty reference, a
+            repeated study_id; the message names the file and the row.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        predictions = _read_jsonl(path)
+    elif suffix == ".csv":
+        predictions = _read_csv(path)
+    else:
+        raise PredictionsFileError(f"{path}: unsupported file type {suffix!r} (expected .jsonl or .csv)")
+    if not predictions:
+        raise PredictionsFileError(f"{path}: no rows to score")
+    first_row: dict[str, int] = {}
+    for prediction in predictions:
+        if prediction.study_id in first_row:
+            raise PredictionsFileError(
+                f"{path}, row {prediction.row}: study_id {prediction.study_id!r} repeats row "
+                f"{first_row[prediction.study_id]}"
+            )
+        first_row[prediction.study_id] = prediction.row
+    return predictions
+
+
+def rescore(
+    predictions: Sequence[Prediction],
+    *,
+    meteor: bool = True,
+    uncertain_as_positive: bool = False,
+    remove_prior_comparisons: bool = False,
+) -> dict[str, object]:
+    """Score validated predictions; return the JSON-ready result (see the module docstring)."""
+    references = [p.reference for p in predictions]
+    raw_generated = [p.generated for p in predictions]
+    guarded = [guard_report(text, has_prior_image=False, remove=remove_prior_comparisons) for text in raw_generated]
+    generated = [g.text for g in guarded]
+    nlg = compute_nlg_metrics(references, generated, meteor=meteor)
+    ce = compute_clinical_efficacy(references, generated, uncertain_as_positive=uncertain_as_positive)
+    per_study = []
+    for i, prediction in enumerate(predictions):
+        per_study.append(
+            {
+                "study_id": prediction.study_id,
+                **nlg.per_report[i],
+                "generated_empty": not generated[i].strip(),
+                "reference_labels": {k: v.value for k, v in ce.reference_labels[i].items()},
+                "generated_labels": {k: v.value for k, v in ce.generated_labels[i].items()},
+                "prior_comparison_phrases": [f.phrase for f in guarded[i].flagged],
+            }
+        )
+    return {
+        "num_studies": len(predictions),
+        "num_empty_generated": sum(item["generated_empty"] for item in per_study),
+        "corpus": {
+            **{key: nlg.corpus[key] for key in METRIC_KEYS},
+            **{f"ce_micro_{k}": v for k, v in ce.scores.micro.items()},
+            **{f"ce_macro_{k}": v for k, v in ce.scores.macro.items()},
+        },
+        "unavailable": nlg.unavailable,
+        "ce_per_observation": ce.scores.per_observation,
+        "truth_guard": {
+            "generated": prior_comparison_stats(raw_generated),
+            "reference": prior_comparison_stats(references),
+            "removed_before_scoring": remove_prior_comparisons,
+        },
+        "protocol": {
+            "nlg": "R2Gen normalisation, pycocoevalcap Bleu(4)/Meteor/Rouge/Cider on space-separated tokens",
+            "ce": f"rule-based CheXpert labeler, {len(OBSERVATIONS)} observations, "
+            f"uncertain counted as {'positive' if uncertain_as_positive else 'negative'}",
+        },
+        "per_study": per_study,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation.rescore", description="Re-score a predictions file (study_id, reference, generated)."
+    )
+    parser.add_argument("predictions", type=Path, help="predictions file, .jsonl or .csv")
+    parser.add_argument("--output", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs java)")
+    parser.add_argument("--uncertain-as-positive", action="store_true", help="CE: count uncertain labels as positive")
+    parser.add_argument(
+        "--remove-prior-comparisons",
+        action="store_true",
+        help="truth guard: drop generated sentences claiming a comparison with a prior study before scoring",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not args.predictions.is_file():
+        parser.error(f"no such file: {args.predictions}")
+    try:
+        predictions = read_predictions(args.predictions)
+    except PredictionsFileError as err:
+        parser.exit(2, f"error: {err}\n")
+    result = rescore(
+        predictions,
+        meteor=not args.no_meteor,
+        uncertain_as_positive=args.uncertain_as_positive,
+        remove_prior_comparisons=args.remove_prior_comparisons,
+    )
+    result = {"input": str(args.predictions), **result}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    corpus = result["corpus"]
+    assert isinstance(corpus, dict)
+    summary = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in corpus.items())
+    logger.info("%d studies scored: %s", result["num_studies"], summary)
+    logger.info("wrote %s", args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Prediction", "PredictionsFileError", "REQUIRED_COLUMNS", "read_predictions", "rescore"]
