@@ -12,7 +12,12 @@ from modeling.configuration_xray_report import XrayReportConfig
 from .image_loading import XrayImageError, load_xray_image, remap_to_uint8
 from .image_processing_biovil_t import BioViLTImageProcessor
 from .processing_xray_report import LABEL_IGNORE_INDEX, XrayReportProcessor, clean_report_text
-from .tokenization_xray_report import REPORT_PAD_TOKEN, load_report_tokenizer, prepare_report_tokenizer
+from .tokenization_xray_report import (
+    REPORT_PAD_TOKEN,
+    build_byte_level_tokenizer,
+    load_report_tokenizer,
+    prepare_report_tokenizer,
+)
 
 AutoImageProcessor.register(BioViLTConfig, image_processor_classes={"pil": BioViLTImageProcessor}, exist_ok=True)
 AutoImageProcessor.register(XrayReportConfig, image_processor_classes={"pil": BioViLTImageProcessor}, exist_ok=True)
@@ -27,6 +32,7 @@ __all__ = [
     "BioViLTImageProcessor",
     "XrayImageError",
     "XrayReportProcessor",
+    "build_byte_level_tokenizer",
     "clean_report_text",
     "load_report_tokenizer",
     "load_xray_image",

@@ -9,6 +9,7 @@ from pathlib import Path
 from transformers import AutoTokenizer, GPT2TokenizerFast, PreTrainedTokenizerBase
 
 REPORT_PAD_TOKEN = "<|pad|>"
+GPT2_END_OF_TEXT = "<|endoftext|>"
 
 
 def load_report_tokenizer(name_or_path: str | os.PathLike) -> PreTrainedTokenizerBase:
@@ -23,6 +24,19 @@ def load_report_tokenizer(name_or_path: str | os.PathLike) -> PreTrainedTokenize
         tokenizer = _gpt2_from_vocab_files(path / "vocab.json", path / "merges.txt")
     else:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    return prepare_report_tokenizer(tokenizer)
+
+
+def build_byte_level_tokenizer() -> PreTrainedTokenizerBase:
+    """A GPT-2 byte-level tokenizer with no merges (one token per byte), built without any download.
+
+    For offline demos and tests only: sequences are ~4x longer than with GPT-2's real vocabulary.
+    """
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    vocab = {symbol: index for index, symbol in enumerate(sorted(ByteLevel.alphabet()))}
+    vocab[GPT2_END_OF_TEXT] = len(vocab)
+    tokenizer = GPT2TokenizerFast(vocab=vocab, merges=[], unk_token=GPT2_END_OF_TEXT)
     return prepare_report_tokenizer(tokenizer)
 
 
@@ -59,4 +73,4 @@ def _gpt2_from_vocab_files(vocab_file: Path, merges_file: Path) -> GPT2Tokenizer
     return GPT2TokenizerFast(vocab=vocab, merges=merges)
 
 
-__all__ = ["REPORT_PAD_TOKEN", "load_report_tokenizer", "prepare_report_tokenizer"]
+__all__ = ["REPORT_PAD_TOKEN", "build_byte_level_tokenizer", "load_report_tokenizer", "prepare_report_tokenizer"]
