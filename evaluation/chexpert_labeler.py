@@ -298,6 +298,7 @@ _CLAUSE_BREAK = re.compile(
     r"|\bwhereas\b|\bwhile\b|\bwhich\b|\bwith the exception of\b|\bbesides\b|\bbeyond\b"
     r"|,? and there (?:is|are|has been|have been)\b|, there (?:is|are)\b|\bthere is\b|\bthere are\b"
 )
+_LIST_NUMBER_ONLY = re.compile(r"\d{1,2}[.)]?")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])(?!\d)\s*|\n+|(?:^|\s)\d{1,2}[.)]\s")
 
 
@@ -354,7 +355,8 @@ _ABNORMAL_IN_GAP = re.compile(r"enlarg|\blarge|prominen|increas|widen|borderline
 def split_report_sentences(report: str) -> list[str]:
     """Lowercase ``report`` and split it into sentences (see the module docstring)."""
     text = re.sub(r"\s+", " ", report.lower())
-    return [s.strip(" .") for s in _SENTENCE_SPLIT.split(text) if s and s.strip(" .")]
+    parts = (part.strip(" .") for part in _SENTENCE_SPLIT.split(text) if part)
+    return [part for part in parts if part and not _LIST_NUMBER_ONLY.fullmatch(part)]
 
 
 def _clause_bounds(sentence: str, start: int, end: int) -> tuple[int, int]:

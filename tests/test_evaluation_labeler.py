@@ -1,0 +1,160 @@
+"""Rule-based CheXpert labeler: negation / uncertainty cases in IU X-ray phrasing, and its validation on real tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evaluation.chexpert_labeler import (
+    OBSERVATIONS,
+    PATHOLOGIES,
+    Label,
+    keyword_label_report,
+    label_report,
+    label_report_with_mentions,
+    split_report_sentences,
+)
+from evaluation.validate_labeler import mesh_to_observations, validate
+
+KAGGLE_REPORTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "iu_xray" / "kaggle" / "indiana_reports.csv"
+
+P, N, U, M = Label.POSITIVE, Label.NEGATIVE, Label.UNCERTAIN, Label.NOT_MENTIONED
+
+
+@pytest.mark.parametrize(
+    ("text", "observation", "expected"),
+    [
+        # negation before the finding, across a list, with the "XXXX" mask
+        ("No pleural effusion.", "Pleural Effusion", N),
+        ("There are no XXXX of a pleural effusion.", "Pleural Effusion", N),
+        ("No focal consolidation, suspicious pulmonary opacity, large pleural effusion, or pneumothorax is identified.", "Pneumothorax", N),
+        ("Lungs are clear without focal consolidation, effusion or pneumothorax.", "Consolidation", N),
+        ("Negative for focal pulmonary consolidation, pleural effusion, or pneumothorax.", "Pleural Effusion", N),
+        ("There is no evidence of pneumothorax.", "Pneumothorax", N),
+        ("There is no focal air space opacity to suggest a pneumonia.", "Pneumonia", N),
+        # negation after the finding
+        ("Pneumothorax is not seen.", "Pneumothorax", N),
+        ("The previously seen right effusion has resolved.", "Pleural Effusion", N),
+        # uncertainty
+        ("Cannot exclude pneumonia.", "Pneumonia", U),
+        ("Pneumonia cannot be excluded.", "Pneumonia", U),
+        ("Left basilar patchy opacities, which may represent atelectasis or infection.", "Atelectasis", U),
+        ("Question small bilateral pleural effusions.", "Pleural Effusion", U),
+        ("Small bilateral pleural effusions suspected.", "Pleural Effusion", U),
+        ("Borderline cardiomegaly.", "Cardiomegaly", U),
+        # the finding itself stays positive when only its cause is uncertain
+        ("Left basilar patchy opacities, which may represent atelectasis or infection.", "Lung Opacity", P),
+        # normal statements
+        ("Heart size is normal.", "Cardiomegaly", N),
+        ("The heart is not enlarged.", "Cardiomegaly", N),
+        ("Heart size and pulmonary vascularity within normal limits.", "Cardiomegaly", N),
+        ("The heart size is at the upper limits of normal.", "Cardiomegaly", N),
+        ("The cardiomediastinal silhouette is within normal limits.", "Enlarged Cardiomediastinum", N),
+        # positives
+        ("Mild cardiomegaly, no effusion.", "Cardiomegaly", P),
+        ("Mild cardiomegaly, no effusion.", "Pleural Effusion", N),
+        ("The heart is moderately enlarged.", "Cardiomegaly", P),
+        ("There is widening of the mediastinum.", "Enlarged Cardiomediastinum", P),
+        ("No change in mild cardiomegaly.", "Cardiomegaly", P),
+        ("Stable small left pleural effusion.", "Pleural Effusion", P),
+        ("Mild blunting of right costophrenic XXXX.", "Pleural Effusion", P),
+        ("Old healed right rib fractures.", "Fracture", P),
+        ("Right chest XXXX tip is visualized in the distal SVC.", "Support Devices", P),
+        ("Tracheostomy tube in satisfactory position.", "Support Devices", P),
+        ("A 5 mm stable right apical nodule.", "Lung Lesion", P),
+        ("There is right upper lobe airspace disease.", "Lung Opacity", P),
+        ("Small right apical pneumothorax.", "Pneumothorax", P),
+        # look-alikes that are not the observation
+        ("Small pericardial effusion.", "Pleural Effusion", M),
+        ("Residuals of prior granulomatous infection.", "Pneumonia", M),
+        ("Lytic lesion of the humerus.", "Lung Lesion", M),
+        ("Retrocardiac lucency represents a large hiatal hernia.", "Cardiomegaly", M),
+    ],
+)
+def test_labeler_cases(text: str, observation: str, expected: Label) -> None:
+    result = label_report_with_mentions(text)
+    assert result.labels[observation] is expected, [(m.observation, m.text, m.label, m.cue) for m in result.mentions]
+
+
+def test_report_labels_cover_all_observations_and_aggregate_positive_first() -> None:
+    report = (
+        "The heart is normal in size. No pleural effusion. Small left pleural effusion is noted. "
+        "1. Possible left lower lobe pneumonia. 2. No pneumothorax."
+    )
+    labels = label_report(report)
+    assert set(labels) == set(OBSERVATIONS)
+    assert labels["Pleural Effusion"] is P  # positive beats the negative mention
+    assert labels["Pneumonia"] is U
+    assert labels["Pneumothorax"] is N
+    assert labels["Cardiomegaly"] is N
+    assert labels["Lung Lesion"] is M
+    assert labels["No Finding"] is M  # a positive / uncertain pathology rules it out
+
+
+def test_no_finding_rule() -> None:
+    normal = label_report("The heart is normal in size. The lungs are clear. No pneumothorax or pleural effusion.")
+    assert normal["No Finding"] is P
+    devices_only = label_report("Right chest port. No acute cardiopulmonary disease.")
+    assert devices_only["Support Devices"] is P and devices_only["No Finding"] is P
+    uncertain = label_report("Cannot exclude pneumonia.")
+    assert uncertain["No Finding"] is M
+    assert label_report("")["No Finding"] is P
+    assert set(PATHOLOGIES) == set(OBSERVATIONS) - {"No Finding", "Support Devices"}
+
+
+def test_keyword_baseline_ignores_negation() -> None:
+    text = "No pneumothorax or pleural effusion. Heart size normal."
+    assert keyword_label_report(text)["Pneumothorax"] is P
+    assert label_report(text)["Pneumothorax"] is N
+
+
+def test_sentence_split_handles_missing_space_and_list_numbers() -> None:
+    sentences = split_report_sentences("Opacity in the left apex.There is no effusion. 1. No acute disease. 2. Nodule 4.5 cm.")
+    assert sentences == ["opacity in the left apex", "there is no effusion", "no acute disease", "nodule 4.5 cm"]
+
+
+@pytest.mark.parametrize(
+    ("mesh", "expected"),
+    [
+        ("normal", {"No Finding"}),
+        ("Cardiomegaly/borderline;Pulmonary Artery/enlarged", {"Cardiomegaly"}),
+        ("Opacity/lung/base/left;Pulmonary Atelectasis/base/left", {"Lung Opacity", "Atelectasis"}),
+        ("Density/ribs/right/round", set()),
+        ("Opacity/lung/upper lobe/right/round", {"Lung Opacity", "Lung Lesion"}),
+        ("Costophrenic Angle/right/blunted", {"Pleural Effusion"}),
+        ("Costophrenic Angle/bilateral/obscured", set()),
+        ("Thickening/pleura/apex", {"Pleural Other"}),
+        ("Catheters, Indwelling/right;Fractures, Bone/ribs/healed", {"Support Devices", "Fracture"}),
+        ("Calcified Granuloma/lung/left;Granulomatous Disease", set()),
+    ],
+)
+def test_mesh_mapping(mesh: str, expected: set[str]) -> None:
+    assert mesh_to_observations(mesh) == expected
+
+
+@pytest.fixture(scope="module")
+def validation() -> dict[str, object]:
+    if not KAGGLE_REPORTS.is_file():
+        pytest.skip(f"{KAGGLE_REPORTS} is absent: the labeler validation needs the shared IU X-ray reports CSV.")
+    return validate(KAGGLE_REPORTS)
+
+
+def test_labeler_agrees_with_mesh_tags_and_beats_keyword_baseline(validation: dict[str, object]) -> None:
+    assert validation["num_studies"] > 3500
+    main = validation["all/uncertain_as_positive"]
+    ours, baseline = main["labeler"], main["keyword_baseline"]
+    assert ours["micro"]["f1"] > 0.75 and ours["macro"]["f1"] > 0.70
+    assert ours["micro"]["f1"] - baseline["micro"]["f1"] > 0.30
+    assert ours["macro"]["f1"] - baseline["macro"]["f1"] > 0.20
+    for name in ("Pleural Effusion", "Pneumothorax", "Consolidation", "Lung Opacity", "Edema"):
+        assert ours["per_observation"][name]["f1"] > baseline["per_observation"][name]["f1"] + 0.3, name
+    for name in ("Cardiomegaly", "Lung Opacity", "Pleural Effusion", "Atelectasis", "Support Devices"):
+        assert ours["per_observation"][name]["f1"] > 0.85, name
+
+
+def test_labeler_agreement_holds_on_the_half_not_used_for_error_analysis(validation: dict[str, object]) -> None:
+    held_out = validation["odd_uid/uncertain_as_positive"]
+    assert held_out["labeler"]["micro"]["f1"] - held_out["keyword_baseline"]["micro"]["f1"] > 0.30
+    strict = validation["all/strict"]
+    assert strict["labeler"]["micro"]["f1"] - strict["keyword_baseline"]["micro"]["f1"] > 0.30
