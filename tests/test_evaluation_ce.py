@@ -1,0 +1,70 @@
+"""Clinical-efficacy metrics on small hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.chexpert_labeler import OBSERVATIONS, Label
+from evaluation.clinical_efficacy import binarize, binary_scores, clinical_efficacy_from_labels, compute_clinical_efficacy
+
+
+def test_binary_scores_hand_computed() -> None:
+    # two observations, four reports
+    y_true = np.array([[1, 0], [1, 1], [0, 0], [1, 0]])
+    y_pred = np.array([[1, 1], [0, 1], [0, 0], [1, 0]])
+    scores = binary_scores(y_true, y_pred, ["A", "B"])
+    a, b = scores.per_observation["A"], scores.per_observation["B"]
+    assert (a["tp"], a["fp"], a["fn"], a["tn"], a["support"]) == (2, 0, 1, 1, 3)
+    assert a["precision"] == 1.0 and a["recall"] == pytest.approx(2 / 3) and a["f1"] == pytest.approx(0.8)
+    assert (b["tp"], b["fp"], b["fn"], b["tn"]) == (1, 1, 0, 2)
+    assert b["precision"] == 0.5 and b["recall"] == 1.0 and b["f1"] == pytest.approx(2 / 3)
+    # micro: TP 3, FP 1, FN 1
+    assert scores.micro == pytest.approx({"precision": 0.75, "recall": 0.75, "f1": 0.75})
+    # macro: unweighted means of the per-observation values
+    assert scores.macro["precision"] == pytest.approx(0.75)
+    assert scores.macro["recall"] == pytest.approx((2 / 3 + 1) / 2)
+    assert scores.macro["f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+
+
+def test_zero_division_is_zero_and_absent_observations_count_in_macro() -> None:
+    scores = binary_scores(np.array([[1, 0]]), np.array([[1, 0]]), ["A", "B"])
+    assert scores.per_observation["B"] == pytest.approx(
+        {"tp": 0, "fp": 0, "fn": 0, "tn": 1, "support": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "accuracy": 1.0}
+    )
+    assert scores.micro["f1"] == 1.0
+    assert scores.macro["f1"] == 0.5
+
+
+def test_uncertain_binarisation() -> None:
+    labels = {name: Label.NOT_MENTIONED for name in OBSERVATIONS}
+    labels.update({"Edema": Label.UNCERTAIN, "Cardiomegaly": Label.POSITIVE, "Pneumothorax": Label.NEGATIVE})
+    names = ["Edema", "Cardiomegaly", "Pneumothorax", "Fracture"]
+    assert binarize(labels, names) == [0, 1, 0, 0]
+    assert binarize(labels, names, uncertain_as_positive=True) == [1, 1, 0, 0]
+
+
+def test_compute_clinical_efficacy_from_text() -> None:
+    references = ["Mild cardiomegaly. Small left pleural effusion.", "No acute disease. Heart size normal."]
+    predictions = ["The heart is enlarged. No pleural effusion. Possible pneumonia.", ""]
+    result = compute_clinical_efficacy(references, predictions, ["Cardiomegaly", "Pleural Effusion", "Pneumonia", "No Finding"])
+    per = result.scores.per_observation
+    assert per["Cardiomegaly"]["tp"] == 1 and per["Cardiomegaly"]["f1"] == 1.0
+    assert per["Pleural Effusion"]["fn"] == 1 and per["Pleural Effusion"]["f1"] == 0.0
+    assert per["Pneumonia"]["fp"] == 0  # uncertain is not positive by default
+    assert per["No Finding"]["tp"] == 1  # the empty prediction is labelled and counted
+    assert result.scores.num_examples == 2
+    # TP 2 (cardiomegaly, no finding), FP 0, FN 1 (effusion)
+    assert result.scores.micro == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8})
+    lenient = compute_clinical_efficacy(references, predictions, ["Pneumonia"], uncertain_as_positive=True)
+    assert lenient.scores.per_observation["Pneumonia"]["fp"] == 1
+
+
+def test_errors() -> None:
+    with pytest.raises(ValueError, match="2 references but 1 predictions"):
+        compute_clinical_efficacy(["a", "b"], ["a"])
+    labels = [{name: Label.NOT_MENTIONED for name in OBSERVATIONS}]
+    with pytest.raises(ValueError, match="unknown observations"):
+        clinical_efficacy_from_labels(labels, labels, ["Effusion"])
+    with pytest.raises(ValueError, match="nothing to score"):
+        clinical_efficacy_from_labels([], [])

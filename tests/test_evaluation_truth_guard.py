@@ -1,0 +1,55 @@
+"""Truth guard: sentences claiming a comparison with a prior study."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaluation.truth_guard import find_prior_comparisons, guard_report, prior_comparison_stats, remove_prior_comparisons
+
+REPORT = (
+    "Heart size is unchanged. The lungs are clear. Left effusion is again seen. "
+    "Compared to the prior study there is interval increase in the opacity. No pneumothorax."
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "phrase"),
+    [
+        ("Stable cardiomediastinal silhouette.", "Stable"),
+        ("The cardiac silhouette is unchanged.", "unchanged"),
+        ("Right hilar adenopathy is again seen.", "again seen"),
+        ("Larger in size in comparison to the prior exam.", "comparison to the prior"),
+        ("There is interval increase in the right effusion.", "interval increase"),
+        ("No significant change since the previous radiograph.", "No significant change"),
+        ("There is persistent elevation of the right hemidiaphragm.", "persistent"),
+        ("Redemonstrated severe compression deformity.", "Redemonstrated"),
+    ],
+)
+def test_flags_prior_comparison_phrases(sentence: str, phrase: str) -> None:
+    flagged = find_prior_comparisons(sentence)
+    assert [f.phrase for f in flagged] == [phrase]
+    assert flagged[0].sentence == sentence
+
+
+def test_no_flag_on_plain_findings() -> None:
+    assert find_prior_comparisons("The heart is normal in size. No pleural effusion. Mild degenerative changes.") == []
+
+
+def test_flag_and_remove() -> None:
+    flagged = find_prior_comparisons(REPORT)
+    assert [f.index for f in flagged] == [0, 2, 3]
+    assert [f.phrase for f in flagged] == ["unchanged", "again seen", "Compared to the prior"]
+    result = guard_report(REPORT, remove=True)
+    assert result.text == "The lungs are clear. No pneumothorax."
+    assert result.text == remove_prior_comparisons(REPORT)
+    assert guard_report(REPORT).text == REPORT and len(guard_report(REPORT).flagged) == 3
+    with_prior = guard_report(REPORT, has_prior_image=True, remove=True)
+    assert with_prior.text == REPORT and with_prior.flagged == []
+
+
+def test_stats() -> None:
+    stats = prior_comparison_stats([REPORT, "No acute disease.", "Stable cardiomegaly."])
+    assert stats["num_reports"] == 3 and stats["num_reports_flagged"] == 2
+    assert stats["report_rate"] == pytest.approx(2 / 3)
+    assert stats["num_sentences"] == 7 and stats["num_sentences_flagged"] == 4
+    assert stats["by_label"]["unchanged"] == 1 and stats["by_label"]["stable"] == 1
