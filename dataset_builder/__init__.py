@@ -6,7 +6,9 @@ image-folder layout, each a ``GeneratorBasedBuilder`` used in-process plus a
 """
 
 from .base import ReportDatasetBuilder, ReportDatasetConfig, report_features
+from .image_folder import ImageFolderConfig, ReportImageFolder, load_image_folder
 from .iu_xray import IUXray, IUXrayConfig, detect_iu_layout, load_iu_xray
+from .mimic_cxr import MimicCXR, MimicCXRConfig, load_mimic_cxr
 from .splits import assign_splits, read_r2gen_split_file
 from .stats import STATS_FILE_NAME, DropReason, PreparationError, PreparationStats, preparation_stats
 from .text import MaskPolicy, ReportSections, apply_mask_policy, r2gen_normalize
@@ -16,6 +18,12 @@ __all__ = [
     "IUXrayConfig",
     "load_iu_xray",
     "detect_iu_layout",
+    "MimicCXR",
+    "MimicCXRConfig",
+    "load_mimic_cxr",
+    "ReportImageFolder",
+    "ImageFolderConfig",
+    "load_image_folder",
     "ReportDatasetBuilder",
     "ReportDatasetConfig",
     "report_features",

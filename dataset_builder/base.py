@@ -162,6 +162,20 @@ def _tree_fingerprint(paths: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _find_preparation_error(err: BaseException) -> Optional[PreparationError]:
+    """The strict-mode error inside datasets' wrapper (a worker's shows up as traceback text)."""
+    marker = f"{PreparationError.__module__}.{PreparationError.__name__}: "
+    cause: Optional[BaseException] = err
+    while cause is not None:
+        if isinstance(cause, PreparationError):
+            return cause
+        text = str(cause)
+        if marker in text:
+            return PreparationError(text.split(marker, 1)[1].strip().splitlines()[0])
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 class ReportDatasetBuilder(datasets.GeneratorBasedBuilder):
     """Base class: subclasses implement :meth:`_read` (and may extend the features)."""
 
@@ -238,11 +252,9 @@ class ReportDatasetBuilder(datasets.GeneratorBasedBuilder):
         try:
             super()._download_and_prepare(dl_manager, verification_mode, **kwargs)
         except datasets.exceptions.DatasetGenerationError as err:
-            cause: Optional[BaseException] = err
-            while cause is not None and not isinstance(cause, PreparationError):
-                cause = cause.__cause__ or cause.__context__
-            if cause is not None:  # strict mode: surface our message, not the generic wrapper
-                raise cause from err
+            strict_error = _find_preparation_error(err)
+            if strict_error is not None:  # strict mode: surface our message, not the generic wrapper
+                raise strict_error from err
             raise
         stats = self._stats
         assert stats is not None, "_split_generators did not run"
