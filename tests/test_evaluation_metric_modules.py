@@ -1,0 +1,69 @@
+"""The local `evaluate` modules load offline, also from a directory where the project is not importable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = """
+import json, sys
+import evaluate
+assert "evaluation" not in sys.modules
+nlg = evaluate.load(sys.argv[1] + "/evaluation/metrics/report_nlg")
+ce = evaluate.load(sys.argv[1] + "/evaluation/metrics/chexpert_ce")
+refs = ["The heart is enlarged. Small left pleural effusion.", "No acute disease. The lungs are clear."]
+preds = ["Cardiomegaly. No pleural effusion.", "No acute disease. The lungs are clear."]
+out = {
+    "nlg": nlg.compute(predictions=preds, references=refs, meteor=False, per_report=True),
+    "ce": ce.compute(predictions=preds, references=refs, return_labels=True),
+    "project_importable": __import__("importlib").util.find_spec("evaluation") is not None,
+}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    workdir = tmp_path_factory.mktemp("elsewhere")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        HF_EVALUATE_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        HF_MODULES_CACHE=str(workdir / "modules"),
+        HF_HOME=str(workdir / "hf_home"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(REPO_ROOT)], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_modules_load_without_the_project_on_the_path(loaded: dict) -> None:
+    assert loaded["project_importable"] is False
+
+
+def test_report_nlg_module(loaded: dict) -> None:
+    out = loaded["nlg"]
+    assert set(out) >= {"bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "unavailable", "per_report"}
+    assert out["meteor"] is None and out["unavailable"] == {"meteor": "METEOR not requested"}
+    assert out["per_report"][1]["bleu_4"] == pytest.approx(1.0, abs=1e-6)
+    assert 0.0 < out["bleu_1"] < 1.0
+
+
+def test_chexpert_ce_module(loaded: dict) -> None:
+    out = loaded["ce"]
+    assert out["per_observation"]["Cardiomegaly"]["tp"] == 1
+    assert out["per_observation"]["Pleural Effusion"]["fn"] == 1
+    assert out["per_observation"]["No Finding"]["tp"] == 1
+    # TP 2 (cardiomegaly, no finding), FP 0, FN 1 (effusion)
+    assert out["micro_precision"] == 1.0 and out["micro_recall"] == pytest.approx(2 / 3)
+    assert out["generated_labels"][0]["Pleural Effusion"] == "negative"
