@@ -152,6 +152,11 @@ def close_meteor() -> None:
     _METEOR.close()
 
 
+def _collapse_spaces(text: str) -> str:
+    """The un-normalised path: one space between tokens, no line breaks, no METEOR field separator ``|``."""
+    return _SPACES.sub(" ", text.replace("|", " ")).strip()
+
+
 def _validate_pairs(references: Sequence[str], predictions: Sequence[str]) -> None:
     if len(references) != len(predictions):
         raise ValueError(
@@ -181,7 +186,7 @@ def compute_nlg_metrics(
         references: one reference report per study (must not be empty after normalisation).
         predictions: the generated report of each study, same order; an empty prediction scores 0 and is kept.
         normalize: apply :func:`normalize_report` to both sides first (the R2Gen protocol). With ``False`` the
-            texts are only whitespace-collapsed and must already be tokenised with spaces.
+            texts are only whitespace-collapsed (``|`` removed) and must already be tokenised with spaces.
         meteor: compute METEOR (needs ``java``). ``False`` skips it and reports it unavailable.
 
     Returns:
@@ -195,7 +200,7 @@ def compute_nlg_metrics(
     from pycocoevalcap.rouge.rouge import Rouge
 
     _validate_pairs(references, predictions)
-    prepare = normalize_report if normalize else (lambda text: _SPACES.sub(" ", text).strip())
+    prepare = normalize_report if normalize else _collapse_spaces
     gts = {i: [prepare(ref)] for i, ref in enumerate(references)}
     res = {i: [prepare(pred)] for i, pred in enumerate(predictions)}
     empty = [i for i, ref in gts.items() if not ref[0]]

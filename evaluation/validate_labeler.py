@@ -10,8 +10,9 @@ the findings and impression are labelled with :func:`~evaluation.chexpert_labele
 keyword baseline :func:`~evaluation.chexpert_labeler.keyword_label_report`, and compared with the observations
 implied by the study's MeSH tags (:data:`MESH_RULES`). MeSH tags list positive findings only, so the comparison
 is binary: labeler-positive vs tag-present, per observation (precision, recall, F1, accuracy, support) with
-micro and macro averages. Uncertain labeler values count as positive in the main table (MeSH indexers also tag
-hedged and borderline findings) and as negative in the strict table.
+micro and macro averages. Two tables are written: uncertain labeler values counted as positive, and "strict"
+(uncertain counted as negative, the CE default). Agreement is also reported separately for even and odd uids
+(the rules were refined by reading disagreements on the even half only).
 
 Studies whose MeSH is ``"No Indexing"`` (not indexed) or whose findings and impression are both empty are left
 out, and counted in the output. The Problems column holds the MeSH main headings only, so it adds nothing that
