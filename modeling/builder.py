@@ -88,7 +88,7 @@ def _build_encoder(encoder: str | os.PathLike | BioViLTConfig | BioViLTModel) ->
 
 def _build_decoder(decoder: str | os.PathLike | PreTrainedConfig | PreTrainedModel, vocab_size: int) -> PreTrainedModel:
     if isinstance(decoder, PreTrainedModel):
-        if not (decoder.config.is_decoder and decoder.config.add_cross_attention):
+        if not (getattr(decoder.config, "is_decoder", False) and getattr(decoder.config, "add_cross_attention", False)):
             raise ValueError("A decoder model must be built with is_decoder=True and add_cross_attention=True.")
         return decoder
     if isinstance(decoder, PreTrainedConfig):

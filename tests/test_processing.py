@@ -1,0 +1,197 @@
+"""BioViLTImageProcessor (parity with hi-ml, every input format, errors) and XrayReportProcessor (labels, decoding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import require_shared, synthetic_radiograph
+from processing import BioViLTImageProcessor, XrayImageError, XrayReportProcessor, load_xray_image
+
+
+@pytest.fixture(scope="module")
+def processor() -> BioViLTImageProcessor:
+    return BioViLTImageProcessor()
+
+
+def _hi_ml_reference(path):
+    from health_multimodal.image.data.io import load_image
+    from health_multimodal.image.data.transforms import create_chest_xray_transform_for_inference
+
+    return create_chest_xray_transform_for_inference(resize=512, center_crop_size=448)(load_image(path))
+
+
+def test_matches_hi_ml_inference_transform_on_a_generated_png(processor, tmp_path):
+    path = tmp_path / "study.png"
+    Image.fromarray(synthetic_radiograph(700, 600, seed=1)).save(path)
+    ours = processor(path)["pixel_values"][0, 0]
+    assert ours.shape == (3, 448, 448)
+    assert torch.equal(ours, _hi_ml_reference(path))
+
+
+def test_matches_hi_ml_on_a_real_iu_xray_png(processor):
+    path = require_shared("data", "iu_xray", "kaggle", "images", "images_normalized", "1000_IM-0003-1001.dcm.png")
+    assert torch.equal(processor(path)["pixel_values"][0, 0], _hi_ml_reference(path))
+
+
+def test_values_are_in_unit_range_without_normalisation(processor):
+    from processing import remap_to_uint8
+
+    image = synthetic_radiograph(512, 512, seed=2)  # short side already 512: only the centre crop changes it
+    pixel_values = processor(image)["pixel_values"][0, 0]
+    expected = torch.from_numpy(remap_to_uint8(image)[32:480, 32:480].astype(np.float32) / 255)
+    for channel in range(3):  # gray repeated to 3 channels, values in [0, 1], no mean/std normalisation
+        torch.testing.assert_close(pixel_values[channel], expected)
+
+
+def test_sixteen_bit_rgb_and_rgba_inputs_give_the_same_image(processor, tmp_path):
+    gray8 = synthetic_radiograph(520, 520, seed=3)
+    Image.fromarray(gray8).save(tmp_path / "gray8.png")
+    Image.fromarray(gray8.astype(np.uint16) * 257).save(tmp_path / "gray16.png")
+    Image.fromarray(np.stack([gray8] * 3, axis=-1)).save(tmp_path / "rgb.png")
+    Image.fromarray(np.dstack([gray8] * 3 + [np.full_like(gray8, 255)])).save(tmp_path / "rgba.png")
+    Image.fromarray(np.stack([gray8] * 3, axis=-1)).save(tmp_path / "rgb.jpg", quality=100)
+    assert Image.open(tmp_path / "gray16.png").mode.startswith("I")
+    reference = processor(tmp_path / "gray8.png")["pixel_values"]
+    for name in ("gray16.png", "rgb.png", "rgba.png"):
+        torch.testing.assert_close(processor(tmp_path / name)["pixel_values"], reference, atol=1.01 / 255, rtol=0)
+    # JPEG is lossy: close, not equal.
+    assert (processor(tmp_path / "rgb.jpg")["pixel_values"] - reference).abs().mean() < 0.01
+
+
+def test_arrays_tensors_and_pil_images_are_accepted(processor):
+    gray = synthetic_radiograph(500, 500, seed=4)
+    reference = processor(Image.fromarray(gray))["pixel_values"]
+    torch.testing.assert_close(processor(gray)["pixel_values"], reference)
+    torch.testing.assert_close(processor(torch.from_numpy(gray).float() / 255)["pixel_values"], reference, atol=1.01 / 255, rtol=0)
+    torch.testing.assert_close(processor(np.stack([gray] * 3))["pixel_values"], reference, atol=1.01 / 255, rtol=0)
+
+
+def _write_dicom(path, pixels: np.ndarray, photometric: str) -> None:
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    dataset.Rows, dataset.Columns = pixels.shape
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = photometric
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 12, 11, 0
+    dataset.PixelData = pixels.astype(np.uint16).tobytes()
+    dataset.save_as(path, enforce_file_format=True)
+
+
+def test_dicom_monochrome1_is_inverted(processor, tmp_path):
+    pixels = synthetic_radiograph(480, 480, seed=5).astype(np.uint16) * 16
+    _write_dicom(tmp_path / "m2.dcm", pixels, "MONOCHROME2")
+    _write_dicom(tmp_path / "m1.dcm", pixels.max() - pixels, "MONOCHROME1")
+    monochrome2 = np.asarray(load_xray_image(tmp_path / "m2.dcm"), dtype=np.int16)
+    monochrome1 = np.asarray(load_xray_image(tmp_path / "m1.dcm"), dtype=np.int16)
+    assert np.abs(monochrome1 - monochrome2).max() <= 1
+    assert np.corrcoef(monochrome2.ravel(), pixels.ravel())[0, 1] > 0.99
+
+
+def test_real_dicom_files_load_with_bone_bright(processor):
+    for name in ("RG1_UNCR.dcm", "RG1_J2KR.dcm"):
+        path = require_shared("data", "dicom", name)
+        try:
+            image = np.asarray(load_xray_image(path))
+        except XrayImageError as error:
+            if "J2K" in name and "decod" in str(error).lower():
+                pytest.skip(f"{name}: no JPEG 2000 decoder installed for pydicom ({error})")
+            raise
+        assert image.dtype == np.uint8 and image.shape == (1955, 1841)
+        assert image.min() == 0 and image.max() == 255
+        # MONOCHROME1 was inverted: the collimated border (no X-ray, white in MONOCHROME1) is dark now.
+        assert image[:20].mean() < image[900:1100, 800:1000].mean()
+    assert processor(path)["pixel_values"].shape == (1, 2, 3, 448, 448)
+
+
+def test_unreadable_and_missing_files_name_the_file(processor, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(XrayImageError, match="broken.png: not a readable image"):
+        processor(broken)
+    with pytest.raises(XrayImageError, match="absent.png: file not found"):
+        processor(tmp_path / "absent.png")
+    bad_dicom = tmp_path / "bad.dcm"
+    bad_dicom.write_bytes(b"DICM" * 10)
+    with pytest.raises(XrayImageError, match="bad.dcm: not a readable DICOM image"):
+        processor(bad_dicom)
+    with pytest.raises(XrayImageError, match="every pixel has the same value"):
+        processor(np.zeros((64, 64), dtype=np.uint8))
+    with pytest.raises(XrayImageError, match="expected \\(H, W\\)"):
+        processor(np.zeros((2, 64, 64, 3)))
+
+
+def test_study_structures(processor):
+    frontal, lateral = synthetic_radiograph(seed=6), synthetic_radiograph(seed=7)
+    one_study = processor([[frontal, lateral]])
+    two_frontal_only = processor([frontal, lateral])
+    explicit_missing = processor([[frontal, None]])
+    assert one_study["view_mask"].tolist() == [[True, True]]
+    assert two_frontal_only["view_mask"].tolist() == [[True, False], [True, False]]
+    assert explicit_missing["view_mask"].tolist() == [[True, False]]
+    assert torch.equal(explicit_missing["pixel_values"][0, 1], torch.zeros(3, 448, 448))
+    with pytest.raises(XrayImageError, match="Study 0 has no frontal view"):
+        processor([[None, lateral]])
+    with pytest.raises(ValueError, match="Study 0 has 3 views"):
+        processor([[frontal, lateral, lateral]])
+
+
+def test_previous_images(processor):
+    studies = [synthetic_radiograph(seed=8), synthetic_radiograph(seed=9)]
+    output = processor(studies, previous_images=[synthetic_radiograph(seed=10), None])
+    assert output["previous_pixel_values"].shape == (2, 3, 448, 448)
+    assert output["previous_mask"].tolist() == [True, False]
+    with pytest.raises(ValueError, match="1 previous images for 2 studies"):
+        processor(studies, previous_images=[None])
+
+
+def test_labels_end_with_eos_and_pad_with_ignore_index(tiny_processor, report_tokenizer):
+    labels = tiny_processor(text_target=["Heart size normal.", "No acute cardiopulmonary abnormality. Lungs clear."])["labels"]
+    eos = report_tokenizer.eos_token_id
+    first_length = len(report_tokenizer("Heart size normal.")["input_ids"]) + 1
+    assert labels[0, first_length - 1] == eos and (labels[0, first_length:] == -100).all()
+    assert labels[1, -1] == eos and (labels[1] != -100).all()
+    assert report_tokenizer.pad_token_id not in labels.tolist()
+
+
+def test_long_reports_are_truncated_but_keep_eos(report_tokenizer):
+    from conftest import tiny_image_processor
+
+    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer, max_target_length=8)
+    labels = processor(text_target=["word " * 50])["labels"]
+    assert labels.shape == (1, 8) and labels[0, -1] == report_tokenizer.eos_token_id
+
+
+def test_empty_reports_are_refused(tiny_processor):
+    with pytest.raises(ValueError, match="position\\(s\\) \\[1\\]"):
+        tiny_processor(text_target=["Normal chest.", "   "])
+
+
+def test_images_and_reports_must_pair_up(tiny_processor):
+    with pytest.raises(ValueError, match="2 studies but 1 reports"):
+        tiny_processor(images=[synthetic_radiograph(seed=1), synthetic_radiograph(seed=2)], text_target=["Normal."])
+
+
+def test_decode_round_trip(tiny_processor, report_tokenizer):
+    report = "Heart size is normal. No pleural effusion or pneumothorax."
+    labels = tiny_processor(text_target=[report])["labels"]
+    with_start = torch.cat([torch.tensor([[report_tokenizer.bos_token_id]]), labels], dim=1)
+    assert tiny_processor.batch_decode(with_start) == [report]
+    assert tiny_processor.decode(with_start[0]) == report
+
+
+def test_processor_refuses_a_tokenizer_that_pads_with_eos(byte_tokenizer):
+    from copy import deepcopy
+
+    tokenizer = deepcopy(byte_tokenizer)
+    tokenizer.pad_token = tokenizer.eos_token
+    with pytest.raises(ValueError, match="pad token distinct from EOS"):
+        XrayReportProcessor(BioViLTImageProcessor(), tokenizer)

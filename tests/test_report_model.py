@@ -1,0 +1,106 @@
+"""XrayReportModel built by build_report_model: tokens, generation defaults, loss, learning to stop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from conftest import TINY_IMAGE_SIZE, build_tiny_report_model, synthetic_radiograph, tiny_decoder_config, tiny_encoder_config
+from modeling import XrayReportModel, build_report_model
+from processing import REPORT_PAD_TOKEN, build_byte_level_tokenizer
+
+
+def test_special_tokens_and_generation_defaults(report_tokenizer):
+    model = build_tiny_report_model(report_tokenizer)
+    assert isinstance(model, XrayReportModel)
+    assert report_tokenizer.pad_token == REPORT_PAD_TOKEN
+    assert model.config.pad_token_id == report_tokenizer.pad_token_id != report_tokenizer.eos_token_id
+    assert model.config.decoder_start_token_id == report_tokenizer.bos_token_id
+    assert model.config.eos_token_id == report_tokenizer.eos_token_id
+    generation = model.generation_config
+    assert (generation.pad_token_id, generation.eos_token_id) == (model.config.pad_token_id, model.config.eos_token_id)
+    assert generation.max_new_tokens == 128 and generation.num_beams == 1
+    # Generation settings live in generation_config only; config.json stays loadable.
+    assert "max_new_tokens" not in model.config.to_dict()
+    assert model.decoder.get_input_embeddings().num_embeddings >= len(report_tokenizer)
+    assert model.config.decoder.add_cross_attention and model.config.decoder.is_decoder
+    assert model.enc_to_dec_proj.in_features == 512 and model.enc_to_dec_proj.out_features == 64
+    assert XrayReportModel.accepts_loss_kwargs is False
+
+
+def test_generation_overrides(report_tokenizer):
+    model = build_report_model(tiny_encoder_config(), tiny_decoder_config(), report_tokenizer, generation={"num_beams": 3})
+    assert model.generation_config.num_beams == 3
+
+
+def test_tokenizer_with_pad_equal_to_eos_is_refused():
+    tokenizer = build_byte_level_tokenizer()
+    tokenizer.pad_token = tokenizer.eos_token
+    with pytest.raises(ValueError, match="pad token distinct from EOS"):
+        build_report_model(tiny_encoder_config(), tiny_decoder_config(), tokenizer)
+
+
+def test_decoder_from_a_local_gpt2_directory_gets_cross_attention(tmp_path, byte_tokenizer):
+    torch.manual_seed(0)
+    pretrained = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=len(byte_tokenizer)))
+    pretrained.save_pretrained(tmp_path / "gpt2-tiny")
+    model = build_report_model(tiny_encoder_config(), str(tmp_path / "gpt2-tiny"), byte_tokenizer)
+    assert model.config.decoder.add_cross_attention
+    assert hasattr(model.decoder.transformer.h[0], "crossattention")
+    # The pretrained self-attention weights were kept.
+    torch.testing.assert_close(model.decoder.transformer.h[0].attn.c_attn.weight, pretrained.transformer.h[0].attn.c_attn.weight)
+
+
+def test_decoder_model_without_cross_attention_is_refused(byte_tokenizer):
+    decoder = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=len(byte_tokenizer)))
+    with pytest.raises(ValueError, match="add_cross_attention=True"):
+        build_report_model(tiny_encoder_config(), decoder, byte_tokenizer)
+
+
+def test_loss_ignores_padding_and_trainer_loss_kwargs_are_rejected(tiny_model, tiny_processor):
+    images = [synthetic_radiograph(seed=1), synthetic_radiograph(seed=2)]
+    short = tiny_processor(images=images, text_target=["Heart size normal.", "No effusion."])
+    tiny_model.eval()
+    with torch.no_grad():
+        loss = tiny_model(**short).loss
+        # Each row's loss alone, averaged by token count, equals the batch loss: padding (-100) adds nothing.
+        per_row = [tiny_model(**{k: v[i : i + 1] for k, v in short.items()}).loss for i in range(2)]
+    counts = (short["labels"] != -100).sum(dim=1).float()
+    torch.testing.assert_close(loss, (torch.stack(per_row) * counts).sum() / counts.sum())
+    with pytest.raises(TypeError):
+        tiny_model(**short, num_items_in_batch=torch.tensor(4))
+
+
+def test_model_learns_reports_and_stops_at_eos(report_tokenizer):
+    """Two studies that differ only in the image: after overfitting, generate() reproduces each report and stops."""
+    from conftest import tiny_image_processor
+    from processing import XrayReportProcessor
+
+    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer)
+    reports = ["Heart size is normal. The lungs are clear.", "There is a large right pleural effusion."]
+    images = [synthetic_radiograph(seed=3), synthetic_radiograph(seed=3, bright_spot=True)]
+    batch = processor(images=images, text_target=reports)
+    model = build_tiny_report_model(report_tokenizer, seed=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(150):
+        optimizer.zero_grad()
+        model(**batch).loss.backward()
+        optimizer.step()
+    model.eval()
+    generated = model.generate(pixel_values=batch["pixel_values"], view_mask=batch["view_mask"], max_new_tokens=60)
+    assert processor.batch_decode(generated) == reports
+    eos = report_tokenizer.eos_token_id
+    for row in generated.tolist():
+        assert eos in row[1:], "generation must end with EOS, not run to max_new_tokens"
+        end = row.index(eos, 1)
+        assert all(token == report_tokenizer.pad_token_id for token in row[end + 1 :])
+
+
+def test_generate_accepts_single_and_two_view_studies_in_one_batch(tiny_model, tiny_processor):
+    batch = tiny_processor(images=[[synthetic_radiograph(seed=4), synthetic_radiograph(seed=5)], synthetic_radiograph(seed=6)])
+    assert batch["view_mask"].tolist() == [[True, True], [True, False]]
+    generated = tiny_model.generate(**batch, max_new_tokens=4)
+    assert generated.shape[0] == 2 and generated.shape[1] <= 5
+    assert batch["pixel_values"].shape == (2, 2, 3, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
