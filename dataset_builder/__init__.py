@@ -6,6 +6,7 @@ image-folder layout, each a ``GeneratorBasedBuilder`` used in-process plus a
 """
 
 from .base import ReportDatasetBuilder, ReportDatasetConfig, report_features
+from .card import dataset_card_text
 from .image_folder import ImageFolderConfig, ReportImageFolder, load_image_folder
 from .iu_xray import IUXray, IUXrayConfig, detect_iu_layout, load_iu_xray
 from .mimic_cxr import MimicCXR, MimicCXRConfig, load_mimic_cxr
@@ -34,6 +35,7 @@ __all__ = [
     "PreparationStats",
     "preparation_stats",
     "STATS_FILE_NAME",
+    "dataset_card_text",
     "MaskPolicy",
     "ReportSections",
     "apply_mask_policy",

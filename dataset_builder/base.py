@@ -211,6 +211,7 @@ class ReportDatasetBuilder(datasets.GeneratorBasedBuilder):
         stats = PreparationStats(layout=result.layout, studies_seen=len(result.studies),
                                  split_file_unmatched=result.split_file_unmatched)
         stats.images["orphan"] = result.orphan_images
+        stats.options = self._options()
         splits = self._split_of(result)
         jobs: dict[str, list[dict]] = {name: [] for name in SPLIT_NAMES}
         for study in result.studies:
@@ -291,6 +292,15 @@ class ReportDatasetBuilder(datasets.GeneratorBasedBuilder):
     def stats_file(self) -> str:
         """Path of the JSON counts file written next to the prepared Arrow files."""
         return os.path.join(self._output_dir, STATS_FILE_NAME)
+
+    def _options(self) -> dict[str, Any]:
+        """Options recorded with the counts (file paths reduced to their names)."""
+        config = self.config
+        return {"config_name": config.name, "report_sections": config.report_sections,
+                "mask_policy": config.mask_policy, "mask_replacement": config.mask_replacement,
+                "image_short_side": config.image_short_side, "grayscale": config.grayscale, "seed": config.seed,
+                "split_ratios": list(config.split_ratios),
+                "split_file": Path(config.split_file).name if config.split_file else None}
 
     def _split_of(self, result: ReadResult) -> dict[str, str]:
         """Study id -> split: the official one, else the seeded group-level split."""

@@ -70,6 +70,7 @@ class PreparationStats:
         splits: Examples per split.
         split_file_unmatched: Ids in the split file with no study in the input.
         examples: Up to 20 study ids per reason, to look at.
+        options: The builder options that shaped the data (sections, mask policy, sizes, seed...).
     """
 
     layout: str = ""
@@ -81,6 +82,7 @@ class PreparationStats:
     splits: dict[str, int] = field(default_factory=dict)
     split_file_unmatched: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def record(self, reason: str, study_id: str, *, degraded: bool = False) -> None:
         """Count one study under ``reason`` (a drop unless ``degraded``)."""
@@ -114,6 +116,7 @@ class PreparationStats:
             "splits": dict(self.splits),
             "split_file_unmatched": self.split_file_unmatched,
             "examples": {k: list(v) for k, v in sorted(self.examples.items())},
+            "options": dict(self.options),
         }
 
     @classmethod
@@ -125,6 +128,7 @@ class PreparationStats:
             degraded=Counter(data.get("degraded", {})), images=Counter(data.get("images", {})),
             splits=dict(data.get("splits", {})), split_file_unmatched=int(data.get("split_file_unmatched", 0)),
             examples={k: list(v) for k, v in data.get("examples", {}).items()},
+            options=dict(data.get("options", {})),
         )
 
     def to_description(self) -> str:

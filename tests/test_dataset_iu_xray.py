@@ -290,3 +290,15 @@ def test_stats_travel_with_the_dataset_and_cache_follows_input(tmp_path: Path) -
     rebuilt.download_and_prepare()
     assert rebuilt.stats_file != builder.stats_file
     assert preparation_stats(rebuilt.as_dataset())["studies_kept"] == 2
+
+
+def test_dataset_card_lists_splits_options_and_drop_counts(tmp_path: Path) -> None:
+    from dataset_builder import dataset_card_text
+
+    root = write_kaggle(tmp_path / "k", [FakeStudy(uid=1), FakeStudy(uid=2, views=(("2001", "Lateral"),))])
+    dsd = _load(root, tmp_path, mask_policy="drop")
+    text = dataset_card_text(dsd, title="IU X-ray 512", source="Open-i IU X-ray", terms="NLM terms")
+    assert text.startswith("# IU X-ray 512")
+    assert "| no_frontal_view | 1 |" in text and "| mask_policy | drop |" in text
+    assert "2 studies read, 1 kept" in text and "| frontal | Image |" in text
+    assert preparation_stats(dsd)["options"]["report_sections"] == "findings_impression"
