@@ -57,8 +57,9 @@ def set_special_tokens(model: XrayReportModel, tokenizer: PreTrainedTokenizerBas
 
 
 def make_generation_config(tokenizer: PreTrainedTokenizerBase, **overrides: Any) -> GenerationConfig:
-    """Generation defaults (greedy, 128 new tokens) with the tokenizer's special tokens."""
+    """Generation defaults (greedy, 128 new tokens, pad suppressed) with the tokenizer's special tokens."""
     settings = {**DEFAULT_GENERATION, **overrides}
+    settings.setdefault("suppress_tokens", [tokenizer.pad_token_id])  # padding is never a valid report token
     return GenerationConfig(
         decoder_start_token_id=tokenizer.bos_token_id,
         bos_token_id=tokenizer.bos_token_id,
@@ -95,7 +96,7 @@ def _build_decoder(decoder: str | os.PathLike | PreTrainedConfig | PreTrainedMod
         config = copy.deepcopy(decoder)
         config.is_decoder = True
         config.add_cross_attention = True
-        config.vocab_size = max(config.vocab_size, vocab_size)
+        config.vocab_size = vocab_size  # a fresh decoder's vocabulary is exactly the tokenizer's
         return AutoModelForCausalLM.from_config(config)
     config = AutoConfig.from_pretrained(decoder, is_decoder=True, add_cross_attention=True)
     return AutoModelForCausalLM.from_pretrained(decoder, config=config)

@@ -21,6 +21,8 @@ def test_special_tokens_and_generation_defaults(report_tokenizer):
     generation = model.generation_config
     assert (generation.pad_token_id, generation.eos_token_id) == (model.config.pad_token_id, model.config.eos_token_id)
     assert generation.max_new_tokens == 128 and generation.num_beams == 1
+    assert generation.suppress_tokens == [report_tokenizer.pad_token_id]
+    assert model.config.decoder.vocab_size == len(report_tokenizer)  # a fresh decoder gets exactly the tokenizer's vocabulary
     # Generation settings live in generation_config only; config.json stays loadable.
     assert "max_new_tokens" not in model.config.to_dict()
     assert model.decoder.get_input_embeddings().num_embeddings >= len(report_tokenizer)
