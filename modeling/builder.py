@@ -36,7 +36,7 @@ def build_report_model(
     """
     _check_tokenizer(tokenizer)
     encoder_model = _build_encoder(encoder)
-    decoder_model = _build_decoder(decoder, vocab_size=len(tokenizer))
+    decoder_model = _build_decoder(decoder, tokenizer)
     if decoder_model.get_input_embeddings().num_embeddings < len(tokenizer):
         decoder_model.resize_token_embeddings(len(tokenizer))
 
@@ -87,7 +87,9 @@ def _build_encoder(encoder: str | os.PathLike | BioViLTConfig | BioViLTModel) ->
     return BioViLTModel.from_pretrained(encoder)
 
 
-def _build_decoder(decoder: str | os.PathLike | PreTrainedConfig | PreTrainedModel, vocab_size: int) -> PreTrainedModel:
+def _build_decoder(
+    decoder: str | os.PathLike | PreTrainedConfig | PreTrainedModel, tokenizer: PreTrainedTokenizerBase
+) -> PreTrainedModel:
     if isinstance(decoder, PreTrainedModel):
         if not (getattr(decoder.config, "is_decoder", False) and getattr(decoder.config, "add_cross_attention", False)):
             raise ValueError("A decoder model must be built with is_decoder=True and add_cross_attention=True.")
@@ -96,7 +98,9 @@ def _build_decoder(decoder: str | os.PathLike | PreTrainedConfig | PreTrainedMod
         config = copy.deepcopy(decoder)
         config.is_decoder = True
         config.add_cross_attention = True
-        config.vocab_size = vocab_size  # a fresh decoder's vocabulary is exactly the tokenizer's
+        config.vocab_size = len(tokenizer)  # a fresh decoder's vocabulary is exactly the tokenizer's
+        config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+        config.pad_token_id = tokenizer.pad_token_id
         return AutoModelForCausalLM.from_config(config)
     config = AutoConfig.from_pretrained(decoder, is_decoder=True, add_cross_attention=True)
     return AutoModelForCausalLM.from_pretrained(decoder, config=config)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Any
+
 from transformers import PretrainedConfig, PreTrainedModel, VisionEncoderDecoderModel
 
 from .configuration_xray_report import XrayReportConfig
 from .modeling_biovil_t import BioViLTModel
+
+
+_PIPELINE_FILE = "pipeline_xray_report.py"
+_PIPELINE_TASK = "image-to-text"
 
 
 class XrayReportModel(VisionEncoderDecoderModel):
@@ -41,6 +49,22 @@ class XrayReportModel(VisionEncoderDecoderModel):
                 raise ValueError("XrayReportModel needs a config, or both an encoder and a decoder.")
             encoder = BioViLTModel(config.encoder)
         super().__init__(config=config, encoder=encoder, decoder=decoder)
+
+    def save_pretrained(self, save_directory: str | Path, *args: Any, **kwargs: Any) -> None:
+        """Also declares and copies the report pipeline, so `pipeline("image-to-text", model=DIR,
+        trust_remote_code=True)` works on the saved directory."""
+        pipeline_file = Path(__file__).with_name(_PIPELINE_FILE)
+        if pipeline_file.exists():
+            self.config.custom_pipelines = {
+                _PIPELINE_TASK: {
+                    "impl": f"{pipeline_file.stem}.XrayReportPipeline",
+                    "pt": ["AutoModelForImageTextToText"],
+                    "type": "multimodal",
+                }
+            }
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if pipeline_file.exists():
+            shutil.copy(pipeline_file, Path(save_directory) / _PIPELINE_FILE)
 
 
 def _as_own_config_class(config: PretrainedConfig) -> XrayReportConfig:
