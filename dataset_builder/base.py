@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -131,14 +131,13 @@ class ReadResult:
     official_split: bool = False
     split_file_unmatched: int = 0
     orphan_images: int = 0
-    notes: dict[str, int] = field(default_factory=dict)
 
 
-def _tree_fingerprint(paths: list[str]) -> str:
+def _tree_fingerprint(paths: list[str], exclude: Optional[str] = None) -> str:
     """Hash of file names, sizes and mtimes under ``paths`` plus this package's code.
 
     Used as the builder ``hash`` so a changed input folder or builder code never
-    reuses a stale cache.
+    reuses a stale cache. ``exclude`` (the cache dir, if inside an input folder) is skipped.
     """
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
@@ -151,7 +150,7 @@ def _tree_fingerprint(paths: list[str]) -> str:
             digest.update(f"{root}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
             continue
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
+            dirnames[:] = sorted(d for d in dirnames if os.path.join(dirpath, d) != exclude)
             for name in sorted(filenames):
                 try:
                     stat = os.stat(os.path.join(dirpath, name))
@@ -188,7 +187,8 @@ class ReportDatasetBuilder(datasets.GeneratorBasedBuilder):
             if kwargs.get(key):
                 kwargs[key] = os.path.abspath(os.path.expanduser(str(kwargs[key])))
         if kwargs.get("hash") is None:
-            kwargs["hash"] = _tree_fingerprint([kwargs[k] for k in _PATH_OPTIONS if kwargs.get(k)])
+            cache = os.path.abspath(os.path.expanduser(str(kwargs["cache_dir"]))) if kwargs.get("cache_dir") else None
+            kwargs["hash"] = _tree_fingerprint([kwargs[k] for k in _PATH_OPTIONS if kwargs.get(k)], exclude=cache)
         super().__init__(*args, **kwargs)
         self.config.validate()
         if not self.config.data_dir:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import re
 from pathlib import Path
 from typing import Optional
@@ -59,6 +60,11 @@ def encode_image(path: str | Path, short_side: Optional[int], grayscale: bool = 
     path = Path(path)
     try:
         with Image.open(path) as opened:
+            if short_side is not None and opened.format == "JPEG" and min(opened.size) >= 2 * short_side:
+                # let libjpeg decode at 1/2, 1/4 or 1/8 scale, never below the target size
+                scale = short_side / min(opened.size)
+                opened.draft("L" if grayscale else "RGB",
+                             (math.ceil(opened.size[0] * scale), math.ceil(opened.size[1] * scale)))
             opened.load()
             image = opened
             if grayscale:

@@ -29,17 +29,14 @@ def requires_shared(*relative: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not path.exists(), reason=f"real data not present: {path} (see shared/README.md)")
 
 
-def png_bytes(size: tuple[int, int] = (64, 80), seed: int = 0, mode: str = "L") -> bytes:
-    """A small PNG with seed-dependent content (so images are distinguishable)."""
+def png_bytes(size: tuple[int, int] = (64, 80), seed: int = 0) -> bytes:
+    """A small grayscale PNG with seed-dependent content (so images are distinguishable)."""
     rng = np.random.default_rng(seed)
     width, height = size
     base = np.add.outer(np.arange(height), np.arange(width)) * (1 + seed % 5)
     array = ((base + rng.integers(0, 30, size=(height, width))) % 256).astype(np.uint8)
-    image = Image.fromarray(array, mode="L")
-    if mode != "L":
-        image = image.convert(mode)
     buffer = io.BytesIO()
-    image.save(buffer, format="JPEG" if mode == "JPEG" else "PNG")
+    Image.fromarray(array, mode="L").save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -77,3 +77,25 @@ def test_missing_metadata_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="metadata.csv or metadata.jsonl"):
         load_image_folder(tmp_path / "empty", cache_dir=tmp_path / "cache")
+
+
+def test_encode_image_sizes_modes_and_errors(tmp_path: Path) -> None:
+    import io
+
+    from dataset_builder.images import ImageReadError, encode_image
+
+    big = tmp_path / "big.jpg"
+    gradient = (np.add.outer(np.arange(1300), np.arange(1100)) % 256).astype(np.uint8)
+    Image.fromarray(gradient).save(big, quality=95)
+    stored = Image.open(io.BytesIO(encode_image(big, 512)["bytes"]))
+    reference = Image.open(big).convert("L").resize((512, 605), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    assert stored.size == (512, 605) and stored.mode == "L"
+    assert np.abs(np.asarray(stored, float) - np.asarray(reference, float)).mean() < 3.0  # JPEG draft decode
+    deep = tmp_path / "deep.png"
+    Image.fromarray(np.array([[1000, 3000], [5000, 1000]], dtype=np.uint16)).save(deep)
+    assert np.asarray(Image.open(io.BytesIO(encode_image(deep, None)["bytes"]))).tolist() == [[0, 128], [255, 0]]
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(ImageReadError, match="bad.png"):
+        encode_image(tmp_path / "bad.png", 512)
+    with pytest.raises(FileNotFoundError):
+        encode_image(tmp_path / "absent.png", 512)

@@ -284,7 +284,7 @@ def test_stats_travel_with_the_dataset_and_cache_follows_input(tmp_path: Path) -
     again = IUXray(data_dir=str(root), cache_dir=str(tmp_path / "cache"))
     again.download_and_prepare()
     assert again.stats_file == builder.stats_file and preparation_stats(again.as_dataset()) == stored
-    FakeStudy(uid=2)  # now provide the missing image: the cache must not be reused
+    # now provide the missing image: the input changed, so the cache must not be reused
     write_kaggle(root, [FakeStudy(uid=1), FakeStudy(uid=2)])
     rebuilt = IUXray(data_dir=str(root), cache_dir=str(tmp_path / "cache"))
     rebuilt.download_and_prepare()
