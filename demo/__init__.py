@@ -1,0 +1,1 @@
+"""Gradio dashboard of the report model (optional ``demo`` extra): ``python -m demo.app --model DIR``."""

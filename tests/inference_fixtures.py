@@ -1,0 +1,103 @@
+"""Fixtures of the inference, heatmap and demo tests: a tiny model that has learned one report, saved to a folder,
+and small study folders / CSV files of synthetic radiographs."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import build_tiny_report_model, synthetic_radiograph, tiny_image_processor
+
+# The tiny model is trained until it writes this text for any input: three sentences, a prior-comparison claim
+# ("unchanged") the truth guard must flag, and an impression-style last sentence.
+LEARNED_REPORT = "Heart size is unchanged. The lungs are clear. No acute cardiopulmonary abnormality."
+LEARNED_SENTENCES = ["Heart size is unchanged.", "The lungs are clear.", "No acute cardiopulmonary abnormality."]
+
+
+def train_tiny_reporter(tokenizer, steps: int = 120, seed: int = 0):
+    """A tiny BioViL-T (resnet18, 64 px) + 2-layer GPT-2 model overfitted on `LEARNED_REPORT` (~15 s on 2 cores)."""
+    from processing import XrayReportProcessor
+
+    model = build_tiny_report_model(tokenizer, seed=seed)
+    processor = XrayReportProcessor(tiny_image_processor(), tokenizer)
+    studies = [
+        [synthetic_radiograph(seed=1), synthetic_radiograph(seed=2)],
+        [synthetic_radiograph(seed=3, bright_spot=True), None],
+    ]
+    batch = processor(images=studies, text_target=[LEARNED_REPORT] * len(studies))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    model.generation_config.max_new_tokens = 40
+    return model, processor, float(loss.detach())
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory, report_tokenizer) -> Path:
+    """A saved folder (model + processor) that loads with AutoModelForImageTextToText / AutoProcessor."""
+    model, processor, loss = train_tiny_reporter(report_tokenizer)
+    assert loss < 0.05, f"the tiny model did not learn its report (loss {loss:.3f})"
+    folder = tmp_path_factory.mktemp("tiny_reporter")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def write_png(path: Path, seed: int = 0, bright_spot: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(synthetic_radiograph(seed=seed, bright_spot=bright_spot)).save(path)
+    return path
+
+
+@pytest.fixture
+def study_tree(tmp_path) -> Path:
+    """studies/<id>/{frontal,lateral}.png for s1 (2 views), s2 (frontal only, R2Gen name 0.png), s3 (lateral only)."""
+    root = tmp_path / "studies"
+    write_png(root / "s1" / "frontal.png", 1)
+    write_png(root / "s1" / "lateral.png", 2)
+    write_png(root / "s2" / "0.png", 3, bright_spot=True)
+    write_png(root / "s3" / "lateral.png", 4)
+    return root
+
+
+def write_study_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    columns = ["study_id", "frontal", "lateral", "prior", "reference"]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in columns})
+    return path
+
+
+def cli_env() -> dict[str, str]:
+    """Environment for CLI subprocesses: offline hub, this repository importable."""
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    repo = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+__all__ = [
+    "LEARNED_REPORT",
+    "LEARNED_SENTENCES",
+    "cli_env",
+    "np",
+    "study_tree",
+    "train_tiny_reporter",
+    "trained_model_dir",
+    "write_png",
+    "write_study_csv",
+]
