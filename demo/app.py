@@ -39,6 +39,7 @@ class DemoResult:
     structured: StructuredReport
     gallery: list[tuple[Any, str]]
     reference: str
+    frontal_view: Any = None
 
 
 class ReportDemo:
@@ -87,7 +88,7 @@ class ReportDemo:
                     share = 100 * item.view_mass[view]
                     caption = f"{item.index + 1}. [{VIEW_NAMES[view]}, {share:.0f}% of attention] {item.sentence}"
                     gallery.append((overlay, caption))
-        return DemoResult(structured, gallery, reference or "")
+        return DemoResult(structured, gallery, reference or "", maps.view_images[0])
 
 
 def labels_markdown(labels: dict[str, str]) -> str:
@@ -118,6 +119,7 @@ def build_demo(demo: ReportDemo, examples: Sequence[Study] = ()) -> Any:
             raise gr.Error(str(error)) from error
         s = result.structured
         return (
+            result.frontal_view,
             s.report,
             s.findings or "(none)",
             s.impression or "(none)",
@@ -145,6 +147,7 @@ def build_demo(demo: ReportDemo, examples: Sequence[Study] = ()) -> Any:
             )
         gr.Markdown(NOTICE_MARKDOWN)
         with gr.Row():
+            preview = gr.Image(label="Frontal view as the model sees it", interactive=False, elem_id="model-view")
             generated = gr.Textbox(label="Generated report", lines=6, elem_id="generated-report")
             reference_out = gr.Textbox(label="Reference report", lines=6, elem_id="reference-report")
         with gr.Row():
@@ -159,7 +162,7 @@ def build_demo(demo: ReportDemo, examples: Sequence[Study] = ()) -> Any:
         button.click(
             on_generate,
             inputs=[frontal, lateral, prior, remove, reference],
-            outputs=[generated, findings, impression, labels, flags, gallery, reference_out],
+            outputs=[preview, generated, findings, impression, labels, flags, gallery, reference_out],
         )
     return page
 

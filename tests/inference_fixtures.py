@@ -43,15 +43,24 @@ def train_tiny_reporter(tokenizer, steps: int = 120, seed: int = 0):
     return model, processor, float(loss.detach())
 
 
+_TRAINED_DIRS: dict[int, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory, report_tokenizer) -> Path:
-    """A saved folder (model + processor) that loads with AutoModelForImageTextToText / AutoProcessor."""
-    model, processor, loss = train_tiny_reporter(report_tokenizer)
-    assert loss < 0.05, f"the tiny model did not learn its report (loss {loss:.3f})"
-    folder = tmp_path_factory.mktemp("tiny_reporter")
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    """A saved folder (model + processor) that loads with AutoModelForImageTextToText / AutoProcessor.
+
+    Trained once per test session even when several test modules import this fixture.
+    """
+    key = id(report_tokenizer)
+    if key not in _TRAINED_DIRS:
+        model, processor, loss = train_tiny_reporter(report_tokenizer)
+        assert loss < 0.05, f"the tiny model did not learn its report (loss {loss:.3f})"
+        folder = tmp_path_factory.mktemp("tiny_reporter")
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        _TRAINED_DIRS[key] = folder
+    return _TRAINED_DIRS[key]
 
 
 def write_png(path: Path, seed: int = 0, bright_spot: bool = False) -> Path:

@@ -1,0 +1,50 @@
+"""Append-only result files: one write per batch, resume, repair of a row cut by a kill."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inference.writer import AppendOnlyWriter, completed_ids, read_rows, repair_partial_tail
+
+COLUMNS = ["study_id", "report", "flags"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_append_resume_and_values_stay_on_one_line(tmp_path, fmt):
+    path = tmp_path / f"out.{fmt}"
+    writer = AppendOnlyWriter(path, COLUMNS, fmt)
+    writer.write_rows([{"study_id": "a", "report": "line one\nline two", "flags": [{"phrase": "unchanged"}]}])
+    AppendOnlyWriter(path, COLUMNS, fmt).write_rows([{"study_id": "b", "report": "x, \"quoted\"", "flags": []}])
+    assert completed_ids(path) == {"a", "b"}
+    rows = read_rows(path)
+    assert len(path.read_text().splitlines()) == 2 + (fmt == "csv")
+    assert rows[1]["report"] == 'x, "quoted"'
+    flags = rows[0]["flags"] if fmt == "jsonl" else json.loads(rows[0]["flags"])
+    assert flags == [{"phrase": "unchanged"}]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_row_cut_by_a_kill_is_ignored_then_removed(tmp_path, fmt):
+    path = tmp_path / f"out.{fmt}"
+    AppendOnlyWriter(path, COLUMNS, fmt).write_rows([{"study_id": "a", "report": "r", "flags": []}])
+    complete = path.read_bytes()
+    with path.open("ab") as handle:  # what a writer killed mid-write leaves behind
+        handle.write(b'{"study_id": "b", "rep' if fmt == "jsonl" else b"b,half a rep")
+    assert completed_ids(path) == {"a"}
+    AppendOnlyWriter(path, COLUMNS, fmt).write_rows([{"study_id": "c", "report": "r", "flags": []}])
+    assert completed_ids(path) == {"a", "c"}
+    assert path.read_bytes().startswith(complete) and path.read_bytes().endswith(b"\n")
+    assert repair_partial_tail(path) == 0
+
+
+def test_csv_header_mismatch_and_unknown_format(tmp_path):
+    path = tmp_path / "out.csv"
+    AppendOnlyWriter(path, COLUMNS, "csv").write_rows([{"study_id": "a", "report": "r", "flags": []}])
+    with pytest.raises(ValueError, match="differs from this run's columns"):
+        AppendOnlyWriter(path, ["study_id", "report"], "csv")
+    with pytest.raises(ValueError, match="cannot tell the output format"):
+        AppendOnlyWriter(tmp_path / "out.txt", COLUMNS, None)
+    with pytest.raises(KeyError, match="lacks columns"):
+        AppendOnlyWriter(path, COLUMNS, "csv").write_rows([{"study_id": "z"}])
