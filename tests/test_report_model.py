@@ -105,4 +105,6 @@ def test_generate_accepts_single_and_two_view_studies_in_one_batch(tiny_model, t
     assert batch["view_mask"].tolist() == [[True, True], [True, False]]
     generated = tiny_model.generate(**batch, max_new_tokens=4)
     assert generated.shape[0] == 2 and generated.shape[1] <= 5
+    beams = tiny_model.generate(**batch, max_new_tokens=4, num_beams=3, num_return_sequences=2)
+    assert beams.shape[0] == 4  # encoder inputs (view_mask included) are expanded per beam
     assert batch["pixel_values"].shape == (2, 2, 3, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
