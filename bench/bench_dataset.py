@@ -119,6 +119,27 @@ def iterate_loader(loader: torch.utils.data.DataLoader) -> int:
     return sum(batch["pixel_values"].shape[0] for batch in loader)
 
 
+def _burn(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def cpu_parallel_scaling(processes: int = 2, tasks: int = 8, size: int = 2_000_000) -> float:
+    """Speed-up of ``processes`` over 1 process on pure-Python work: what ``num_proc`` and
+    DataLoader workers can gain on this machine at best (1.0 = none)."""
+    import multiprocessing
+
+    timings = []
+    for count in (1, processes):
+        start = time.perf_counter()
+        with multiprocessing.get_context("fork").Pool(count) as pool:
+            pool.map(_burn, [size] * tasks)
+        timings.append(time.perf_counter() - start)
+    return round(timings[0] / timings[1], 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--studies", type=int, default=40, help="studies in the generated Kaggle layout")
@@ -187,7 +208,8 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "input_generation_s": round(generation_s, 1), "torch_threads": 1,
         },
         "machine": {
-            "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "cpu_parallel_scaling_2_procs": cpu_parallel_scaling(),
+            "platform": platform.platform(), "python": platform.python_version(),
             "datasets": datasets.__version__, "torch": torch.__version__,
             "numpy": np.__version__, "pillow": Image.__version__,
         },

@@ -8,12 +8,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
-from .csvio import parse_int, read_csv_rows
+from .csvio import read_csv_rows
 from .images import natural_key
 from .records import Study
 
 __all__ = ["REPORTS_CSV", "PROJECTIONS_CSV", "KAGGLE_IMAGE_SUBDIR", "read_projections", "read_kaggle",
-           "split_tags", "list_files"]
+           "split_tags", "list_files", "parse_uid"]
 
 REPORTS_CSV = "indiana_reports.csv"
 PROJECTIONS_CSV = "indiana_projections.csv"
@@ -34,17 +34,30 @@ def list_files(folder: Path) -> set[str]:
         return set()
 
 
-def read_projections(path: Path) -> dict[int, list[tuple[str, str]]]:
+def parse_uid(value: str, where: str) -> str:
+    """A study uid cell: integers are normalised (``"007"`` -> ``"7"``), other ids
+    (synthetic sets) are kept as written.
+
+    Raises:
+        ValueError: The cell is empty or contains whitespace; the message names file and row.
+    """
+    uid = str(value).strip()
+    if not uid or any(ch.isspace() for ch in uid):
+        raise ValueError(f"{where}: column 'uid' must be a non-empty id without spaces, got {value!r}")
+    return str(int(uid)) if uid.isdigit() else uid
+
+
+def read_projections(path: Path) -> dict[str, list[tuple[str, str]]]:
     """Read ``indiana_projections.csv`` into ``{uid: [(file name, "Frontal"|"Lateral"), ...]}``.
 
     Raises:
         ValueError: A bad uid, empty file name, unknown projection or duplicated
             file name; the message names the file and row.
     """
-    by_uid: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    by_uid: dict[str, list[tuple[str, str]]] = defaultdict(list)
     seen: dict[str, str] = {}
     for where, row in read_csv_rows(path, ("uid", "filename", "projection")):
-        uid = parse_int(row["uid"], where, "uid")
+        uid = parse_uid(row["uid"], where)
         name = row["filename"].strip()
         projection = _PROJECTIONS.get(row["projection"].strip().lower())
         if not name:
@@ -70,7 +83,7 @@ def read_kaggle(root: Path, image_dir: Optional[Path] = None) -> tuple[list[Stud
         image_dir: Image folder; default ``root/images/images_normalized``.
 
     Returns:
-        The studies in uid order, and the number of projection rows whose uid has no report.
+        The studies in natural uid order, and the number of projection rows whose uid has no report.
 
     Raises:
         ValueError: Malformed rows (file and row named) or a uid reported twice.
@@ -78,10 +91,10 @@ def read_kaggle(root: Path, image_dir: Optional[Path] = None) -> tuple[list[Stud
     image_dir = image_dir or root / KAGGLE_IMAGE_SUBDIR
     projections = read_projections(root / PROJECTIONS_CSV)
     present = list_files(image_dir)
-    studies: dict[int, Study] = {}
+    studies: dict[str, Study] = {}
     columns = ("uid", "MeSH", "Problems", "image", "indication", "comparison", "findings", "impression")
     for where, row in read_csv_rows(root / REPORTS_CSV, columns):
-        uid = parse_int(row["uid"], where, "uid")
+        uid = parse_uid(row["uid"], where)
         if uid in studies:
             raise ValueError(f"{where}: uid {uid} already read at {studies[uid].source}")
         views = projections.get(uid, [])
@@ -89,11 +102,11 @@ def read_kaggle(root: Path, image_dir: Optional[Path] = None) -> tuple[list[Stud
         lateral = sorted((n for n, p in views if p == "Lateral"), key=natural_key)
         names = frontal + lateral
         studies[uid] = Study(
-            study_id=str(uid), group_id=str(uid), findings=row["findings"], impression=row["impression"],
+            study_id=uid, group_id=uid, findings=row["findings"], impression=row["impression"],
             indication=row["indication"], comparison=row["comparison"], mesh=split_tags(row["MeSH"]),
             problems=split_tags(row["Problems"]), frontal_files=[str(image_dir / n) for n in frontal],
             lateral_files=[str(image_dir / n) for n in lateral], image_files=names,
             missing_files=[str(image_dir / n) for n in names if n not in present], source=where,
         )
     orphans = sum(len(v) for uid, v in projections.items() if uid not in studies)
-    return [studies[uid] for uid in sorted(studies)], orphans
+    return [studies[uid] for uid in sorted(studies, key=natural_key)], orphans

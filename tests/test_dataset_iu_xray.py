@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import datasets
@@ -203,10 +204,10 @@ def test_split_file_applies_to_kaggle_and_openi(tmp_path: Path, writer) -> None:
     ("name", "content", "message"),
     [
         ("indiana_reports.csv", "uid,MeSH,Problems,image,indication,comparison,findings,impression\n"
-                                "1,normal,normal,x,a,b,c,d\nabc,normal,normal,x,a,b,c,d\n",
-         r"indiana_reports\.csv row 2 \(line 3\): column 'uid' must be an integer, got 'abc'"),
+                                "1,normal,normal,x,a,b,c,d\n,normal,normal,x,a,b,c,d\n",
+         r"indiana_reports\.csv row 2 \(line 3\): column 'uid' must be a non-empty id"),
         ("indiana_reports.csv", "uid,MeSH,Problems,image,indication,comparison,findings,impression\n"
-                                "1,normal,normal,x,a,b,c,d\n1,normal,normal,x,a,b,c,d\n",
+                                "1,normal,normal,x,a,b,c,d\n001,normal,normal,x,a,b,c,d\n",
          r"indiana_reports\.csv row 2 .*uid 1 already read"),
         ("indiana_reports.csv", "uid,MeSH,Problems,image,indication,comparison,findings,impression\n"
                                 "1,normal,normal,x,a,b,c,d,extra\n", r"indiana_reports\.csv row 1 .*9 fields"),
@@ -302,3 +303,20 @@ def test_dataset_card_lists_splits_options_and_drop_counts(tmp_path: Path) -> No
     assert "| no_frontal_view | 1 |" in text and "| mask_policy | drop |" in text
     assert "2 studies read, 1 kept" in text and "| frontal | Image |" in text
     assert preparation_stats(dsd)["options"]["report_sections"] == "findings_impression"
+
+
+def test_kaggle_layout_accepts_arbitrary_uids_and_file_names(tmp_path: Path) -> None:
+    """Synthetic study sets written in the Kaggle layout need not use IU's integer uids."""
+    root = write_kaggle(tmp_path / "k", default_studies(2))
+    (root / "indiana_reports.csv").write_text(
+        "uid,MeSH,Problems,image,indication,comparison,findings,impression\n"
+        "syn-b2,,,,,,Left effusion.,Effusion.\nsyn-a10,,,,,,Clear.,Normal.\n")
+    (root / "indiana_projections.csv").write_text(
+        "uid,filename,projection\nsyn-b2,front_b.png,Frontal\nsyn-a10,front_a.png,Frontal\n"
+        "syn-a10,side_a.png,Lateral\n")
+    for name in ("front_b.png", "front_a.png", "side_a.png"):
+        shutil.copy(root / "images/images_normalized/1_IM-0001-1001.dcm.png", root / "images/images_normalized" / name)
+    examples = _all(_load(root, tmp_path))
+    assert sorted(examples) == ["syn-a10", "syn-b2"]
+    assert examples["syn-b2"]["lateral"] is None and examples["syn-b2"]["report"] == "Left effusion. Effusion."
+    assert examples["syn-a10"]["image_files"] == ["front_a.png", "side_a.png"] and examples["syn-a10"]["mesh"] == []

@@ -123,7 +123,7 @@ def test_real_openi_named_pngs_load_as_image_features(tmp_path: Path) -> None:
     studies = []
     for uid in (3, 7, 1900):
         real = by_uid[str(uid)]
-        names = sorted(projections[uid], key=lambda v: natural_key(v[0]))
+        names = sorted(projections[str(uid)], key=lambda v: natural_key(v[0]))
         studies.append(FakeStudy(uid=uid, findings=real.findings, impression=real.impression, mesh=real.mesh,
                                  im=names[0][0].split("_")[1].rsplit("-", 1)[0],
                                  views=[(n.split("-")[-1].split(".")[0], view) for n, view in names]))
