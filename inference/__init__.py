@@ -8,11 +8,27 @@
 * ``xray-report`` / ``python -m inference``: the batch CLI (:func:`inference.cli.main`).
 """
 
-from .generation import RESEARCH_NOTICE, generate_reports, load_model_and_processor, load_study_images, prepare_batch
-from .heatmaps import SentenceHeatmap, StudyHeatmaps, overlay_heatmap, save_heatmaps, sentence_heatmaps
-from .structured import SectionSplitter, Sections, StructuredReport, structure_report
-from .studies import Study, StudyError, StudyInputError, discover_studies
-from .writer import AppendOnlyWriter, completed_ids, read_rows
+from importlib import import_module
+from typing import Any
+
+from .notice import RESEARCH_NOTICE
+
+# Heavy modules (torch, transformers) load on first use, so `python -m inference --help` answers at once.
+_LAZY = {
+    "generate_reports": "generation", "load_model_and_processor": "generation", "load_study_images": "generation",
+    "prepare_batch": "generation", "SentenceHeatmap": "heatmaps", "StudyHeatmaps": "heatmaps",
+    "overlay_heatmap": "heatmaps", "save_heatmaps": "heatmaps", "sentence_heatmaps": "heatmaps",
+    "SectionSplitter": "structured", "Sections": "structured", "StructuredReport": "structured",
+    "structure_report": "structured", "Study": "studies", "StudyError": "studies", "StudyInputError": "studies",
+    "discover_studies": "studies", "AppendOnlyWriter": "writer", "completed_ids": "writer", "read_rows": "writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "RESEARCH_NOTICE",

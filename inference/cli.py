@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .notice import RESEARCH_NOTICE
 from .studies import Study, StudyError, StudyInputError, discover_studies
 from .writer import AppendOnlyWriter, completed_ids, infer_format, read_rows
 
@@ -38,8 +39,6 @@ def output_columns() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .generation import RESEARCH_NOTICE
-
     parser = argparse.ArgumentParser(
         prog="xray-report",
         description="Generate chest X-ray reports for image files, study folders (one study per sub-folder) "
@@ -79,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Discovers studies, skips finished ones, generates the rest batch by batch and appends the rows."""
-    from .generation import RESEARCH_NOTICE, load_model_and_processor
+    from .generation import load_model_and_processor
     from .structured import SectionSplitter
 
     if args.batch_size < 1:
@@ -217,8 +216,6 @@ def _write_summary(output: Path, fmt: str) -> None:
     sentences were removed from the report.
     """
     from collections import Counter
-
-    from .generation import RESEARCH_NOTICE
 
     rows = read_rows(output, fmt)
     no_prior = [row for row in rows if str(row.get("has_prior_image")).lower() not in ("true", "1")]

@@ -12,14 +12,11 @@ from typing import Any
 import torch
 from PIL import Image
 
+from .notice import RESEARCH_NOTICE
 from .studies import Study, StudyError
 
 logger = logging.getLogger(__name__)
 
-RESEARCH_NOTICE = (
-    "Research use only: this model is not a medical device. Generated reports may be wrong, incomplete or "
-    "invented and must not be used for diagnosis or patient care."
-)
 
 
 @dataclass

@@ -1,0 +1,121 @@
+"""The batch CLI end to end: inputs, structured rows, errors file, resume after a kill, real batching, heatmaps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SHARED
+from evaluation import OBSERVATIONS
+from inference.cli import main, output_columns
+from inference.writer import read_rows
+from inference_fixtures import (  # noqa: F401
+    LEARNED_REPORT,
+    cli_env,
+    study_tree,
+    trained_model_dir,
+    write_png,
+    write_study_csv,
+)
+from modeling import XrayReportModel
+
+
+@pytest.fixture
+def generate_calls(monkeypatch):
+    """Records the batch size of every `generate` call the CLI makes."""
+    calls: list[int] = []
+    original = XrayReportModel.generate
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs["pixel_values"].shape[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(XrayReportModel, "generate", counting)
+    return calls
+
+
+def test_folder_csv_and_dicom_to_structured_rows_with_errors(tmp_path, study_tree, trained_model_dir, caplog):
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    csv_path = write_study_csv(
+        tmp_path / "list.csv",
+        [{"study_id": "c1", "frontal": "studies/s1/frontal.png"}, {"study_id": "c2", "frontal": "broken.png"}],
+    )
+    inputs = [str(study_tree), str(csv_path)]
+    dicom = SHARED / "data" / "dicom" / "RG1_UNCR.dcm"
+    if dicom.exists():
+        inputs.append(str(shutil.copy(dicom, tmp_path / "dicom_study.dcm")))
+    output = tmp_path / "out" / "reports.jsonl"
+    status = main(["--model", str(trained_model_dir), *inputs, "--output", str(output), "--batch-size", "3",
+                   "--heatmaps", str(tmp_path / "maps"), "--no-progress"])
+    assert status == 0
+    assert "not a medical device" in caplog.text
+    rows = {row["study_id"]: row for row in read_rows(output)}
+    assert set(rows) == {"s1", "s2", "c1"} | ({"dicom_study"} if dicom.exists() else set())
+    row = rows["s1"]
+    assert list(row) == output_columns()
+    assert row["report"] == LEARNED_REPORT and row["num_views"] == 2 and rows["s2"]["num_views"] == 1
+    assert row["impression"] == "No acute cardiopulmonary abnormality."
+    assert row["findings"] == "Heart size is unchanged. The lungs are clear."
+    assert row["No Finding"] == "positive" and all(row[name] for name in OBSERVATIONS)
+    assert [f["phrase"] for f in row["flags"]] == ["unchanged"] and row["seconds_per_study"] > 0
+
+    errors = {e["study_id"]: e["reason"] for e in read_rows(output.with_name("reports.jsonl.errors.jsonl"))}
+    assert errors["s3"].startswith("no frontal image")
+    assert "broken.png: not a readable image" in errors["c2"]
+    summary = json.loads(output.with_name("reports.jsonl.summary.json").read_text())
+    assert summary["prior_comparison_without_prior_image"]["report_rate"] == 1.0
+    assert "not a medical device" in summary["notice"]
+    assert sorted(p.name for p in (tmp_path / "maps" / "s1").iterdir()) == sorted(
+        [f"sentence_0{i}_{v}.png" for i in range(3) for v in ("frontal", "lateral")] + ["sentences.json"]
+    )
+
+
+def test_batches_are_single_generate_calls_and_rerun_resumes_after_a_kill(tmp_path, trained_model_dir, generate_calls):
+    folder = tmp_path / "studies"
+    for index in range(5):
+        write_png(folder / f"p{index}" / "0.png", seed=index)
+    output = tmp_path / "reports.csv"
+    args = ["--model", str(trained_model_dir), str(folder), "--output", str(output), "--no-progress"]
+    assert main([*args, "--batch-size", "2", "--max-new-tokens", "30"]) == 0
+    assert generate_calls == [2, 2, 1]
+    lines = output.read_text().splitlines(keepends=True)
+    assert len(lines) == 6 and lines[0].startswith("study_id,report,findings,impression")
+
+    # a kill in the middle of the third row's write: two complete rows and half of a third remain
+    output.write_text("".join(lines[:3]) + lines[3][:25])
+    generate_calls.clear()
+    assert main([*args, "--batch-size", "4"]) == 0
+    assert generate_calls == [3]  # only p2, p3, p4, in one batch
+    rows = read_rows(output)
+    assert sorted(r["study_id"] for r in rows) == [f"p{i}" for i in range(5)]
+    assert all(r["report"] == LEARNED_REPORT for r in rows)
+
+    generate_calls.clear()
+    assert main([*args, "--batch-size", "4"]) == 0
+    assert generate_calls == [] and len(read_rows(output)) == 5
+
+
+def test_remove_prior_claims_keeps_them_listed(tmp_path, trained_model_dir):
+    image = write_png(tmp_path / "one.png", seed=3)
+    output = tmp_path / "reports.csv"
+    assert main(["--model", str(trained_model_dir), str(image), "-o", str(output), "--remove-prior-claims",
+                 "--num-beams", "2", "--no-progress"]) == 0
+    (row,) = read_rows(output)
+    assert row["report"] == "The lungs are clear. No acute cardiopulmonary abnormality."
+    assert json.loads(row["flags"])[0] == {
+        "sentence": "Heart size is unchanged.", "phrase": "unchanged", "label": "unchanged", "removed": True
+    }
+
+
+def test_python_m_inference_help_and_clear_errors(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "inference", *a], capture_output=True, text=True,  # noqa: E731
+                                    env=cli_env(), timeout=120)
+    helped = run("--help")
+    assert helped.returncode == 0 and "--batch-size" in helped.stdout
+    assert "not a medical device" in " ".join(helped.stdout.split())
+    missing = run("--model", str(tmp_path), str(tmp_path / "nowhere"), "-o", str(tmp_path / "o.csv"))
+    assert missing.returncode == 2 and "nowhere: no such file or folder" in missing.stderr
