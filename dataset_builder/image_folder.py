@@ -22,7 +22,7 @@ import datasets
 from .base import ReadResult, ReportDatasetBuilder, ReportDatasetConfig
 from .csvio import open_text, read_csv_rows
 from .iu_kaggle import split_tags
-from .loading import prepare
+from .loading import optional_path, prepare
 from .records import Study
 from .splits import canonical_split_name
 from .text import MaskPolicy, ReportSections
@@ -132,6 +132,7 @@ def load_image_folder(
     metadata_file: Optional[str | Path] = None,
     report_sections: str = "findings_impression",
     mask_policy: str = MaskPolicy.KEEP.value,
+    mask_replacement: str = "<deid>",
     image_short_side: Optional[int] = 512,
     grayscale: bool = True,
     strict: bool = False,
@@ -147,7 +148,7 @@ def load_image_folder(
     Args:
         data_dir: Folder holding ``metadata.csv``/``metadata.jsonl`` and the images.
         metadata_file: Explicit metadata file (``.csv``, ``.jsonl``, optionally ``.gz``).
-        report_sections, mask_policy, image_short_side, grayscale, strict, num_proc,
+        report_sections, mask_policy, mask_replacement, image_short_side, grayscale, strict, num_proc,
         cache_dir, seed, split_ratios, image_dir, download_mode: As in
             :func:`dataset_builder.load_iu_xray`.
 
@@ -156,9 +157,9 @@ def load_image_folder(
     """
     builder = ReportImageFolder(
         data_dir=str(data_dir), config_name=ReportSections(report_sections).value,
-        cache_dir=None if cache_dir is None else str(cache_dir),
-        metadata_file=None if metadata_file is None else str(metadata_file), mask_policy=mask_policy,
+        cache_dir=optional_path(cache_dir),
+        metadata_file=optional_path(metadata_file), mask_policy=mask_policy, mask_replacement=mask_replacement,
         image_short_side=image_short_side or 0, grayscale=grayscale, strict=strict, seed=seed,
-        split_ratios=tuple(split_ratios), image_dir=None if image_dir is None else str(image_dir),
+        split_ratios=tuple(split_ratios), image_dir=optional_path(image_dir),
     )
     return prepare(builder, num_proc=num_proc, download_mode=download_mode)

@@ -18,7 +18,7 @@ from .base import ReadResult, ReportDatasetBuilder, ReportDatasetConfig
 from .iu_kaggle import PROJECTIONS_CSV, REPORTS_CSV, read_kaggle
 from .iu_openi import OPENI_REPORT_DIR, read_openi
 from .iu_r2gen import R2GEN_ANNOTATION, read_r2gen
-from .loading import prepare
+from .loading import optional_path, prepare
 from .records import Study
 from .splits import read_r2gen_split_file
 from .text import MaskPolicy, ReportSections
@@ -165,13 +165,11 @@ def load_iu_xray(
         :func:`dataset_builder.preparation_stats`.
     """
     builder = IUXray(
-        data_dir=str(data_dir), config_name=ReportSections(report_sections).value, cache_dir=_str(cache_dir),
-        layout=layout, split_file=_str(split_file), mask_policy=mask_policy, mask_replacement=mask_replacement,
-        image_short_side=image_short_side or 0, grayscale=grayscale, strict=strict, seed=seed,
-        split_ratios=tuple(split_ratios), image_dir=_str(image_dir), projections_file=_str(projections_file),
+        data_dir=str(data_dir), config_name=ReportSections(report_sections).value,
+        cache_dir=optional_path(cache_dir), layout=layout, split_file=optional_path(split_file),
+        mask_policy=mask_policy, mask_replacement=mask_replacement, image_short_side=image_short_side or 0,
+        grayscale=grayscale, strict=strict, seed=seed, split_ratios=tuple(split_ratios),
+        image_dir=optional_path(image_dir), projections_file=optional_path(projections_file),
     )
     return prepare(builder, num_proc=num_proc, download_mode=download_mode)
 
-
-def _str(value: Optional[str | Path]) -> Optional[str]:
-    return None if value is None else str(value)

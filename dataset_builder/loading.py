@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
 import datasets
 
 from .base import ReportDatasetBuilder
 from .stats import PreparationStats, preparation_stats
 
-__all__ = ["prepare"]
+__all__ = ["prepare", "optional_path"]
 
 
 def prepare(builder: ReportDatasetBuilder, num_proc: Optional[int] = None,
@@ -28,3 +29,8 @@ def prepare(builder: ReportDatasetBuilder, num_proc: Optional[int] = None,
     dataset = builder.as_dataset()
     PreparationStats.from_dict(preparation_stats(dataset)).log()
     return dataset
+
+
+def optional_path(value: Optional[Union[str, Path]]) -> Optional[str]:
+    """``str(value)``, keeping ``None`` (builder config fields are plain strings)."""
+    return None if value is None else str(value)

@@ -19,7 +19,7 @@ import datasets
 from .base import ReadResult, ReportDatasetBuilder, ReportDatasetConfig
 from .csvio import parse_int, read_csv_rows
 from .iu_kaggle import list_files
-from .loading import prepare
+from .loading import optional_path, prepare
 from .mimic_sections import parse_mimic_report
 from .records import Study
 from .splits import canonical_split_name
@@ -199,6 +199,7 @@ def load_mimic_cxr(
     reports_dir: Optional[str | Path] = None,
     report_sections: str = "findings_impression",
     mask_policy: str = MaskPolicy.KEEP.value,
+    mask_replacement: str = "<deid>",
     image_short_side: Optional[int] = 512,
     grayscale: bool = True,
     strict: bool = False,
@@ -217,7 +218,7 @@ def load_mimic_cxr(
             without one the seeded split is by patient).
         metadata_file: Metadata CSV (default: in ``data_dir``).
         reports_dir: Folder holding ``files/pXX/pSUBJECT/sSTUDY.txt`` (default ``data_dir``).
-        report_sections, mask_policy, image_short_side, grayscale, strict, num_proc,
+        report_sections, mask_policy, mask_replacement, image_short_side, grayscale, strict, num_proc,
         cache_dir, seed, split_ratios, image_dir, download_mode: As in
             :func:`dataset_builder.load_iu_xray`.
 
@@ -226,13 +227,11 @@ def load_mimic_cxr(
     """
     builder = MimicCXR(
         data_dir=str(data_dir), config_name=ReportSections(report_sections).value,
-        cache_dir=None if cache_dir is None else str(cache_dir), split_file=_opt(split_file),
-        metadata_file=_opt(metadata_file), reports_dir=_opt(reports_dir), mask_policy=mask_policy,
+        cache_dir=optional_path(cache_dir), split_file=optional_path(split_file),
+        metadata_file=optional_path(metadata_file), reports_dir=optional_path(reports_dir),
+        mask_policy=mask_policy, mask_replacement=mask_replacement,
         image_short_side=image_short_side or 0, grayscale=grayscale, strict=strict, seed=seed,
-        split_ratios=tuple(split_ratios), image_dir=_opt(image_dir),
+        split_ratios=tuple(split_ratios), image_dir=optional_path(image_dir),
     )
     return prepare(builder, num_proc=num_proc, download_mode=download_mode)
 
-
-def _opt(value: Optional[str | Path]) -> Optional[str]:
-    return None if value is None else str(value)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dataset_builder import load_image_folder, preparation_stats
-from tests.dataset_fixtures import write_image
+from dataset_fixtures import write_image
 
 
 def _all(dsd) -> dict[str, dict]:

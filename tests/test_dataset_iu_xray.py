@@ -13,7 +13,7 @@ from PIL import Image
 
 from dataset_builder import IUXray, PreparationError, load_iu_xray, preparation_stats
 from dataset_builder.iu_xray import detect_iu_layout
-from tests.dataset_fixtures import FakeStudy, default_studies, write_kaggle, write_openi, write_r2gen
+from dataset_fixtures import FakeStudy, default_studies, write_kaggle, write_openi, write_r2gen
 
 
 def _load(data_dir: Path, tmp_path: Path, **kwargs) -> datasets.DatasetDict:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from dataset_builder import load_mimic_cxr, preparation_stats
 from dataset_builder.mimic_sections import parse_mimic_report
-from tests.dataset_fixtures import MIMIC_REPORT, FakeMimicStudy, write_mimic
+from dataset_fixtures import MIMIC_REPORT, FakeMimicStudy, write_mimic
 
 
 def _all(dsd) -> dict[str, dict]:

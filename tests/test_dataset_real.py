@@ -16,7 +16,7 @@ from dataset_builder import load_iu_xray, preparation_stats, read_r2gen_split_fi
 from dataset_builder.images import encode_image, natural_key
 from dataset_builder.iu_kaggle import read_kaggle, read_projections
 from dataset_builder.text import normalize_whitespace
-from tests.dataset_fixtures import IU_DATA, FakeStudy, png_bytes, requires_shared, write_openi
+from dataset_fixtures import IU_DATA, FakeStudy, png_bytes, requires_shared, write_openi
 
 KAGGLE = IU_DATA / "kaggle"
 ANNOTATION = IU_DATA / "r2gen" / "annotation.json"
