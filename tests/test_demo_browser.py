@@ -6,7 +6,6 @@ reason when one is absent. Set XRAY_REPORT_SCREENSHOT_DIR to keep the screenshot
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
@@ -28,13 +27,21 @@ CHROMIUM_FLAGS = (
 )
 
 
-def _require_browser_stack() -> None:
+def _missing_browser_stack() -> str | None:
+    """Why the browser test cannot run here, or None."""
     for module, extra in (("gradio", "pip install gradio (the demo extra)"), ("selenium", "pip install selenium")):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed: {extra}")
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed: {extra}"
     for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not os.path.exists(path):
-            pytest.skip(f"{path} is absent: apt-get install {package}")
+            return f"{path} is absent: apt-get install {package}"
+    return None
+
+
+_MISSING = _missing_browser_stack()
+pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 
 def _free_port() -> int:
@@ -46,7 +53,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory, trained_model_dir):
     """`python -m demo.app` on 127.0.0.1 with one CSV example; yields its URL, stops it afterwards."""
-    _require_browser_stack()
     tmp_path = tmp_path_factory.mktemp("demo")
     write_png(tmp_path / "ex" / "frontal.png", seed=11)
     examples = write_study_csv(
@@ -83,7 +89,6 @@ def demo_server(tmp_path_factory, trained_model_dir):
 
 @pytest.fixture
 def browser(tmp_path):
-    _require_browser_stack()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
