@@ -119,3 +119,28 @@ def test_python_m_inference_help_and_clear_errors(tmp_path):
     assert "not a medical device" in " ".join(helped.stdout.split())
     missing = run("--model", str(tmp_path), str(tmp_path / "nowhere"), "-o", str(tmp_path / "o.csv"))
     assert missing.returncode == 2 and "nowhere: no such file or folder" in missing.stderr
+
+
+def test_mixed_prior_batch_uses_previous_mask(report_tokenizer):
+    """With a temporal model, studies without a prior share the batch with a masked-out placeholder."""
+    import torch
+
+    from conftest import build_tiny_report_model, synthetic_radiograph, tiny_image_processor
+    from inference.generation import LoadedStudy, generate_reports, prepare_batch
+    from inference.studies import Study
+    from processing import XrayReportProcessor, load_xray_image
+
+    model = build_tiny_report_model(report_tokenizer, image_size=448, use_previous_image=True).eval()
+    processor = XrayReportProcessor(tiny_image_processor(448), report_tokenizer)
+    image = lambda seed: load_xray_image(synthetic_radiograph(seed=seed))  # noqa: E731
+    studies = [
+        LoadedStudy(Study("with", __file__), [image(1), None], prior=image(2)),
+        LoadedStudy(Study("without", __file__), [image(3), image(4)]),
+    ]
+    batch = prepare_batch(processor, model, studies)
+    assert batch.has_prior == [True, False]
+    assert batch.inputs["previous_mask"].tolist() == [True, False]
+    assert batch.inputs["previous_pixel_values"].shape == (2, 3, 448, 448)
+    sequences, texts = generate_reports(model, processor, batch, max_new_tokens=3)
+    assert sequences.shape[0] == 2 and len(texts) == 2
+    assert not studies[0].notes and isinstance(sequences, torch.Tensor)
