@@ -4,12 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v java >/dev/null 2>&1; then
-    # METEOR (pycocoevalcap) runs on Java; without it METEOR is reported as unavailable.
+# System packages: Java for METEOR (pycocoevalcap), Chromium + its driver for the dashboard's browser test.
+# Without them METEOR is reported as unavailable and the browser test skips, naming what is missing.
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "setup: java not found and cannot be installed here; METEOR will be reported as unavailable." >&2
+        echo "setup: cannot install ${missing[*]} here (needs root and apt-get)." >&2
     fi
 fi
 
@@ -19,5 +24,5 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # The torch/torchvision pair is installed first and pinned: other pairings fail to import torchvision.
 .venv/bin/python -m pip install -q -c .ci/constraints.txt torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install -q -c .ci/constraints.txt -e ".[dev,metrics]"
+.venv/bin/python -m pip install -q -c .ci/constraints.txt -e ".[dev,metrics,train,lora,demo]"
 .venv/bin/python -c "import modeling, processing; print('setup: environment ready')"
