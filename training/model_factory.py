@@ -1,0 +1,100 @@
+"""Builds the report model, its processor and tokenizer from [`ModelArguments`]."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, PreTrainedModel, PreTrainedTokenizerBase
+
+from modeling import BioViLTConfig, BioViLTModel, XrayReportModel, build_report_model
+from processing import BioViLTImageProcessor, XrayReportProcessor, build_byte_level_tokenizer, load_report_tokenizer
+
+from .arguments import BYTE_LEVEL_TOKENIZER, ConfigError, DataArguments, ModelArguments
+
+logger = logging.getLogger(__name__)
+
+# BioViL-T's transform resizes the short side to 512 and centre-crops 448; other sizes keep that ratio.
+_RESIZE_TO_CROP = 512 / 448
+
+
+def build_tokenizer(model_args: ModelArguments) -> PreTrainedTokenizerBase:
+    """The report tokenizer named by `tokenizer_name_or_path` (default: the decoder's, else byte-level)."""
+    source = model_args.tokenizer_name_or_path or model_args.decoder_name_or_path or BYTE_LEVEL_TOKENIZER
+    if source == BYTE_LEVEL_TOKENIZER:
+        return build_byte_level_tokenizer()
+    looks_like_path = source.startswith((".", "/", "~"))
+    if looks_like_path and not Path(source).expanduser().is_dir():
+        if model_args.tokenizer_fallback_byte_level:
+            logger.warning("tokenizer_name_or_path %s does not exist: using the byte-level tokenizer instead", source)
+            return build_byte_level_tokenizer()
+        raise ConfigError(f"tokenizer_name_or_path: {source} is not a directory")
+    return load_report_tokenizer(Path(source).expanduser() if looks_like_path else source)
+
+
+def build_image_processor(image_size: int) -> BioViLTImageProcessor:
+    """BioViL-T's transform scaled to `image_size`: resize the short side to size*512/448, centre-crop `image_size`."""
+    return BioViLTImageProcessor(
+        size={"shortest_edge": round(image_size * _RESIZE_TO_CROP)},
+        crop_size={"height": image_size, "width": image_size},
+    )
+
+
+def _dropout_overrides(model_args: ModelArguments) -> dict[str, float]:
+    rate = model_args.decoder_dropout
+    return {} if rate is None else {"resid_pdrop": rate, "embd_pdrop": rate, "attn_pdrop": rate}
+
+
+def _build_encoder(model_args: ModelArguments) -> BioViLTModel | BioViLTConfig:
+    if model_args.encoder_name_or_path:
+        encoder = BioViLTModel.from_pretrained(model_args.encoder_name_or_path)
+        config = encoder.config
+        if config.image_size != model_args.image_size or config.use_previous_image != model_args.use_previous_image:
+            raise ConfigError(
+                f"encoder_name_or_path {model_args.encoder_name_or_path} has image_size={config.image_size}, "
+                f"use_previous_image={config.use_previous_image}; the config asks for image_size="
+                f"{model_args.image_size}, use_previous_image={model_args.use_previous_image}"
+            )
+        return encoder
+    return BioViLTConfig(
+        image_encoder_type=model_args.encoder_type,
+        image_size=model_args.image_size,
+        use_previous_image=model_args.use_previous_image,
+    )
+
+
+def _build_decoder(model_args: ModelArguments) -> PreTrainedModel | GPT2Config:
+    overrides = _dropout_overrides(model_args)
+    if model_args.decoder_name_or_path:
+        config = AutoConfig.from_pretrained(
+            model_args.decoder_name_or_path, is_decoder=True, add_cross_attention=True, **overrides
+        )
+        return AutoModelForCausalLM.from_pretrained(model_args.decoder_name_or_path, config=config)
+    return GPT2Config(
+        n_layer=model_args.decoder_layers,
+        n_embd=model_args.decoder_width,
+        n_head=model_args.decoder_heads,
+        n_positions=model_args.decoder_positions,
+        **overrides,
+    )
+
+
+def build_model_and_processor(
+    model_args: ModelArguments, data_args: DataArguments
+) -> tuple[XrayReportModel, XrayReportProcessor]:
+    """The report model and its processor: loaded from `model_name_or_path`, or assembled from the parts."""
+    if model_args.model_name_or_path:
+        model = XrayReportModel.from_pretrained(model_args.model_name_or_path)
+        processor = XrayReportProcessor.from_pretrained(model_args.model_name_or_path)
+        processor.max_target_length = data_args.max_target_length
+        return model, processor
+    tokenizer = build_tokenizer(model_args)
+    generation = {"max_new_tokens": model_args.max_new_tokens, "num_beams": model_args.num_beams}
+    model = build_report_model(_build_encoder(model_args), _build_decoder(model_args), tokenizer, generation)
+    processor = XrayReportProcessor(
+        build_image_processor(model_args.image_size), tokenizer, max_target_length=data_args.max_target_length
+    )
+    return model, processor
+
+
+__all__ = ["build_image_processor", "build_model_and_processor", "build_tokenizer"]

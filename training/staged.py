@@ -1,0 +1,164 @@
+"""Staged training: the image encoder frozen for the first steps/epochs, and a learning rate per model part."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import Seq2SeqTrainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+logger = logging.getLogger(__name__)
+
+PART_NAMES: tuple[str, ...] = ("encoder", "bridge", "decoder")
+_BRIDGE_MARKERS = ("enc_to_dec_proj.", ".crossattention.", ".ln_cross_attn.")
+
+
+def model_part(parameter_name: str) -> str:
+    """Which part a parameter belongs to: `encoder` (BioViL-T), `bridge` (the encoder-to-decoder projection and
+    the decoder's cross-attention, new in every report model) or `decoder` (the rest of GPT-2)."""
+    if parameter_name.startswith("encoder."):
+        return "encoder"
+    if parameter_name.startswith("enc_to_dec_proj.") or any(marker in parameter_name for marker in _BRIDGE_MARKERS):
+        return "bridge"
+    return "decoder"
+
+
+def _keep_in_eval_mode(module: nn.Module, args: Any) -> None:
+    module.eval()  # returns None: a pre-hook's return value would replace the forward's arguments
+
+
+def set_encoder_frozen(model: nn.Module, frozen: bool) -> None:
+    """Freezes (or unfreezes) the image encoder: `requires_grad` off and BatchNorm statistics fixed.
+
+    `Trainer` calls `model.train()` before every step, so a forward pre-hook puts the encoder back in eval mode
+    while it is frozen (BatchNorm then normalises with, and leaves unchanged, its running statistics).
+    """
+    encoder = model.get_encoder()
+    for parameter in encoder.parameters():
+        parameter.requires_grad_(not frozen)
+    handle = getattr(encoder, "_freeze_eval_hook", None)
+    if frozen and handle is None:
+        encoder._freeze_eval_hook = encoder.register_forward_pre_hook(_keep_in_eval_mode)
+        encoder.eval()
+    elif not frozen and handle is not None:
+        handle.remove()
+        encoder._freeze_eval_hook = None
+        encoder.train(model.training)
+
+
+def encoder_is_frozen(model: nn.Module) -> bool:
+    """Whether `set_encoder_frozen(model, True)` is in effect."""
+    return getattr(model.get_encoder(), "_freeze_eval_hook", None) is not None
+
+
+class EncoderFreezeCallback(TrainerCallback):
+    """Keeps the encoder frozen while `global_step < freeze_steps` or `epoch < freeze_epochs`, then unfreezes it.
+
+    The state is re-derived from the step counter at the start of training and of every step, so a run resumed
+    from a checkpoint is frozen or not exactly as the uninterrupted run was.
+    """
+
+    def __init__(self, model: nn.Module, freeze_steps: int = 0, freeze_epochs: float = 0.0) -> None:
+        self.model = model
+        self.freeze_steps = freeze_steps
+        self.freeze_epochs = freeze_epochs
+
+    def _should_freeze(self, state: TrainerState) -> bool:
+        by_steps = state.global_step < self.freeze_steps
+        by_epochs = self.freeze_epochs > 0 and (state.epoch or 0.0) < self.freeze_epochs
+        return by_steps or by_epochs
+
+    def _apply(self, state: TrainerState) -> None:
+        frozen = self._should_freeze(state)
+        if frozen != encoder_is_frozen(self.model):
+            set_encoder_frozen(self.model, frozen)
+            logger.info("step %d: image encoder %s", state.global_step, "frozen" if frozen else "unfrozen")
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
+        self._apply(state)
+
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
+        self._apply(state)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
+        if encoder_is_frozen(self.model):
+            set_encoder_frozen(self.model, False)
+
+
+class StopAfterStepsCallback(TrainerCallback):
+    """Ends the session after `stop_after_steps` optimizer steps with a checkpoint, leaving the schedule intact."""
+
+    def __init__(self, stop_after_steps: int) -> None:
+        self.stop_after_steps = stop_after_steps
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any):
+        if state.global_step >= self.stop_after_steps and state.global_step < state.max_steps:
+            logger.info("stop_after_steps=%d reached: saving a checkpoint and stopping", self.stop_after_steps)
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+def parameter_groups(
+    named_parameters: Iterable[tuple[str, nn.Parameter]],
+    learning_rates: dict[str, float],
+    weight_decay: float,
+    no_decay_names: set[str],
+) -> list[dict[str, Any]]:
+    """Optimizer groups, one per (part, decay / no decay), each with its part's peak learning rate.
+
+    Only parameters with `requires_grad` are included (LoRA's frozen base weights are not); the encoder is
+    frozen by `EncoderFreezeCallback` only after the optimizer exists, so its parameters are always included.
+    """
+    groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
+    for name, parameter in named_parameters:
+        if parameter.requires_grad:
+            groups.setdefault((model_part(name), name not in no_decay_names), []).append(parameter)
+    return [
+        {"params": params, "lr": learning_rates[part], "weight_decay": weight_decay if decay else 0.0,
+         "part": part}
+        for (part, decay), params in sorted(groups.items())
+    ]
+
+
+class XrayReportTrainer(Seq2SeqTrainer):
+    """`Seq2SeqTrainer` whose optimizer gives the encoder, the bridge and the decoder their own learning rates
+    (`encoder_learning_rate`, `bridge_learning_rate`, `learning_rate` of [`ReportTrainingArguments`])."""
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        if self.optimizer is not None:
+            return self.optimizer
+        opt_model = self.model if model is None else model
+        args = self.args
+        base = args.learning_rate
+        rates = {
+            "encoder": getattr(args, "encoder_learning_rate", None) or base,
+            "bridge": getattr(args, "bridge_learning_rate", None) or base,
+            "decoder": base,
+        }
+        decay_names = set(self.get_decay_parameter_names(opt_model))
+        all_names = {name for name, _ in opt_model.named_parameters()}
+        groups = parameter_groups(opt_model.named_parameters(), rates, args.weight_decay, all_names - decay_names)
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(args, opt_model)
+        unsupported = {"params", "model", "optimizer_dict"} & set(optimizer_kwargs)
+        if unsupported:
+            raise ValueError(f"optim={args.optim} builds its own parameter groups; per-part learning rates need a "
+                             f"standard optimizer such as adamw_torch")
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        logger.info("optimizer groups: %s", [(g["part"], len(g["params"]), g["lr"], g["weight_decay"]) for g in groups])
+        return self.optimizer
+
+
+__all__ = [
+    "EncoderFreezeCallback",
+    "PART_NAMES",
+    "StopAfterStepsCallback",
+    "XrayReportTrainer",
+    "encoder_is_frozen",
+    "model_part",
+    "parameter_groups",
+    "set_encoder_frozen",
+]
