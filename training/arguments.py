@@ -198,6 +198,13 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
                 "early_stopping_patience needs load_best_model_at_end: true and a metric_for_best_model "
                 "(e.g. bleu_4 or ce_micro_f1) with matching eval_strategy and save_strategy."
             )
+        if (self.freeze_encoder_steps or self.freeze_encoder_epochs) and self.ddp_find_unused_parameters is False:
+            raise ConfigError(
+                "freeze_encoder_steps/freeze_encoder_epochs need ddp_find_unused_parameters: true under DDP "
+                "(the frozen encoder's parameters get no gradients)"
+            )
+        if (self.freeze_encoder_steps or self.freeze_encoder_epochs) and self.ddp_find_unused_parameters is None:
+            self.ddp_find_unused_parameters = True  # Trainer would pick False with activation checkpointing
         if self.stop_after_steps is not None and self.stop_after_steps < 1:
             raise ConfigError(f"stop_after_steps must be >= 1, got {self.stop_after_steps}")
 

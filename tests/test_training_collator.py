@@ -1,0 +1,99 @@
+"""The collator builds exactly the model inputs, priors included; the shuffled-images control moves images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import build_tiny_report_model, synthetic_radiograph, tiny_image_processor
+
+
+def _image(seed: int, bright: bool = False, size: int = 96) -> Image.Image:
+    return Image.fromarray(synthetic_radiograph(size, size - 8, seed=seed, bright_spot=bright))
+
+
+@pytest.fixture
+def rows():
+    return [
+        {"study_id": "1", "frontal": _image(1), "lateral": _image(2), "report": "The heart is normal.",
+         "previous_frontal": _image(3, bright=True), "findings": "ignored"},
+        {"study_id": "2", "frontal": _image(4), "lateral": None, "report": "No pleural effusion. Lungs clear.",
+         "previous_frontal": None, "findings": "ignored"},
+    ]
+
+
+def test_collator_output_is_exactly_the_processor_output(rows, tiny_processor):
+    from training import XrayReportCollator
+
+    batch = XrayReportCollator(tiny_processor, use_previous_image=False)(rows)
+    assert set(batch) == {"pixel_values", "view_mask", "labels"}
+    expected = tiny_processor(images=[[r["frontal"], r["lateral"]] for r in rows],
+                              text_target=[r["report"] for r in rows])
+    for name in batch:
+        assert torch.equal(batch[name], expected[name]), name
+    assert batch["view_mask"].tolist() == [[True, True], [True, False]]
+    assert batch["pixel_values"][1, 1].abs().sum() == 0
+    assert batch["pixel_values"].shape == (2, 2, 3, 64, 64)
+    eos = tiny_processor.tokenizer.eos_token_id
+    for row, report in zip(batch["labels"], [r["report"] for r in rows]):
+        tokens = row[row != -100].tolist()
+        assert tokens[-1] == eos
+        assert tiny_processor.tokenizer.decode(tokens[:-1]) == report
+
+
+def test_temporal_collator_always_supplies_priors(rows, tiny_processor):
+    from training import XrayReportCollator
+
+    batch = XrayReportCollator(tiny_processor, use_previous_image=True)(rows)
+    assert set(batch) == {"pixel_values", "view_mask", "labels", "previous_pixel_values", "previous_mask"}
+    assert batch["previous_mask"].tolist() == [True, False]
+    assert batch["previous_pixel_values"][1].abs().sum() == 0
+    expected = tiny_processor.image_processor(rows[0]["previous_frontal"], return_tensors="pt")["pixel_values"][0, 0]
+    assert torch.equal(batch["previous_pixel_values"][0], expected)
+    without_any_prior = XrayReportCollator(tiny_processor, use_previous_image=True)(
+        [{**row, "previous_frontal": None} for row in rows]
+    )
+    assert without_any_prior["previous_mask"].tolist() == [False, False]
+
+
+def test_temporal_model_uses_every_parameter_with_collated_batch(rows, report_tokenizer):
+    """DDP without find_unused_parameters needs every parameter in every step: priors must always be passed."""
+    from processing import XrayReportProcessor
+    from training import XrayReportCollator
+
+    model = build_tiny_report_model(report_tokenizer, image_size=448, use_previous_image=True)
+    processor = XrayReportProcessor(tiny_image_processor(448), report_tokenizer)
+    batch = XrayReportCollator(processor, use_previous_image=True)(rows)
+    model.train()
+    model(**batch).loss.backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
+
+
+def test_collator_names_missing_columns(tiny_processor):
+    from training import XrayReportCollator
+
+    with pytest.raises(KeyError, match="report"):
+        XrayReportCollator(tiny_processor, use_previous_image=False)([{"frontal": _image(0)}])
+
+
+def test_shuffled_images_move_together_and_never_stay():
+    import datasets
+
+    from training.data import derangement, shuffle_images_across_studies
+
+    permutation = derangement(50, seed=3)
+    assert sorted(permutation.tolist()) == list(range(50))
+    assert not np.any(permutation == np.arange(50))
+    table = datasets.Dataset.from_dict({
+        "study_id": [str(i) for i in range(6)],
+        "frontal": [f"f{i}" for i in range(6)],
+        "lateral": [f"l{i}" for i in range(6)],
+        "report": [f"r{i}" for i in range(6)],
+    })
+    shuffled = shuffle_images_across_studies(table, seed=0)
+    assert shuffled["report"] == table["report"] and shuffled["study_id"] == table["study_id"]
+    assert all(f[1:] == l[1:] for f, l in zip(shuffled["frontal"], shuffled["lateral"]))
+    assert all(f[1:] != s for f, s in zip(shuffled["frontal"], shuffled["study_id"]))
