@@ -1,0 +1,105 @@
+"""What a finished run leaves behind: a loadable model, predictions and metrics files, TensorBoard logs; LoRA."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import torch
+
+from training_fixtures import run, tiny_argv, write_studies
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    return write_studies(tmp_path_factory.mktemp("outputs") / "studies", num_studies=40)
+
+
+@pytest.fixture(scope="module")
+def finished_run(studies, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("run") / "model"
+    report_to = "tensorboard" if importlib.util.find_spec("tensorboard") else "none"
+    result = run(tiny_argv(
+        studies, output_dir, "--max_steps", "4", "--eval_strategy", "steps", "--eval_steps", "2",
+        "--save_strategy", "steps", "--save_steps", "2", "--load_best_model_at_end", "true",
+        "--metric_for_best_model", "ce_micro_f1", "--early_stopping_patience", "3", "--do_eval", "true",
+        "--do_predict", "true", "--report_to", report_to, "--per_device_eval_batch_size", "16",
+    ))
+    return result, output_dir
+
+
+def test_model_processor_and_generation_config_reload(finished_run, studies):
+    from modeling import XrayReportModel
+    from processing import XrayReportProcessor
+
+    result, output_dir = finished_run
+    for name in ("config.json", "generation_config.json", "model.safetensors", "processor_config.json"):
+        assert (output_dir / name).is_file(), name
+    model = XrayReportModel.from_pretrained(output_dir).eval()
+    processor = XrayReportProcessor.from_pretrained(output_dir)
+    assert model.generation_config.max_new_tokens == 40
+    image = studies / "images" / "images_normalized" / "1_IM-0001-1001.dcm.png"
+    inputs = processor(images=[[str(image)]], return_tensors="pt")
+    trained = result.trainer.model.eval()
+    with torch.no_grad():
+        assert torch.equal(model.generate(**inputs), trained.generate(**inputs))
+
+
+def test_best_model_by_the_chosen_metric(finished_run):
+    result, _ = finished_run
+    state = result.trainer.state
+    assert state.best_metric is not None and state.best_model_checkpoint is not None
+    assert {"eval_bleu_4", "eval_rouge_l", "eval_cider", "eval_ce_micro_f1"} <= set(result.eval_metrics)
+
+
+def test_predictions_and_metrics_files(finished_run, studies):
+    from evaluation.rescore import read_predictions
+
+    result, output_dir = finished_run
+    lines = [json.loads(line) for line in (output_dir / "predictions_test.jsonl").read_text().splitlines()]
+    assert len(lines) == 8  # 40 studies, 20 % test
+    assert list(lines[0])[:3] == ["study_id", "reference", "generated"]
+    assert {"bleu_4", "rouge_l", "cider", "reference_labels", "generated_labels"} <= set(lines[0])
+    assert len({line["study_id"] for line in lines}) == len(lines)
+    assert len(read_predictions(output_dir / "predictions_test.jsonl")) == len(lines)  # evaluation.rescore reads it
+    metrics = json.loads((output_dir / "metrics_test.json").read_text())
+    assert metrics["num_studies"] == len(lines) and metrics["split"] == "test"
+    assert {"bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "ce_macro_f1"} <= set(metrics["metrics"])
+    assert "ce_per_observation" in metrics and "protocol" in metrics
+
+
+def test_tensorboard_events_are_written(finished_run):
+    if importlib.util.find_spec("tensorboard") is None:
+        pytest.skip("tensorboard is not installed (pip install tensorboard)")
+    _, output_dir = finished_run
+    assert list(output_dir.glob("runs/*/events.out.tfevents.*"))
+
+
+def test_lora_on_the_decoder(studies, tmp_path, report_tokenizer):
+    if importlib.util.find_spec("peft") is None:
+        pytest.skip("peft is not installed (pip install peft): LoRA is an optional extra")
+    from conftest import build_tiny_report_model
+    from modeling import XrayReportModel
+    from training import ModelArguments
+    from training.lora import apply_decoder_lora
+
+    model = apply_decoder_lora(build_tiny_report_model(report_tokenizer), ModelArguments(lora_r=4))
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert any("lora_A" in name for name in trainable)
+    assert not any(name.endswith("attn.c_attn.base_layer.weight") and "crossattention" not in name
+                   for name in trainable), "the decoder's own weights stay frozen"
+    assert any(".crossattention." in name for name in trainable) and any(n.startswith("encoder.") for n in trainable)
+
+    output_dir = tmp_path / "lora"
+    result = run(tiny_argv(studies, output_dir, "--max_steps", "3", "--lora_r", "4", "--learning_rate", "0.01"))
+    reloaded = XrayReportModel.from_pretrained(output_dir).eval()
+    assert not any("lora" in name for name, _ in reloaded.named_parameters()), "adapters are merged before saving"
+    inputs = {"pixel_values": torch.rand(1, 2, 3, 64, 64)}
+    with torch.no_grad():
+        assert torch.allclose(reloaded(**inputs, labels=torch.tensor([[5, 6, 7]])).loss,
+                              result.trainer.model.eval()(**inputs, labels=torch.tensor([[5, 6, 7]])).loss, atol=1e-5)
+    fresh = build_tiny_report_model(report_tokenizer)
+    wte = "decoder.transformer.h.0.attn.c_attn.weight"
+    assert not torch.allclose(dict(reloaded.named_parameters())[wte], dict(fresh.named_parameters())[wte]), \
+        "the merged adapters changed the decoder's attention weights"
