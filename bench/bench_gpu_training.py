@@ -84,8 +84,10 @@ def build_model(image_size: int):
 
     tokenizer = build_byte_level_tokenizer()  # only its special tokens are used; the vocabulary is GPT-2's size
     encoder = BioViLTConfig(image_encoder_type="resnet50_multi_image", image_size=image_size, use_previous_image=False)
-    decoder = GPT2Config(vocab_size=GPT2_VOCAB)
-    return build_report_model(encoder, decoder, tokenizer)
+    model = build_report_model(encoder, GPT2Config(), tokenizer)
+    model.decoder.resize_token_embeddings(GPT2_VOCAB, mean_resizing=False)  # GPT-2's LM head size, whatever the tokenizer here
+    model.config.decoder.vocab_size = GPT2_VOCAB
+    return model
 
 
 def forward_flops(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> int:

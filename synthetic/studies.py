@@ -118,7 +118,7 @@ def render_frontal(findings: StudyFindings, rng: np.random.Generator, height: in
     image[_ellipse(x, y, 0.5 + half_width * 0.25, 0.72, half_width, 0.11)] = 175
     if findings.opacity_zone is not None:
         cx, cy = _ZONE_CENTRES[findings.opacity_zone]
-        image += 85 * np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / (2 * 0.045**2)))
+        image += 80 * np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / (2 * 0.06**2)))
     image = image * rng.uniform(0.9, 1.1) + rng.normal(0, 6, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
 
