@@ -36,7 +36,7 @@ How a report is labelled:
    or uncertain). Support devices do not affect it.
 
 The rules were written for the phrasing of the IU X-ray reports (``"XXXX"`` is the collection's
-de-identification mask and is treated as an unknown word); see ``docs/evaluation.md`` for their agreement with
+de-identification mask and is treated as an unknown word); see the Evaluation section of README.md for their agreement with
 the studies' MeSH tags.
 """
 

@@ -1,6 +1,6 @@
 """Grounding heatmaps: where each generated sentence looks in each view, from the decoder's cross-attention.
 
-The rule (documented in docs/usage.md):
+The rule (documented in README.md, Grounding heatmaps):
 
 1. The report ids `y_0 .. y_T` (`y_0` the decoder start token) are run once more through the model, teacher-forced,
    with eager attention so that the attention weights exist. The cross-attention of layer `l`, head `h` at query

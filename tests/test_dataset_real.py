@@ -144,7 +144,7 @@ def test_real_openi_named_pngs_load_as_image_features(tmp_path: Path) -> None:
 
 @needs_csv
 def test_real_projections_measure_the_documented_openi_order_rule() -> None:
-    """docs/dataset.md states the Open-i order rule picks the true frontal in 2,981 of
+    """README.md states the Open-i order rule picks the true frontal in 2,981 of
     3,388 two-view studies (88.0%); this keeps the statement honest."""
     correct = total = 0
     for views in read_projections(KAGGLE / "indiana_projections.csv").values():
