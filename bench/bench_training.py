@@ -83,7 +83,8 @@ def bare_step_times(argv: list[str], steps: int) -> list[float]:
     model, processor = build_model_and_processor(model_args, data_args)
     loader = torch.utils.data.DataLoader(dataset["train"], batch_size=args.per_device_train_batch_size, shuffle=True,
                                          collate_fn=XrayReportCollator(processor, False), drop_last=False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    # The Trainer's default optimizer with torch >= 2.8 is adamw_torch_fused: use the same kernel.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay, fused=True)
     schedule = get_linear_schedule_with_warmup(optimizer, args.warmup_steps, steps)
     model.train()
     times: list[float] = []
