@@ -115,6 +115,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "model.json")
+    parser.add_argument(
+        "--encoder-only", action="store_true", help="Re-measure the encoder figures only; keep the others in --output."
+    )
     args = parser.parse_args()
     machine = {
         "processor": platform.processor() or platform.machine(),
@@ -122,9 +125,11 @@ def main() -> None:
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
-    results = {"machine": machine, "repeats": args.repeats}
+    results = json.loads(args.output.read_text()) if args.encoder_only and args.output.exists() else {}
+    results.update({"machine": machine, "repeats": args.repeats})
     results.update(bench_encoder(args.repeats))
-    results.update(bench_report_model(args.repeats))
+    if not args.encoder_only:
+        results.update(bench_report_model(args.repeats))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     for key, value in results.items():
