@@ -1,18 +1,22 @@
-"""Embedded default job: runs offline on a CPU in a few minutes.
-
-1. writes a project-generated study set in IU X-ray's Kaggle layout whose findings are fixed by the images
-   (`synthetic/`: heart size, an opacity in a named lung zone, a pleural effusion on the lateral view);
-2. builds it with the real IU X-ray builder (`dataset_builder.load_iu_xray`);
-3. trains the tiny BioViL-T → GPT-2 model (configs/tiny_cpu.yaml at 32 px, 150 steps) with `train_hf.py`'s pipeline;
-4. evaluates it on the held-out test studies (NLG + clinical-efficacy metrics, and the accuracy of the
-   image-determined findings);
-5. saves model + processor + generation config;
-6. reloads them in a fresh Python process that cannot import this project (`trust_remote_code=True`) and prints
-   the report it writes for a test study, which must equal the one written before saving.
+"""The main job on its embedded default: offline, CPU only, about 3 minutes on 2 cores.
 
     python quickstart.py --output-dir outputs/quickstart
 
-A short CPU run: the findings are learned only in part (see bench/bench_proof_of_learning.py for a full run).
+It walks the whole path once, on studies this project generates (no download):
+
+1. writes synthetic two-view studies in IU X-ray's Kaggle layout whose findings are fixed by the images
+   (`synthetic/`: heart size and an opacity in a named lung zone on the frontal view, a pleural effusion on the
+   lateral view);
+2. builds them with the real IU X-ray builder, learns a word-level tokenizer from the training reports and trains
+   the tiny BioViL-T → GPT-2 model (`configs/tiny_cpu.yaml`) with `train_hf.py`'s pipeline;
+3. reloads the saved model and writes a report for every held-out test study through the report pipeline (the
+   path the CLI and the dashboard use), with per-sentence heatmaps;
+4. scores what the images determine: finding accuracy next to the best image-blind report (the control), the
+   opacity's zone, reports that ended before the token limit, distinct reports, and whether the heatmap of the
+   sentence naming an opacity peaks on it (next to what a uniform map scores); plus BLEU / ROUGE-L / CIDEr;
+5. loads the saved folder in a fresh Python process that cannot import this project (`trust_remote_code=True`,
+   the model card's `pipeline(...)` call) and checks it writes the same report;
+6. writes `<output-dir>/quickstart.json` and prints three studies side by side and the dashboard command.
 """
 
 from __future__ import annotations
@@ -20,36 +24,33 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
-import torch
-
-RESEARCH_NOTICE = (
-    "Research use only: this software is not a medical device and its reports must not be used for diagnosis."
-)
+from inference.notice import RESEARCH_NOTICE
 
 logger = logging.getLogger("quickstart")
 
+CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_cpu.yaml"
 
 _RELOAD_SCRIPT = """
 import json, sys
-import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import pipeline
 model_dir, frontal, lateral = sys.argv[1:4]
-model = AutoModelForImageTextToText.from_pretrained(model_dir, trust_remote_code=True).eval()
-processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=True)
-with torch.no_grad():
-    ids = model.generate(**processor(images=[[frontal, lateral]]))
-print(json.dumps({"model_class": type(model).__name__, "report": processor.batch_decode(ids)[0]}))
+generator = pipeline("image-to-text", model=model_dir, trust_remote_code=True)
+result = generator({"frontal": frontal, "lateral": lateral})
+print(json.dumps({"pipeline_class": type(generator).__name__, "report": result["generated_text"]}))
 """
 
 
-def reload_in_fresh_process(model_dir: Path, study: list[Path]) -> dict[str, str]:
-    """Loads the saved directory in a new interpreter that never imports this project and generates once."""
+def reload_in_fresh_process(model_dir: Path, frontal: Path, lateral: Path) -> dict[str, str]:
+    """Loads the saved folder in a new interpreter that never imports this project and writes one report."""
     completed = subprocess.run(
-        [sys.executable, "-c", _RELOAD_SCRIPT, str(model_dir), *map(str, study)],
+        [sys.executable, "-c", _RELOAD_SCRIPT, str(model_dir), str(frontal), str(lateral)],
         cwd=model_dir,  # not the repository: the project's packages are not importable from here
         capture_output=True,
         text=True,
@@ -60,78 +61,165 @@ def reload_in_fresh_process(model_dir: Path, study: list[Path]) -> dict[str, str
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def train_on_synthetic_studies(output_dir: Path, num_studies: int, max_steps: int, seed: int,
-                                tokenizer: str | None) -> tuple[object, Path, dict, list[dict]]:
-    """Steps 1-5: studies → dataset → training → test predictions → saved model. Returns the `TrainingRun`,
-    the model folder, the test metrics and the prediction rows."""
-    from synthetic import finding_accuracy, read_truth, write_kaggle_studies
+def train(output_dir: Path, num_studies: int, max_steps: int, seed: int) -> Any:
+    """Steps 1-2: synthetic studies → dataset → learnt tokenizer → training → saved model. Returns the run."""
+    from synthetic import LABELS_CSV, write_kaggle_studies
     from training import parse_config, run_training
 
     studies_dir = output_dir / "studies"
-    if not (studies_dir / "synthetic_labels.csv").exists():
+    if not (studies_dir / LABELS_CSV).exists():
         write_kaggle_studies(studies_dir, num_studies, seed=seed)
-    model_dir = output_dir / "model"
     argv = [
-        str(Path(__file__).resolve().parent / "configs" / "tiny_cpu.yaml"),
-        "--data_dir", str(studies_dir), "--synthetic_studies", "0", "--cache_dir", str(output_dir / "cache"),
-        "--output_dir", str(model_dir), "--max_steps", str(max_steps), "--seed", str(seed),
+        str(CONFIG), "--data_dir", str(studies_dir), "--synthetic_studies", "0", "--cache_dir", str(output_dir / "cache"),
+        "--output_dir", str(output_dir / "model"), "--max_steps", str(max_steps), "--seed", str(seed),
         "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
-        "--do_eval", "false", "--do_predict", "true", "--disable_tqdm", "true", "--logging_steps", "25",
-        "--max_new_tokens", "60", "--image_size", "32", "--learning_rate", "0.003", "--warmup_steps", "10",
+        "--do_eval", "false", "--do_predict", "false", "--disable_tqdm", "true", "--logging_steps", "50",
     ]
-    if tokenizer:
-        argv += ["--tokenizer_name_or_path", tokenizer]
-    run = run_training(*parse_config(argv))
-    metrics = json.loads(run.metrics_path.read_text(encoding="utf-8"))
-    rows = [json.loads(line) for line in run.predictions_path.read_text(encoding="utf-8").splitlines()]
+    return run_training(*parse_config(argv))
+
+
+def report_test_studies(model_dir: Path, studies_dir: Path, study_ids: list[str]) -> list[dict[str, Any]]:
+    """Step 3: the saved model, reloaded, writes every test study's report through the report pipeline."""
+    from inference.generation import generate_for_studies, load_model_and_processor, load_study_images, report_pipeline
+    from inference.studies import Study, StudyError
+    from synthetic import study_image_paths
+
+    model, processor = load_model_and_processor(model_dir)
+    pipe = report_pipeline(model, processor)
+    loaded = []
+    for study_id in study_ids:
+        frontal, lateral = study_image_paths(studies_dir, int(study_id))
+        item = load_study_images(Study(study_id, frontal, lateral, source=str(frontal.parent)))
+        if isinstance(item, StudyError):
+            raise RuntimeError(f"study {study_id}: {item.reason}")
+        loaded.append(item)
+    return generate_for_studies(pipe, loaded, batch_size=32, heatmaps=True)
+
+
+def score(run: Any, outputs: list[dict[str, Any]], studies_dir: Path) -> dict[str, Any]:
+    """Step 4: the figures of `quickstart.json` (see the README for what each one means)."""
+    from PIL import Image
+
+    from synthetic import best_constant_report, finding_accuracy, read_truth, study_image_paths
+    from synthetic.grounding import opacity_sentence, pointing_game, region_cells
+
     truth = read_truth(studies_dir)
-    metrics["image_findings"] = finding_accuracy([truth[r["study_id"]] for r in rows], [r["generated"] for r in rows])
-    (model_dir / "quickstart_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    return run, model_dir, metrics, rows
+    test, train_split = run.dataset["test"], run.dataset["train"]
+    test_truth = [truth[study_id] for study_id in test["study_id"]]
+    generated = [output["generated_text"] for output in outputs]
+    scores = finding_accuracy(test_truth, generated)
+    control_text, _ = best_constant_report([truth[i] for i in train_split["study_id"]], list(train_split["report"]))
+    control = finding_accuracy(test_truth, [control_text] * len(test_truth))
+
+    image_processor = run.trainer.processing_class.image_processor
+    resize, crop = image_processor.size["shortest_edge"], image_processor.crop_size["height"]
+    grid = run.trainer.model.config.encoder.grid_size
+    maps, present, cells = [], [], []
+    for study_id, findings, output in zip(test["study_id"], test_truth, outputs):
+        if findings.opacity_region is None:
+            continue
+        index = opacity_sentence([sentence["text"] for sentence in output["sentences"]])
+        maps.append(None if index is None else output["sentences"][index]["heatmap"])
+        present.append(output["views"])
+        with Image.open(study_image_paths(studies_dir, int(study_id))[0]) as frontal:
+            shape = (frontal.height, frontal.width)
+        cells.append(region_cells(findings.opacity_region, shape, resize, crop, grid))
+    grounding = pointing_game(maps, present, cells) if maps else {}
+    return {
+        "test_studies": len(outputs),
+        "finding_accuracy": scores["finding_accuracy"],
+        "per_finding_accuracy": {key: value for key, value in scores.items() if key.startswith("accuracy_")},
+        "control_finding_accuracy": control["finding_accuracy"],
+        "control_report": control_text,
+        "zone_accuracy": scores["zone_accuracy"],
+        "study_exact_match": scores["study_exact_match"],
+        "pointing_accuracy": grounding.get("pointing_accuracy"),
+        "uniform_map_pointing_accuracy": grounding.get("uniform_map_accuracy"),
+        "opacity_studies": grounding.get("num_studies", 0),
+        "distinct_reports": len(set(generated)),
+        "unfinished_reports": sum(not output["finished"] for output in outputs),
+        "max_new_tokens": run.trainer.model.generation_config.max_new_tokens,
+    }
 
 
-def main(argv: list[str] | None = None) -> None:
+def write_examples_csv(path: Path, studies_dir: Path, test: Any, count: int) -> Path:
+    """A study list (the CLI's and the dashboard's CSV input) of the first `count` test studies."""
+    import csv
+
+    from synthetic import study_image_paths
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["study_id", "frontal", "lateral", "reference"])
+        for study_id, reference in list(zip(test["study_id"], test["report"]))[:count]:
+            writer.writerow([study_id, *study_image_paths(studies_dir, int(study_id)), reference])
+    return path
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/quickstart"))
-    parser.add_argument(
-        "--tokenizer",
-        default=None,
-        help="GPT-2 tokenizer directory or hub id; default: the config's (../shared/tokenizers/gpt2, else byte-level).",
-    )
-    parser.add_argument("--num-studies", type=int, default=300)
-    parser.add_argument("--max-steps", type=int, default=150, help="training steps (about 1 s each on 2 cores)")
+    parser.add_argument("--num-studies", type=int, default=1200, help="synthetic studies (70/10/20 split)")
+    parser.add_argument("--max-steps", type=int, default=600, help="training steps (about 0.3 s each on 2 cores)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logger.info(RESEARCH_NOTICE)
+    started = time.perf_counter()
     output_dir = args.output_dir.resolve()
+    studies_dir, model_dir = output_dir / "studies", output_dir / "model"
 
-    run, model_dir, metrics, rows = train_on_synthetic_studies(
-        output_dir, args.num_studies, args.max_steps, args.seed, args.tokenizer
-    )
-    corpus = metrics["metrics"]
-    logger.info("Test studies: %d. BLEU-4 %.3f, ROUGE-L %.3f, CIDEr %.3f, CE micro F1 %.3f.", metrics["num_studies"],
-                corpus["bleu_4"], corpus["rouge_l"], corpus["cider"], corpus["ce_micro_f1"])
-    findings = metrics["image_findings"]
-    logger.info("Image-determined findings stated correctly: %.3f (chance about 0.5; cardiomegaly %.3f, "
-                "lung opacity %.3f, pleural effusion %.3f).", findings["finding_accuracy"],
-                findings["accuracy_cardiomegaly"], findings["accuracy_lung_opacity"],
-                findings["accuracy_pleural_effusion"])
+    from inference.generation import report_pipeline
+    from synthetic import describe_findings, read_truth, study_image_paths
+    from training.predict import write_predictions
 
-    first = rows[0]
-    image_dir = output_dir / "studies" / "images" / "images_normalized"
-    uid = int(first["study_id"])
-    study = [image_dir / f"{uid}_IM-{uid:04d}-1001.dcm.png", image_dir / f"{uid}_IM-{uid:04d}-2001.dcm.png"]
-    processor = run.trainer.processing_class
-    with torch.no_grad():
-        before = processor.batch_decode(run.trainer.model.eval().generate(**processor(images=[study])))[0]
-    reloaded = reload_in_fresh_process(model_dir, study)
-    logger.info("Fresh process loaded %s from %s.", reloaded["model_class"], model_dir)
-    logger.info("Study %s (test split)\n  reference: %s\n  generated: %s", first["study_id"], first["reference"],
-                reloaded["report"])
-    if reloaded["report"] != before:
+    run = train(output_dir, args.num_studies, args.max_steps, args.seed)
+    test = run.dataset["test"]
+    outputs = report_test_studies(model_dir, studies_dir, list(test["study_id"]))
+    write_predictions(model_dir, "test", list(test["study_id"]), list(test["report"]),
+                      [output["generated_text"] for output in outputs], meteor=False)
+    metrics = json.loads((model_dir / "metrics_test.json").read_text(encoding="utf-8"))["metrics"]
+    result = score(run, outputs, studies_dir)
+    result["nlg"] = {key: metrics[key] for key in ("bleu_4", "rouge_l", "cider") if key in metrics}
+
+    first_id = test["study_id"][0]
+    first_study = study_image_paths(studies_dir, int(first_id))
+    before_saving = report_pipeline(run.trainer.model.eval(), run.trainer.processing_class)(
+        {"frontal": str(first_study[0]), "lateral": str(first_study[1])}
+    )["generated_text"]
+    reloaded = reload_in_fresh_process(model_dir, *first_study)
+    result["fresh_process_reload_identical"] = reloaded["report"] == before_saving == outputs[0]["generated_text"]
+    result["wall_seconds"] = round(time.perf_counter() - started, 1)
+    (output_dir / "quickstart.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+    truth = read_truth(studies_dir)
+    logger.info("\n%d held-out test studies (the images decide three findings; an image-blind report gets about "
+                "half of them right):", result["test_studies"])
+    logger.info("  findings stated correctly   %.3f   (best image-blind report: %.3f)", result["finding_accuracy"],
+                result["control_finding_accuracy"])
+    logger.info("  opacity zone named          %.3f   of %d opacity studies", result["zone_accuracy"],
+                result["opacity_studies"])
+    logger.info("  heatmap peaks on opacity    %.3f   (a uniform map: %.3f)", result["pointing_accuracy"] or 0.0,
+                result["uniform_map_pointing_accuracy"] or 0.0)
+    logger.info("  reports ended before limit  %d / %d;  distinct reports %d", result["test_studies"] -
+                result["unfinished_reports"], result["test_studies"], result["distinct_reports"])
+    logger.info("  BLEU-4 %.3f  ROUGE-L %.3f  CIDEr %.3f", *(result["nlg"].get(k, float("nan")) for k in
+                                                         ("bleu_4", "rouge_l", "cider")))
+    for study_id, reference, output in list(zip(test["study_id"], test["report"], outputs))[:3]:
+        logger.info("\nstudy %s\n  image shows: %s\n  reference:   %s\n  generated:   %s", study_id,
+                    describe_findings(truth[study_id]), reference, output["generated_text"])
+    verdict = "the same report" if result["fresh_process_reload_identical"] else "A DIFFERENT REPORT"
+    logger.info("\nA fresh Python process loaded %s with trust_remote_code=True (%s) and wrote %s.", model_dir,
+                reloaded["pipeline_class"], verdict)
+    logger.info("Results: %s (%.0f s in all)", output_dir / "quickstart.json", result["wall_seconds"])
+    examples = write_examples_csv(output_dir / "examples.csv", studies_dir, test, count=8)
+    logger.info("Open the dashboard on this model (needs the demo extra, installed by .ci/setup.sh):\n"
+                "  .venv/bin/python -m demo.app --model %s --examples %s", shlex.quote(str(model_dir)),
+                shlex.quote(str(examples)))
+    logger.info(RESEARCH_NOTICE)
+    if not result["fresh_process_reload_identical"]:
         raise SystemExit("The reloaded model wrote a different report than before saving: save/load is broken.")
-    logger.info("Same report after reload. %s", RESEARCH_NOTICE)
+    return result
 
 
 if __name__ == "__main__":

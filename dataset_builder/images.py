@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import math
 import re
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from processing.image_loading import XrayImageError, normalise_xray_image, open_image_file
 
 __all__ = ["ImageReadError", "encode_image", "natural_key"]
 
@@ -28,58 +28,43 @@ def natural_key(name: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(name))
 
 
-def _to_grayscale(image: Image.Image) -> Image.Image:
-    """8-bit grayscale; 16-bit images are rescaled from their own min..max."""
-    if image.mode == "L":
-        return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        low, high = float(array.min()), float(array.max())
-        scale = 255.0 / (high - low) if high > low else 0.0
-        return Image.fromarray(((array - low) * scale).round().astype(np.uint8), mode="L")
-    return image.convert("L")
-
-
 def encode_image(path: str | Path, short_side: Optional[int], grayscale: bool = True) -> dict:
-    """Decode an image file, shrink it and re-encode it as PNG for the dataset.
+    """Decode an image file, normalise it, shrink it and re-encode it as PNG for the dataset.
+
+    The grayscale policy is the processor's (`processing.normalise_xray_image`: min-max to 8 bits at full
+    resolution), and the shrink is the processor's resize (PIL bilinear), so the image processor on the stored
+    image gives what it gives on the original file.
 
     Args:
         path: Image file (PNG, JPEG or anything Pillow reads).
         short_side: Target length of the shorter side; images already smaller are
             not enlarged. ``None`` keeps the original size.
-        grayscale: Convert to 8-bit single-channel ("L"); radiographs carry no colour
-            and the processor repeats the channel itself.
+        grayscale: Normalise to 8-bit single-channel ("L"); radiographs carry no colour
+            and the processor repeats the channel itself. ``False`` keeps L / RGB as decoded.
 
     Returns:
         ``{"bytes": png_bytes, "path": file_name}``, the form ``datasets.Image`` stores.
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ImageReadError: The file cannot be decoded.
+        ImageReadError: The file cannot be decoded (corrupt, truncated, empty, a decompression bomb, ...).
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
     try:
-        with Image.open(path) as opened:
-            if short_side is not None and opened.format == "JPEG" and min(opened.size) >= 2 * short_side:
-                # let libjpeg decode at 1/2, 1/4 or 1/8 scale, never below the target size
-                scale = short_side / min(opened.size)
-                opened.draft("L" if grayscale else "RGB",
-                             (math.ceil(opened.size[0] * scale), math.ceil(opened.size[1] * scale)))
-            opened.load()
-            image = opened
-            if grayscale:
-                image = _to_grayscale(image)
-            elif image.mode not in ("L", "RGB"):
-                image = image.convert("RGB")
-            if short_side is not None and min(image.size) > short_side:
-                width, height = image.size
-                scale = short_side / min(width, height)
-                size = (max(1, round(width * scale)), max(1, round(height * scale)))
-                image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG", compress_level=1)
-    except FileNotFoundError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise ImageReadError(f"{path}: cannot decode image: {err}") from err
+        image = open_image_file(path, min_short_side=short_side)
+        if grayscale:
+            image = normalise_xray_image(image, name=str(path))
+        elif image.mode not in ("L", "RGB"):
+            image = image.convert("RGB")
+    except XrayImageError as err:
+        raise ImageReadError(str(err)) from err
+    if short_side is not None and min(image.size) > short_side:
+        width, height = image.size
+        scale = short_side / min(width, height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
     return {"bytes": buffer.getvalue(), "path": path.name}

@@ -22,8 +22,9 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from inference.generation import RESEARCH_NOTICE, load_model_and_processor  # noqa: E402
-from inference.heatmaps import VIEW_NAMES, sentence_heatmaps  # noqa: E402
+from inference.generation import RESEARCH_NOTICE, load_model_and_processor, report_pipeline  # noqa: E402
+from inference.heatmaps import VIEW_NAMES, study_heatmaps  # noqa: E402
+from inference.precision import DTYPES, QUANTIZATIONS  # noqa: E402
 from inference.structured import SectionSplitter, StructuredReport, structure_report  # noqa: E402
 from inference.studies import Study, discover_studies  # noqa: E402
 
@@ -54,6 +55,7 @@ class ReportDemo:
     def __init__(self, model: Any, processor: Any, splitter: SectionSplitter, **generation_kwargs: Any) -> None:
         self.model = model
         self.processor = processor
+        self.pipe = report_pipeline(model, processor)
         self.splitter = splitter
         self.generation_kwargs = generation_kwargs
         self._lock = threading.Lock()
@@ -76,11 +78,11 @@ class ReportDemo:
             prior_image = load_xray_image(prior) if prior is not None else None
         except XrayImageError as error:
             raise ValueError(str(error)) from error
-        takes_prior = bool(getattr(self.model.config.encoder, "use_previous_image", False))
-        used_prior = prior_image if takes_prior else None
+        study = {"frontal": views[0], "lateral": views[1], "previous": prior_image}
         with self._lock:
-            maps = sentence_heatmaps(self.model, self.processor, views, previous_image=used_prior, **self.generation_kwargs)
-        structured = structure_report(maps.report, used_prior is not None, remove_prior_claims, self.splitter)
+            output = self.pipe(study, return_heatmaps=True, **self.generation_kwargs)
+        maps = study_heatmaps(output)
+        structured = structure_report(maps.report, output["has_prior"], remove_prior_claims, self.splitter)
         gallery = []
         for item, overlays in zip(maps.sentences, maps.overlays()):
             for view, overlay in enumerate(overlays):
@@ -179,6 +181,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--examples", nargs="*", default=[], help="CSV files / study folders offered as examples")
     parser.add_argument("--max-file-size", default="20mb", help="largest accepted upload (default 20mb)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default=None)
     parser.add_argument("--num-beams", type=int, default=None)
     parser.add_argument("--max-new-tokens", type=int, default=None)
     return parser.parse_args(argv)
@@ -190,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.warning(RESEARCH_NOTICE)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("Binding %s: the demo is reachable from other machines.", args.host)
-    model, processor = load_model_and_processor(args.model, args.device)
+    model, processor = load_model_and_processor(args.model, args.device, dtype=args.dtype, quantize=args.quantize)
     model_dir = Path(args.model) if Path(args.model).is_dir() else None
     generation = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v}
     demo = ReportDemo(model, processor, SectionSplitter.for_model(model_dir), **generation)

@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from modeling.pipeline_xray_report import SENTENCE_END
+
 _PRIOR_NOUN = r"(?:prior|previous|preceding|earlier|old|last|recent|former)"
 _STUDY_NOUN = r"(?:study|studies|exam|exams|examination|examinations|radiograph|radiographs|film|films|image|images|x-?ray|x-?rays|ct|cxr|chest)"
 
@@ -39,7 +41,6 @@ PRIOR_COMPARISON_PATTERNS: tuple[tuple[str, str], ...] = (
 """(label, regular expression) pairs; a sentence matching any of them claims a comparison with a prior study."""
 
 _COMPILED = tuple((label, re.compile(pattern, re.IGNORECASE)) for label, pattern in PRIOR_COMPARISON_PATTERNS)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,9 @@ class GuardResult:
 
 
 def split_sentences(report: str) -> list[str]:
-    """Split a report into sentences after ``.``, ``!`` or ``?`` followed by whitespace, and at line breaks."""
-    return [part.strip() for part in _SENTENCE_END.split(report) if part.strip()]
+    """Split a report into sentences after ``.``, ``!`` or ``?`` followed by whitespace, and at line breaks
+    (`modeling.pipeline_xray_report.SENTENCE_END`, the rule the heatmaps use too)."""
+    return [part.strip() for part in SENTENCE_END.split(report) if part.strip()]
 
 
 def find_prior_comparisons(report: str) -> list[FlaggedSentence]:

@@ -1,7 +1,8 @@
 """Using a trained report model: batch CLI, structured output, truth guard flags and grounding heatmaps.
 
 * :mod:`inference.studies`: input discovery (image files, study folders, CSV lists) with per-study errors.
-* :mod:`inference.generation`: loading a saved model, batched generation.
+* :mod:`inference.generation`: loading a saved model, reading studies once, generation through the model's pipeline.
+* :mod:`inference.precision`: bf16 / fp16 / int8 inference recipes.
 * :mod:`inference.structured`: Findings / Impression split, CheXpert labels, prior-comparison flags.
 * :mod:`inference.heatmaps`: per-sentence cross-attention maps per view, PNG overlays.
 * :mod:`inference.writer`: resumable append-only CSV / JSONL results.
@@ -15,9 +16,10 @@ from .notice import RESEARCH_NOTICE
 
 # Heavy modules (torch, transformers) load on first use, so `python -m inference --help` answers at once.
 _LAZY = {
-    "generate_reports": "generation", "load_model_and_processor": "generation", "load_study_images": "generation",
-    "prepare_batch": "generation", "SentenceHeatmap": "heatmaps", "StudyHeatmaps": "heatmaps",
-    "overlay_heatmap": "heatmaps", "save_heatmaps": "heatmaps", "sentence_heatmaps": "heatmaps",
+    "generate_for_studies": "generation", "load_model_and_processor": "generation", "load_study_images": "generation",
+    "report_pipeline": "generation", "apply_precision": "precision", "SentenceHeatmap": "heatmaps",
+    "StudyHeatmaps": "heatmaps", "overlay_heatmap": "heatmaps", "save_heatmaps": "heatmaps",
+    "study_heatmaps": "heatmaps",
     "SectionSplitter": "structured", "Sections": "structured", "StructuredReport": "structured",
     "structure_report": "structured", "Study": "studies", "StudyError": "studies", "StudyInputError": "studies",
     "discover_studies": "studies", "AppendOnlyWriter": "writer", "completed_ids": "writer", "read_rows": "writer",
@@ -42,14 +44,15 @@ __all__ = [
     "StudyHeatmaps",
     "StudyInputError",
     "completed_ids",
+    "apply_precision",
     "discover_studies",
-    "generate_reports",
+    "generate_for_studies",
     "load_model_and_processor",
     "load_study_images",
     "overlay_heatmap",
-    "prepare_batch",
     "read_rows",
+    "report_pipeline",
     "save_heatmaps",
-    "sentence_heatmaps",
     "structure_report",
+    "study_heatmaps",
 ]

@@ -16,11 +16,12 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from .notice import RESEARCH_NOTICE
+from .precision import DTYPES, QUANTIZATIONS
 from .studies import Study, StudyError, StudyInputError, discover_studies
 from .writer import AppendOnlyWriter, completed_ids, infer_format, read_rows
 
@@ -52,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--errors", type=Path, help="errors file (default: <output>.errors.jsonl)")
     parser.add_argument("--batch-size", type=int, default=8, help="studies per generate call (default 8)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    parser.add_argument("--dtype", choices=DTYPES, default=None,
+                        help="encoder/decoder precision (default float32 on the CPU, bfloat16 on a GPU)")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
+                        help="int8: dynamically quantised decoder (CPU); with --dtype bfloat16 the fast CPU mode")
     parser.add_argument("--num-beams", type=int, default=None, help="beam size (default: the model's, usually 1)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="new tokens (default: the model's)")
     parser.add_argument(
@@ -66,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console-script entry point; returns the exit status (0 done, 2 bad arguments / inputs)."""
+    """Console-script entry point; returns the exit status (0 done, 1 every study failed, 2 bad arguments / inputs)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -78,11 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Discovers studies, skips finished ones, generates the rest batch by batch and appends the rows."""
-    from .generation import load_model_and_processor
+    from .generation import load_model_and_processor, report_pipeline, resolve_device
     from .structured import SectionSplitter
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    check_arguments(args)
+    device = resolve_device(args.device)
+    dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
     fmt = infer_format(args.output, args.format)
     errors_path = args.errors or args.output.with_name(args.output.name + ".errors.jsonl")
     logger.warning(RESEARCH_NOTICE)
@@ -95,35 +101,55 @@ def run(args: argparse.Namespace) -> int:
         len(studies), len(studies) - len(todo), args.output, len(todo), len(discovery_errors),
     )
     writer = AppendOnlyWriter(args.output, output_columns(), fmt)
-    error_writer = AppendOnlyWriter(errors_path, ERROR_COLUMNS, "jsonl")
-    error_writer.write_rows(_error_row(error) for error in discovery_errors if error.study_id not in done)
+    error_writer = ErrorLog(errors_path)
+    error_writer.write(error for error in discovery_errors if error.study_id not in done)
 
-    model, processor = load_model_and_processor(args.model, args.device)
+    model, processor = load_model_and_processor(args.model, str(device), dtype=dtype, quantize=args.quantize)
+    pipe = report_pipeline(model, processor)
     splitter = SectionSplitter.load(args.sections) if args.sections else SectionSplitter.for_model(_local(args.model))
-    logger.info("sections: %s splitter", splitter.method)
+    logger.info("sections: %s splitter; precision %s%s", splitter.method, dtype,
+                f" + {args.quantize} decoder" if args.quantize else "")
     generation = _generation_kwargs(args)
 
     written = failed = 0
     for batch in _progress(list(_batches(todo, args.batch_size)), total_studies=len(todo), disabled=args.no_progress):
-        rows, errors = process_batch(model, processor, batch, splitter, generation, args)
+        rows, errors = process_batch(pipe, batch, splitter, generation, args)
         written += writer.write_rows(rows)
-        failed += error_writer.write_rows(_error_row(error) for error in errors)
+        failed += len(errors)
+        error_writer.write(errors)
     _write_summary(args.output, fmt)
-    logger.info("%d reports written to %s, %d failures in %s", written, args.output, failed + len(discovery_errors), errors_path)
+    failures = failed + len(discovery_errors)
+    logger.info("%d reports written to %s, %d failures in %s", written, args.output, failures, errors_path)
     logger.warning(RESEARCH_NOTICE)
+    if written == 0 and failures > 0 and not done:
+        logger.error("every study failed: see %s", errors_path)
+        return 1
     return 0
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuses impossible settings before anything is loaded (exit status 2, the reason named)."""
+    for name in ("batch_size", "num_beams", "max_new_tokens"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+    if args.quantize and args.device not in ("cpu", "auto"):
+        raise ValueError(f"--quantize {args.quantize} is a CPU recipe; on --device {args.device} use --dtype instead.")
+
+
 def process_batch(
-    model: Any,
-    processor: Any,
+    pipe: Any,
     batch: Sequence[Study],
     splitter: Any,
     generation: dict[str, Any],
     args: argparse.Namespace,
 ) -> tuple[list[dict[str, Any]], list[StudyError]]:
-    """Loads, generates (one `generate` call), structures and optionally grounds one batch of studies."""
-    from .generation import generate_reports, load_study_images, prepare_batch
+    """Loads (each image once), generates (one `generate` call), structures and optionally grounds a batch.
+
+    A study whose images cannot be read becomes an error and the others go on; a failure of the generate call
+    itself becomes an error for every study of the batch.
+    """
+    from .generation import generate_for_studies, load_study_images
     from .structured import structure_report
 
     started = time.perf_counter()
@@ -133,18 +159,21 @@ def process_batch(
         (errors if isinstance(result, StudyError) else loaded).append(result)
     if not loaded:
         return [], errors
+    heatmaps = args.heatmaps is not None
     try:
-        prepared = prepare_batch(processor, model, loaded)
-        sequences, texts = generate_reports(model, processor, prepared, **generation)
+        outputs = generate_for_studies(pipe, loaded, batch_size=len(loaded), heatmaps=heatmaps, **generation)
     except Exception as error:  # a failure of the whole batch: record every study, keep going
         logger.exception("batch failed")
         return [], errors + [StudyError(s.study.study_id, s.study.source, f"generation failed: {error}") for s in loaded]
-    if args.heatmaps is not None:
-        errors += _save_batch_heatmaps(model, processor, prepared, sequences, texts, args.heatmaps)
     seconds = (time.perf_counter() - started) / len(loaded)
     rows = []
-    for item, text, has_prior in zip(prepared.studies, texts, prepared.has_prior):
-        structured = structure_report(text, has_prior, args.remove_prior_claims, splitter)
+    for item, output in zip(loaded, outputs):
+        if heatmaps:
+            errors += _save_study_heatmaps(item.study, output, args.heatmaps)
+        structured = structure_report(output["generated_text"], output["has_prior"], args.remove_prior_claims, splitter)
+        notes = list(output["notes"])
+        if not output["finished"]:
+            notes.append(f"report cut at the token limit ({output['num_tokens']} tokens) before it ended")
         rows.append(
             {
                 "study_id": item.study.study_id,
@@ -154,9 +183,9 @@ def process_batch(
                 **structured.labels,
                 "flags": structured.flags,
                 "num_flags": len(structured.flags),
-                "has_prior_image": has_prior,
-                "num_views": sum(view is not None for view in item.views),
-                "notes": item.notes,
+                "has_prior_image": output["has_prior"],
+                "num_views": sum(output["views"]),
+                "notes": notes,
                 "section_method": structured.section_method,
                 "seconds_per_study": round(seconds, 4),
             }
@@ -164,21 +193,15 @@ def process_batch(
     return rows, errors
 
 
-def _save_batch_heatmaps(
-    model: Any, processor: Any, prepared: Any, sequences: Any, texts: list[str], folder: Path
-) -> list[StudyError]:
-    """Heatmap PNGs for a batch; a failure is recorded per study without losing its report."""
-    from .heatmaps import batch_sentence_heatmaps, processed_view_image, save_heatmaps
+def _save_study_heatmaps(study: Study, output: dict[str, Any], folder: Path) -> list[StudyError]:
+    """Heatmap PNGs of one study; a failure is recorded without losing its report."""
+    from .heatmaps import save_heatmaps, study_heatmaps
 
     try:
-        num_views = prepared.inputs["pixel_values"].shape[1]
-        images = [[processed_view_image(prepared.inputs, row, v) for v in range(num_views)] for row in range(len(texts))]
-        maps = batch_sentence_heatmaps(model, processor.tokenizer, prepared.inputs, sequences, texts, images)
-        for item, study_maps in zip(prepared.studies, maps):
-            save_heatmaps(study_maps, folder, item.study.study_id)
+        save_heatmaps(study_heatmaps(output), folder, study.study_id)
     except Exception as error:
         logger.exception("heatmaps failed")
-        return [StudyError(s.study.study_id, s.study.source, f"heatmaps failed (report kept): {error}") for s in prepared.studies]
+        return [StudyError(study.study_id, study.source, f"heatmaps failed (report kept): {error}")]
     return []
 
 
@@ -205,8 +228,23 @@ def _progress(batches: list[list[Study]], total_studies: int, disabled: bool) ->
             bar.update(len(batch))
 
 
-def _error_row(error: StudyError) -> dict[str, Any]:
-    return {"study_id": error.study_id, "source": error.source, "reason": error.reason, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+class ErrorLog:
+    """The errors file (JSONL): one row per failed study and reason. A rerun that fails the same study for the
+    same reason adds no second row."""
+
+    def __init__(self, path: Path) -> None:
+        self.writer = AppendOnlyWriter(path, ERROR_COLUMNS, "jsonl")
+        self.seen = {(str(row["study_id"]), row["reason"]) for row in read_rows(path, "jsonl")}
+
+    def write(self, errors: Iterable[StudyError]) -> int:
+        rows = []
+        for error in errors:
+            key = (error.study_id, error.reason)
+            if key not in self.seen:
+                self.seen.add(key)
+                rows.append({"study_id": error.study_id, "source": error.source, "reason": error.reason,
+                             "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return self.writer.write_rows(rows)
 
 
 def _write_summary(output: Path, fmt: str) -> None:
@@ -252,4 +290,4 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-__all__ = ["build_parser", "main", "output_columns", "process_batch", "run"]
+__all__ = ["ErrorLog", "build_parser", "check_arguments", "main", "output_columns", "process_batch", "run"]

@@ -1,15 +1,16 @@
 """Grounding heatmaps: where each generated sentence looks in each view, from the decoder's cross-attention.
 
-The rule (documented in README.md, Grounding heatmaps):
+The maps come from the report pipeline (`modeling.pipeline_xray_report`, `return_heatmaps=True`), out of the
+attention weights of the very `generate` call that wrote the report: no second forward pass. The rule (documented
+in README.md, Grounding heatmaps):
 
-1. The report ids `y_0 .. y_T` (`y_0` the decoder start token) are run once more through the model, teacher-forced,
-   with eager attention so that the attention weights exist. The cross-attention of layer `l`, head `h` at query
-   position `t` is a distribution over the `num_views * g * g` encoder tokens (view 0 first, row-major patch grid,
-   `g = image_size / 32`); it is the attention used while *predicting* token `y_{t+1}`.
-2. A sentence is the set of its generated tokens (split at ``.``/``!``/``?`` followed by whitespace, as
-   `evaluation.truth_guard.split_sentences` splits the decoded text); EOS and padding belong to no sentence.
-3. The sentence map is the plain mean over layers, heads and the sentence's query positions. Because every
-   attention row sums to 1, the map over all encoder tokens sums to 1.
+1. At each decoding step the cross-attention of layer `l`, head `h` is a distribution over the
+   `num_views * g * g` encoder tokens (view 0 first, row-major patch grid, `g = image_size / 32`); the step's map is
+   its mean over layers and heads, and belongs to the token that step generated.
+2. A sentence is the set of its generated tokens (sentences as `modeling.pipeline_xray_report.SENTENCE_END` splits
+   the report; a token belongs to the sentence of its first non-space character); EOS belongs to no sentence.
+3. The sentence map is the plain mean of its tokens' maps. Because every attention row sums to 1, the map over all
+   encoder tokens sums to 1.
 4. That map is cut per view into a `(g, g)` grid. Each view's grid sums to the share of attention that view
    received (`view_mass`); the shares of all views, present or absent, sum to 1. Absent views (their tokens are the
    learned missing-view embedding) get a map and a share but no overlay.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from processing import clean_report_text
-
 VIEW_NAMES = ("frontal", "lateral")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass
@@ -44,7 +41,7 @@ class SentenceHeatmap:
     Attributes:
         index: position of the sentence in the report.
         sentence: the sentence text (whitespace-normalised).
-        token_positions: positions in the generated sequence of the sentence's tokens.
+        token_positions: positions of the sentence's tokens among the generated tokens (start token excluded).
         maps: `torch.FloatTensor` of shape `(num_views, g, g)`; sums to 1 over all views.
         view_mass: per view, the sum of its grid (the attention share of that view).
         view_present: per view, whether the study had that view.
@@ -78,151 +75,33 @@ class StudyHeatmaps:
         ]
 
 
-def sentence_spans(tokenizer: Any, ids: Sequence[int]) -> list[tuple[str, list[int]]]:
-    """Groups generated token ids into sentences.
+def study_heatmaps(output: dict[str, Any]) -> StudyHeatmaps:
+    """The per-sentence heatmaps of one pipeline output (called with `return_heatmaps=True`).
 
-    Args:
-        ids: generated ids after the decoder start token, up to (not including) EOS / padding.
-
-    Returns:
-        `(sentence_text, [index into ids, ...])` per sentence, in order.
+    Raises:
+        ValueError: the output carries no heatmaps (the pipeline was called without `return_heatmaps=True`).
     """
-    special = set(tokenizer.all_special_ids)
-    ends: list[int] = []
-    text = ""
-    for position in range(len(ids)):
-        text = tokenizer.decode([i for i in ids[: position + 1] if i not in special])
-        ends.append(len(text))
-    sentences: list[tuple[str, list[int]]] = []
-    start = 0
-    boundaries = [m.start() for m in _SENTENCE_END.finditer(text)] + [len(text)]
-    for boundary in boundaries:
-        members = [
-            p for p in range(len(ids))
-            if ids[p] not in special and start <= _first_char(text, ends, p) < boundary
-        ]
-        sentence = clean_report_text(text[start:boundary])
-        if sentence and members:
-            sentences.append((sentence, members))
-        start = boundary
-    return sentences
-
-
-def _first_char(text: str, ends: list[int], position: int) -> int:
-    """Offset of the first non-space character a token added (its end when it added only spaces)."""
-    begin = ends[position - 1] if position > 0 else 0
-    chunk = text[begin : ends[position]]
-    stripped = len(chunk) - len(chunk.lstrip())
-    return min(begin + stripped, max(ends[position] - 1, 0))
-
-
-@torch.inference_mode()
-def cross_attention(model: Any, inputs: dict[str, torch.Tensor], sequences: torch.Tensor) -> torch.Tensor:
-    """Teacher-forced cross-attention averaged over layers and heads.
-
-    Args:
-        inputs: the encoder inputs of the batch (`pixel_values`, `view_mask`, ...).
-        sequences: `(batch_size, T + 1)` generated ids, decoder start token first.
-
-    Returns:
-        `torch.FloatTensor` of shape `(batch_size, T + 1, num_views * g * g)`; row `t` is the attention used to
-        predict token `t + 1`, each row summing to 1.
-    """
-    decoder = model.decoder
-    previous = decoder.config._attn_implementation
-    if previous != "eager":
-        decoder.set_attn_implementation("eager")
-    try:
-        outputs = model(**inputs, decoder_input_ids=sequences, output_attentions=True, return_dict=True)
-    finally:
-        if previous != "eager":
-            decoder.set_attn_implementation(previous)
-    if not outputs.cross_attentions or outputs.cross_attentions[0] is None:
-        raise RuntimeError("The decoder returned no cross-attention weights; it needs eager attention support.")
-    stacked = torch.stack(list(outputs.cross_attentions))  # (layers, B, heads, T+1, L)
-    return stacked.float().mean(dim=(0, 2))
-
-
-def batch_sentence_heatmaps(
-    model: Any,
-    tokenizer: Any,
-    inputs: dict[str, torch.Tensor],
-    sequences: torch.Tensor,
-    reports: Sequence[str],
-    view_images: Sequence[Sequence[Image.Image | None]],
-) -> list[StudyHeatmaps]:
-    """Per-sentence heatmaps of every study of a batch from one teacher-forced forward pass.
-
-    Args:
-        sequences: `(batch_size, T + 1)` ids from `generate` (start token first, padded after EOS).
-        reports: the decoded reports (stored with the maps).
-        view_images: per study, the processed grayscale view images (None for absent views).
-    """
-    attention = cross_attention(model, inputs, sequences).cpu()  # (B, T+1, V*g*g)
-    encoder_config = model.config.encoder
-    num_views, grid = inputs["pixel_values"].shape[1], encoder_config.grid_size
-    view_mask = inputs.get("view_mask", torch.ones(len(sequences), num_views, dtype=torch.bool)).cpu()
-    results = []
-    for row, ids in enumerate(sequences.cpu().tolist()):
-        generated = _until_eos(ids[1:], tokenizer)
-        items = []
-        for index, (sentence, members) in enumerate(sentence_spans(tokenizer, generated)):
-            # token ids[1 + p] was predicted from query position p
-            mean = attention[row, members].mean(dim=0).reshape(num_views, grid, grid)
-            items.append(
-                SentenceHeatmap(
-                    index=index,
-                    sentence=sentence,
-                    token_positions=[1 + p for p in members],
-                    maps=mean,
-                    view_mass=[float(v) for v in mean.sum(dim=(1, 2))],
-                    view_present=[bool(v) for v in view_mask[row]],
-                )
+    if "view_images" not in output:
+        raise ValueError("This report was generated without heatmaps: call the pipeline with return_heatmaps=True.")
+    present = list(output["views"])
+    items = []
+    for index, sentence in enumerate(output["sentences"]):
+        if sentence.get("heatmap") is None:
+            continue
+        maps = torch.from_numpy(np.asarray(sentence["heatmap"], dtype=np.float32))
+        items.append(
+            SentenceHeatmap(
+                index=index,
+                sentence=sentence["text"],
+                token_positions=list(sentence["token_positions"]),
+                maps=maps,
+                view_mass=[float(v) for v in maps.sum(dim=(1, 2))],
+                view_present=present,
             )
-        results.append(StudyHeatmaps(reports[row], items, list(view_images[row]), grid))
-    return results
-
-
-def sentence_heatmaps(
-    model: Any,
-    processor: Any,
-    study: Any,
-    previous_image: Any = None,
-    report: str | None = None,
-    **generation_kwargs: Any,
-) -> StudyHeatmaps:
-    """Generates a report for one study (or scores a given `report`) and returns its per-sentence heatmaps.
-
-    Args:
-        study: one study as `BioViLTImageProcessor` accepts it: an image, or `[frontal, lateral | None]`
-            (paths, PIL images or arrays).
-        previous_image: the prior study's frontal image, for models with a temporal pooler.
-        report: a text to ground instead of generating one (e.g. a reference report).
-        generation_kwargs: passed to `model.generate` (`num_beams`, `max_new_tokens`, ...).
-    """
-    previous = [previous_image] if previous_image is not None else None
-    encoded = processor(images=[study], previous_images=previous, return_tensors="pt")
-    inputs = {key: value.to(model.device) for key, value in encoded.items()}
-    if report is None:
-        with torch.inference_mode():
-            sequences = model.generate(**inputs, **generation_kwargs)
-    else:
-        tokenizer = processor.tokenizer
-        ids = tokenizer(report, add_special_tokens=False)["input_ids"]
-        start = model.config.decoder_start_token_id
-        sequences = torch.tensor([[start, *ids, tokenizer.eos_token_id]], device=model.device)
-    text = processor.batch_decode(sequences)[0]
-    images = [processed_view_image(encoded, 0, view) for view in range(encoded["pixel_values"].shape[1])]
-    return batch_sentence_heatmaps(model, processor.tokenizer, inputs, sequences, [text], [images])[0]
-
-
-def processed_view_image(encoded: Any, row: int, view: int) -> Image.Image | None:
-    """The grayscale image the model saw for one view (None when absent), from `pixel_values` in [0, 1]."""
-    if "view_mask" in encoded and not bool(encoded["view_mask"][row, view]):
-        return None
-    pixels = encoded["pixel_values"][row, view, 0]
-    array = (pixels.detach().cpu().float().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-    return Image.fromarray(array, mode="L")
+        )
+    images = [Image.fromarray(image, mode="L") if image is not None else None for image in output["view_images"]]
+    grid = items[0].maps.shape[-1] if items else 0
+    return StudyHeatmaps(output["generated_text"], items, images, grid)
 
 
 def overlay_heatmap(image: Image.Image, grid: torch.Tensor | np.ndarray, scale: float | None = None, alpha: float = 0.45) -> Image.Image:
@@ -268,16 +147,6 @@ def _display_scale(item: SentenceHeatmap) -> float:
     return float(max(float(g.max()) for g in present)) if present else 0.0
 
 
-def _until_eos(ids: Sequence[int], tokenizer: Any) -> list[int]:
-    stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
-    out = []
-    for token in ids:
-        if token in stops:
-            break
-        out.append(token)
-    return out
-
-
 def _colormap(values: np.ndarray) -> np.ndarray:
     """Maps [0, 1] to a dark-blue → cyan → yellow → red ramp; returns `(H, W, 3)` float RGB in [0, 255]."""
     anchors = np.array([[0, 0, 96], [0, 160, 255], [255, 255, 0], [255, 32, 0]], dtype=np.float32)
@@ -291,15 +160,4 @@ def _safe_name(study_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", study_id).strip("._") or "study"
 
 
-__all__ = [
-    "VIEW_NAMES",
-    "SentenceHeatmap",
-    "StudyHeatmaps",
-    "batch_sentence_heatmaps",
-    "cross_attention",
-    "overlay_heatmap",
-    "processed_view_image",
-    "save_heatmaps",
-    "sentence_heatmaps",
-    "sentence_spans",
-]
+__all__ = ["VIEW_NAMES", "SentenceHeatmap", "StudyHeatmaps", "overlay_heatmap", "save_heatmaps", "study_heatmaps"]

@@ -34,7 +34,7 @@ def build_report_model(
             The decoder's embeddings are resized to `len(tokenizer)`.
         generation: overrides of the generation defaults stored in `model.generation_config`.
     """
-    _check_tokenizer(tokenizer)
+    check_report_tokenizer(tokenizer)
     encoder_model = _build_encoder(encoder)
     decoder_model = _build_decoder(decoder, tokenizer)
     if decoder_model.get_input_embeddings().num_embeddings < len(tokenizer):
@@ -57,9 +57,13 @@ def set_special_tokens(model: XrayReportModel, tokenizer: PreTrainedTokenizerBas
 
 
 def make_generation_config(tokenizer: PreTrainedTokenizerBase, **overrides: Any) -> GenerationConfig:
-    """Generation defaults (greedy, 128 new tokens, pad suppressed) with the tokenizer's special tokens."""
+    """Generation defaults (greedy, 128 new tokens) with the tokenizer's special tokens.
+
+    Padding and the unknown-word token (learnt word-level tokenizers) are suppressed: neither is report text.
+    """
     settings = {**DEFAULT_GENERATION, **overrides}
-    settings.setdefault("suppress_tokens", [tokenizer.pad_token_id])  # padding is never a valid report token
+    never = [tokenizer.pad_token_id] + ([tokenizer.unk_token_id] if _has_own_unk(tokenizer) else [])
+    settings.setdefault("suppress_tokens", never)
     return GenerationConfig(
         decoder_start_token_id=tokenizer.bos_token_id,
         bos_token_id=tokenizer.bos_token_id,
@@ -69,13 +73,23 @@ def make_generation_config(tokenizer: PreTrainedTokenizerBase, **overrides: Any)
     )
 
 
-def _check_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
+def _has_own_unk(tokenizer: PreTrainedTokenizerBase) -> bool:
+    unk = tokenizer.unk_token_id
+    return unk is not None and unk not in (tokenizer.eos_token_id, tokenizer.bos_token_id, tokenizer.pad_token_id)
+
+
+def check_report_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Raises `ValueError` unless the tokenizer has BOS and EOS and a pad token distinct from EOS.
+
+    The one definition of the special-token rule; `processing.prepare_report_tokenizer` ends with it.
+    With pad == EOS and padding masked out of the labels, EOS would be masked too and the model never learns to stop.
+    """
     if tokenizer.eos_token_id is None or tokenizer.bos_token_id is None:
-        raise ValueError("The tokenizer needs BOS and EOS tokens (GPT-2's <|endoftext|> serves as both).")
+        raise ValueError("The report tokenizer needs BOS and EOS tokens (GPT-2's <|endoftext|> serves as both).")
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
         raise ValueError(
-            "The tokenizer needs a pad token distinct from EOS, or the model never learns to stop: "
-            "use processing.load_report_tokenizer or processing.prepare_report_tokenizer."
+            "The report tokenizer needs a pad token distinct from EOS, or the model never learns to stop: "
+            "use processing.prepare_report_tokenizer (or load_report_tokenizer / train_report_tokenizer)."
         )
 
 
@@ -106,4 +120,4 @@ def _build_decoder(
     return AutoModelForCausalLM.from_pretrained(decoder, config=config)
 
 
-__all__ = ["DEFAULT_GENERATION", "build_report_model", "make_generation_config", "set_special_tokens"]
+__all__ = ["DEFAULT_GENERATION", "build_report_model", "check_report_tokenizer", "make_generation_config", "set_special_tokens"]

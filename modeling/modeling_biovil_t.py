@@ -26,9 +26,6 @@ except ImportError as error:  # pragma: no cover - exercised only where hi-ml is
         "`pip install hi-ml-multimodal`."
     ) from error
 
-# Channel split of hi-ml's patch embeddings: [static | temporal difference].
-_STATIC_CHANNELS = 256
-
 
 @dataclass
 class BioViLTModelOutput(BaseModelOutputWithPooling):
@@ -41,8 +38,9 @@ class BioViLTModelOutput(BaseModelOutputWithPooling):
             Absent views hold the learned missing-view embedding. Contiguous.
         pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
             Mean over the present views of hi-ml's average-pooled image embedding.
-        patch_embeddings (`torch.FloatTensor` of shape `(batch_size, num_views, hidden_size, grid, grid)`):
-            hi-ml's raw patch embeddings per view (zeros for absent views), before any embedding is added.
+        patch_embeddings (`torch.FloatTensor` of shape `(batch_size, num_views, hidden_size, grid, grid)`, *optional*):
+            hi-ml's raw patch embeddings per view (zeros for absent views), before any embedding is added; only
+            with `output_patch_embeddings=True`.
         view_mask (`torch.BoolTensor` of shape `(batch_size, num_views)`):
             Which views were present.
     """
@@ -95,7 +93,11 @@ class BioViLTPreTrainedModel(PreTrainedModel):
             init.trunc_normal_(module.missing_previous_emb, std=std)
         elif isinstance(module, BioViLTModel):
             init.trunc_normal_(module.view_embeddings, std=std)
-            init.trunc_normal_(module.position_embeddings, std=std)
+            # 2-D sine positions on the patch grid (values in [-1, 1], as large as the patch features), so the
+            # decoder can tell where a token lies from the first step; learned from there on.
+            grid = self.config.grid_size
+            sine = SinePositionEmbedding(embedding_dim=self.config.hidden_size // 2, normalize=True)
+            init.copy_(module.position_embeddings, sine(mask=torch.ones([1, grid, grid]))[0].to(module.position_embeddings))
             init.trunc_normal_(module.missing_view_embedding, std=std)
 
 
@@ -132,6 +134,7 @@ class BioViLTModel(BioViLTPreTrainedModel):
         view_mask: torch.Tensor | None = None,
         previous_pixel_values: torch.Tensor | None = None,
         previous_mask: torch.Tensor | None = None,
+        output_patch_embeddings: bool = False,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -146,7 +149,10 @@ class BioViLTModel(BioViLTPreTrainedModel):
             previous_pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, 448, 448)`, *optional*):
                 Frontal image of each study's prior study (BioViL-T's temporal input).
             previous_mask (`torch.BoolTensor` of shape `(batch_size,)`, *optional*):
-                `True` where `previous_pixel_values` holds a real prior; defaults to all `True`.
+                `True` where `previous_pixel_values` holds a real prior; defaults to all `True`. Rows without a
+                prior never pass through the temporal pooler.
+            output_patch_embeddings (`bool`, *optional*, defaults to `False`):
+                Also return hi-ml's raw patch embeddings (`patch_embeddings`).
             output_attentions, output_hidden_states:
                 Accepted for `VisionEncoderDecoderModel`; the convolutional encoder returns neither.
             return_dict (`bool`, *optional*):
@@ -154,6 +160,10 @@ class BioViLTModel(BioViLTPreTrainedModel):
 
         Returns:
             [`BioViLTModelOutput`] with `last_hidden_state` of shape `(batch_size, num_views * num_patches, 512)`.
+
+        Raises:
+            ValueError: wrong shapes, a missing frontal view, or `pixel_values` that are not finite float32 / float16
+                / bfloat16 values in [0, 1] (what `BioViLTImageProcessor` produces).
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         pixel_values = self._check_pixel_values(pixel_values)
@@ -161,6 +171,8 @@ class BioViLTModel(BioViLTPreTrainedModel):
         view_mask = self._check_view_mask(view_mask, batch_size, num_views, pixel_values.device)
         if previous_pixel_values is not None:
             previous_mask = self._check_previous(previous_pixel_values, previous_mask, batch_size)
+            _check_pixel_range(previous_pixel_values, "previous_pixel_values")
+            previous_pixel_values = previous_pixel_values.to(self.dtype)
 
         patch_embeddings = self._encode_views(pixel_values, view_mask, previous_pixel_values, previous_mask)
         tokens = self._patch_tokens(patch_embeddings, view_mask)
@@ -168,9 +180,10 @@ class BioViLTModel(BioViLTPreTrainedModel):
         pooled_per_view = patch_embeddings.mean(dim=(-2, -1))  # (B, V, C)
         present = view_mask.unsqueeze(-1).to(pooled_per_view.dtype)
         pooler_output = (pooled_per_view * present).sum(dim=1) / present.sum(dim=1)
+        patch_embeddings = patch_embeddings if output_patch_embeddings else None
 
         if not return_dict:
-            return (tokens, pooler_output, patch_embeddings, view_mask)
+            return tuple(v for v in (tokens, pooler_output, patch_embeddings, view_mask) if v is not None)
         return BioViLTModelOutput(
             last_hidden_state=tokens,
             pooler_output=pooler_output,
@@ -185,31 +198,26 @@ class BioViLTModel(BioViLTPreTrainedModel):
         previous_pixel_values: torch.Tensor | None,
         previous_mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Runs hi-ml's encoder on the present views only.
+        """Runs hi-ml's encoder on the present views only; frontal views with a prior go through the temporal pooler.
 
         Returns:
             `torch.FloatTensor` of shape `(batch_size, num_views, 512, grid, grid)`; zeros where a view is absent.
         """
         batch_size, num_views = view_mask.shape
         grid = self.config.grid_size
+        with_prior = torch.zeros_like(view_mask)
+        if previous_pixel_values is not None:
+            with_prior[:, 0] = previous_mask
+        static = view_mask & ~with_prior
         patches = pixel_values.new_zeros(batch_size, num_views, self.config.hidden_size, grid, grid)
-        if previous_pixel_values is None:
-            present_images = pixel_values[view_mask]  # (N, 3, H, W)
-            patches[view_mask] = self.image_encoder(present_images, return_patch_embeddings=True)[0]
-            return patches
-
-        frontal = self.image_encoder(
-            current_image=pixel_values[:, 0], previous_image=previous_pixel_values, return_patch_embeddings=True
-        )[0]
-        missing_previous = self.image_encoder.missing_previous_emb.expand(batch_size, -1, grid, grid)
-        temporal = torch.where(
-            previous_mask.view(-1, 1, 1, 1), frontal[:, _STATIC_CHANNELS:], missing_previous.to(frontal.dtype)
-        )
-        patches[:, 0] = torch.cat([frontal[:, :_STATIC_CHANNELS], temporal], dim=1)
-        other_mask = view_mask.clone()
-        other_mask[:, 0] = False
-        if other_mask.any():
-            patches[other_mask] = self.image_encoder(pixel_values[other_mask], return_patch_embeddings=True)[0]
+        if static.any():
+            patches[static] = self.image_encoder(pixel_values[static], return_patch_embeddings=True)[0].to(patches.dtype)
+        if with_prior.any():
+            rows = with_prior[:, 0]
+            patches[rows, 0] = self.image_encoder(
+                current_image=pixel_values[rows, 0], previous_image=previous_pixel_values[rows],
+                return_patch_embeddings=True,
+            )[0].to(patches.dtype)
         return patches
 
     def _patch_tokens(self, patch_embeddings: torch.Tensor, view_mask: torch.Tensor) -> torch.Tensor:
@@ -237,7 +245,8 @@ class BioViLTModel(BioViLTPreTrainedModel):
                 f"Images must be {size}x{size} (config.image_size), got {tuple(pixel_values.shape[-2:])}. "
                 "Use the model's BioViLTImageProcessor to resize and crop."
             )
-        return pixel_values
+        _check_pixel_range(pixel_values, "pixel_values")
+        return pixel_values.to(self.dtype)
 
     def _check_view_mask(
         self, view_mask: torch.Tensor | None, batch_size: int, num_views: int, device: torch.device
@@ -268,6 +277,28 @@ class BioViLTModel(BioViLTPreTrainedModel):
         if tuple(previous_mask.shape) != (batch_size,):
             raise ValueError(f"previous_mask must have shape {(batch_size,)}, got {tuple(previous_mask.shape)}.")
         return previous_mask.to(device=previous_pixel_values.device, dtype=torch.bool)
+
+
+_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _check_pixel_range(pixels: torch.Tensor, name: str) -> None:
+    """Pixel tensors must be finite floats in [0, 1] (absent views are zeros), as the image processor makes them."""
+    if pixels.dtype not in _FLOAT_DTYPES:
+        raise ValueError(
+            f"{name} must be float32, float16 or bfloat16 values in [0, 1] (BioViLTImageProcessor's output), "
+            f"got dtype {pixels.dtype}."
+        )
+    if torch.compiler.is_compiling():
+        return
+    if not bool(torch.isfinite(pixels).all()):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    low, high = float(pixels.min()), float(pixels.max())
+    if low < -1e-3 or high > 1 + 1e-3:
+        raise ValueError(
+            f"{name} must lie in [0, 1] (BioViLT takes images rescaled by 1/255, not normalised); got values in "
+            f"[{low:.3g}, {high:.3g}]."
+        )
 
 
 __all__ = ["BioViLTModel", "BioViLTModelOutput", "BioViLTPreTrainedModel"]

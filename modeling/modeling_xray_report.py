@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import PretrainedConfig, PreTrainedModel, VisionEncoderDecoderModel
+import torch
+from torch.nn import CrossEntropyLoss
+from transformers import GenerationConfig, PretrainedConfig, PreTrainedModel, VisionEncoderDecoderModel
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
+from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
 from .configuration_xray_report import XrayReportConfig
 from .modeling_biovil_t import BioViLTModel
@@ -14,6 +19,17 @@ from .modeling_biovil_t import BioViLTModel
 
 _PIPELINE_FILE = "pipeline_xray_report.py"
 _PIPELINE_TASK = "image-to-text"
+
+
+@dataclass
+class ProjectedEncoderOutput(BaseModelOutput):
+    r"""
+    Encoder states already projected to the decoder's width, as `generate` keeps them for every step.
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_views * num_patches, decoder_hidden_size)`):
+            `enc_to_dec_proj` applied once to the encoder's patch tokens.
+    """
 
 
 class XrayReportModel(VisionEncoderDecoderModel):
@@ -28,7 +44,10 @@ class XrayReportModel(VisionEncoderDecoderModel):
     - the encoder is built as a [`BioViLTModel`] from `config.encoder`, without the `AutoModel` registry, so the
       saved model reloads with `trust_remote_code=True` in a process that never imported this package;
     - `accepts_loss_kwargs = False`: the loss is a plain token mean, so `Trainer` must not pass
-      `num_items_in_batch` (it would reach the encoder and the loss would scale with gradient accumulation).
+      `num_items_in_batch` (it would reach the encoder and the loss would scale with gradient accumulation);
+    - `generate` projects the encoder states to the decoder's width once per call (the parent re-projects every
+      encoder token at every decoding step) and keeps only those states, not the encoder's other outputs;
+    - `generate` passes a decoder attention mask, so finished rows feeding padding are masked, not warned about.
     """
 
     config_class = XrayReportConfig
@@ -49,6 +68,108 @@ class XrayReportModel(VisionEncoderDecoderModel):
                 raise ValueError("XrayReportModel needs a config, or both an encoder and a decoder.")
             encoder = BioViLTModel(config.encoder)
         super().__init__(config=config, encoder=encoder, decoder=decoder)
+
+    def project_encoder_states(self, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
+        """`(batch_size, tokens, encoder_width)` → `(batch_size, tokens, decoder_width)` (identity when equal).
+
+        The states are cast to the projection's dtype, so an encoder and a decoder in different precisions compose.
+        """
+        if self.encoder.config.hidden_size != self.decoder.config.hidden_size and (
+            getattr(self.decoder.config, "cross_attention_hidden_size", None) is None
+        ):
+            return self.enc_to_dec_proj(encoder_hidden_states.to(self.enc_to_dec_proj.weight.dtype))
+        return encoder_hidden_states
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple[torch.Tensor, ...] | None = None,
+        past_key_values: Any = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> Seq2SeqLMOutput | tuple[torch.Tensor, ...]:
+        r"""
+        `VisionEncoderDecoderModel.forward`, except that `encoder_outputs` may be a [`ProjectedEncoderOutput`]
+        (what `generate` passes), whose states are not projected again.
+
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_views, 3, H, W)`): the study's views; the
+                encoder keywords `view_mask`, `previous_pixel_values`, `previous_mask` go with it (`**kwargs`).
+            decoder_input_ids (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*): built from
+                `labels` (shifted right behind the decoder start token) when absent.
+            labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*): report ids + EOS,
+                -100 where padded; the loss is their token mean.
+
+        Returns:
+            `Seq2SeqLMOutput` with `logits` of shape `(batch_size, target_length, vocab_size)`.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        encoder_kwargs = {name: value for name, value in kwargs.items() if not name.startswith("decoder_")}
+        decoder_kwargs = {name[len("decoder_"):]: value for name, value in kwargs.items() if name.startswith("decoder_")}
+        if encoder_outputs is None:
+            if pixel_values is None:
+                raise ValueError("XrayReportModel needs pixel_values (or encoder_outputs).")
+            encoder_outputs = self.encoder(pixel_values=pixel_values, return_dict=True, **encoder_kwargs)
+        elif isinstance(encoder_outputs, tuple):
+            encoder_outputs = BaseModelOutput(*encoder_outputs)
+        encoder_hidden_states = encoder_outputs[0]
+        if not isinstance(encoder_outputs, ProjectedEncoderOutput):
+            encoder_hidden_states = self.project_encoder_states(encoder_hidden_states)
+
+        if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
+            decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+        decoder_outputs = self.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=encoder_hidden_states,
+            inputs_embeds=decoder_inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            use_cache=use_cache,
+            past_key_values=past_key_values,
+            return_dict=True,
+            **decoder_kwargs,
+        )
+        loss = None
+        if labels is not None:
+            logits = decoder_outputs.logits
+            loss = CrossEntropyLoss()(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        output = Seq2SeqLMOutput(
+            loss=loss,
+            logits=decoder_outputs.logits,
+            past_key_values=decoder_outputs.past_key_values,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _prepare_text_encoder_decoder_kwargs_for_generation(
+        self,
+        inputs_tensor: torch.Tensor,
+        model_kwargs: dict[str, Any],
+        model_input_name: str | None,
+        generation_config: GenerationConfig,
+    ) -> dict[str, Any]:
+        """Runs the encoder once, projects its tokens once, and keeps only those for the decoding steps."""
+        model_kwargs = super()._prepare_text_encoder_decoder_kwargs_for_generation(
+            inputs_tensor, model_kwargs, model_input_name, generation_config
+        )
+        states = model_kwargs["encoder_outputs"].last_hidden_state
+        model_kwargs["encoder_outputs"] = ProjectedEncoderOutput(last_hidden_state=self.project_encoder_states(states))
+        if model_kwargs.get("decoder_attention_mask") is None and model_kwargs.get("decoder_input_ids") is None:
+            model_kwargs["decoder_attention_mask"] = torch.ones(
+                states.shape[0], 1, dtype=torch.long, device=states.device
+            )
+        return model_kwargs
 
     def save_pretrained(self, save_directory: str | Path, *args: Any, **kwargs: Any) -> None:
         """Also declares and copies the report pipeline, so `pipeline("image-to-text", model=DIR,
@@ -78,4 +199,4 @@ def _as_own_config_class(config: PretrainedConfig) -> XrayReportConfig:
     return XrayReportConfig.from_dict(config.to_dict())
 
 
-__all__ = ["XrayReportModel"]
+__all__ = ["ProjectedEncoderOutput", "XrayReportModel"]

@@ -1,30 +1,103 @@
-"""A transformers pipeline that turns chest X-ray studies into report text.
+"""The one path from chest X-ray studies to reports: a transformers pipeline, shipped with the model as remote code.
 
-Published with the model as remote code and declared in `config.json` under `custom_pipelines`, so that
+Declared in `config.json` under `custom_pipelines`, so that
 
     from transformers import pipeline
     generator = pipeline("image-to-text", model="ORG/NAME", trust_remote_code=True)
-    generator("frontal.png")  # [{"generated_text": "..."}]
+    generator("frontal.png")  # {"generated_text": "...", "finished": True, "sentences": [...], ...}
 
 works on an image alone (transformers 5's built-in `image-to-text` maps to `image-text-to-text`, which needs a
-text prompt). Inputs: an image (path, PIL image, array), a study dict `{"frontal": ..., "lateral": ...,
-"previous": ...}` (lateral and previous optional), or a list of either.
+text prompt). Every caller of the project (batch CLI, dashboard, quickstart, notebooks) builds this pipeline
+around a loaded model, so all of them read, preprocess, generate and decode the same way.
+
+Inputs: an image (path, PIL image, array), a study dict `{"frontal": ..., "lateral": ..., "previous": ...}`
+(lateral and previous optional), or a list of either (`batch_size=` batches them into one `generate` call each).
+
+Per study the output holds `generated_text`, `finished` (EOS produced before the token limit), `num_tokens`,
+`sentences` (text and character span of each sentence of `generated_text`), `notes` (inputs the model could not
+use), `has_prior` (whether a prior image reached the model) and `views` (which views were present). With
+`return_heatmaps=True` each sentence also gets `heatmap`, its cross-attention map `(num_views, grid, grid)`, and the
+output gets `view_images`, the processed views the maps overlay; the maps come from the attention weights of the
+same `generate` call (the heatmap rule is in `cross_attention_maps`).
 
 Research use only: not a medical device.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import numpy as np
+import torch
 from transformers import Pipeline
 
 PIPELINE_TASK = "image-to-text"
 STUDY_KEYS = ("frontal", "lateral", "previous")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+"""The sentence rule of every report: a sentence ends after `.`, `!` or `?` followed by whitespace, or at a line
+break (the truth guard, the section splitter and the heatmaps all split with it)."""
+
+
+def split_sentence_spans(text: str) -> list[tuple[int, int]]:
+    """`(start, end)` character spans of the sentences of `text` (see `SENTENCE_END`), whitespace excluded."""
+    spans, start = [], 0
+    for boundary in [match for match in SENTENCE_END.finditer(text)] + [None]:
+        end = boundary.start() if boundary is not None else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            left = start + len(piece) - len(piece.lstrip())
+            spans.append((left, left + len(piece.strip())))
+        if boundary is not None:
+            start = boundary.end()
+    return spans
+
+
+def _study_parts(study: Any) -> tuple[list[Any], Any]:
+    if isinstance(study, dict):
+        unknown = set(study) - set(STUDY_KEYS)
+        if unknown or study.get("frontal") is None:
+            raise ValueError(f"A study dict needs 'frontal' and may have 'lateral', 'previous'; got {sorted(study)}.")
+        return [study["frontal"], study.get("lateral")], study.get("previous")
+    if study is None:
+        raise ValueError("A study needs a frontal image; got None.")
+    return [study], None
+
+
+def generate_with_cross_attention(model: Any, inputs: dict[str, torch.Tensor], **generate_kwargs: Any) -> Any:
+    """`model.generate` returning its cross-attention weights (eager attention for the call, then restored)."""
+    decoder = model.decoder
+    previous = decoder.config._attn_implementation
+    if previous != "eager":
+        decoder.set_attn_implementation("eager")
+    try:
+        return model.generate(**inputs, **generate_kwargs, return_dict_in_generate=True, output_attentions=True)
+    finally:
+        if previous != "eager":
+            decoder.set_attn_implementation(previous)
+
+
+def cross_attention_maps(outputs: Any, batch_size: int) -> torch.Tensor:
+    """The heatmap rule's first step: per generated token, the cross-attention averaged over layers and heads.
+
+    Row `t` of a study is the attention of the query that *predicted* its `t`-th generated token, a distribution
+    over its `num_views * grid * grid` encoder tokens (view 0 first, row-major patch grid). With beam search the
+    rows of the beam that produced the returned sequence are taken, step by step (`beam_indices`).
+
+    Returns:
+        `torch.FloatTensor` of shape `(batch_size, generated_length, num_views * grid * grid)`.
+    """
+    steps = [torch.stack(layers).float().mean(dim=(0, 2))[:, -1] for layers in outputs.cross_attentions]
+    per_step = torch.stack(steps, dim=1)  # (batch_size * beams, steps, tokens)
+    beam_indices = getattr(outputs, "beam_indices", None)
+    if beam_indices is None:
+        return per_step
+    beam_indices = beam_indices[:, : per_step.shape[1]].clamp(min=0)  # -1 after a sequence ended
+    return per_step[beam_indices, torch.arange(beam_indices.shape[1], device=beam_indices.device)]
 
 
 class XrayReportPipeline(Pipeline):
-    """Study in, `[{"generated_text": report}]` out; generation keywords (`max_new_tokens`, `num_beams`, …) pass through."""
+    """Studies in, one report dict per study out; generation keywords (`max_new_tokens`, `num_beams`, …) pass through."""
 
     _load_processor = True
     _load_image_processor = False
@@ -33,27 +106,142 @@ class XrayReportPipeline(Pipeline):
     _pipeline_calls_generate = True
     _default_generation_config = None  # the model's own generation_config.json applies
 
-    def _sanitize_parameters(self, **generate_kwargs: Any) -> tuple[dict, dict, dict]:
-        return {}, generate_kwargs, {}
+    def _sanitize_parameters(self, return_heatmaps: bool | None = None, **generate_kwargs: Any) -> tuple[dict, dict, dict]:
+        forward = dict(generate_kwargs)
+        postprocess = {}
+        if return_heatmaps is not None:
+            forward["return_heatmaps"] = postprocess["return_heatmaps"] = bool(return_heatmaps)
+        max_new_tokens = forward.get("max_new_tokens")
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
+        return {}, forward, postprocess
 
     def preprocess(self, study: Any) -> dict[str, Any]:
-        if isinstance(study, dict):
-            unknown = set(study) - set(STUDY_KEYS)
-            if unknown or "frontal" not in study:
-                raise ValueError(f"A study dict needs 'frontal' and may have 'lateral', 'previous'; got {sorted(study)}.")
-            views = [study["frontal"], study.get("lateral")]
-            previous = study.get("previous")
+        encoder_config = self.model.config.encoder
+        views, previous = _study_parts(study)
+        notes = []
+        if previous is not None and not encoder_config.use_previous_image:
+            notes.append("prior image ignored: this model has no temporal pooler (use_previous_image=False)")
+        if len(views) > encoder_config.num_views and views[1] is not None:
+            notes.append("lateral view ignored: this model takes the frontal view only")
+        previous_images = [previous] if encoder_config.use_previous_image else None
+        inputs = self.processor(
+            images=[views[: encoder_config.num_views]], previous_images=previous_images, return_tensors="pt"
+        )
+        return {**inputs, "notes": notes}
+
+    def _forward(self, model_inputs: dict[str, Any], return_heatmaps: bool = False, **generate_kwargs: Any) -> dict:
+        notes = model_inputs.pop("notes")
+        dtype = self.model.encoder.dtype
+        inputs = {
+            name: value.to(self.device, dtype=dtype if value.is_floating_point() else value.dtype)
+            for name, value in model_inputs.items()
+        }
+        kwargs = {**self._generate_kwargs, **generate_kwargs}
+        batch_size = inputs["pixel_values"].shape[0]
+        if return_heatmaps:
+            outputs = generate_with_cross_attention(self.model, inputs, **kwargs)
+            sequences, attention = outputs.sequences, cross_attention_maps(outputs, batch_size)
         else:
-            views, previous = [study], None
-        previous_images = [previous] if previous is not None else None
-        return dict(self.processor(images=[views], previous_images=previous_images, return_tensors="pt"))
+            sequences, attention = self.model.generate(**inputs, **kwargs), None
+        limit = kwargs.get("max_new_tokens", self.model.generation_config.max_new_tokens)
+        result = {
+            "sequences": sequences,
+            "view_mask": inputs["view_mask"],
+            "has_prior": inputs.get("previous_mask", torch.zeros(batch_size, dtype=torch.bool, device=sequences.device)),
+            "limit": torch.full((batch_size,), -1 if limit is None else int(limit)),
+            "notes": notes,
+        }
+        if return_heatmaps:
+            result["attention"] = attention
+            result["pixel_values"] = inputs["pixel_values"][:, :, 0]  # (B, V, H, W): gray is the first channel
+        return result
 
-    def _forward(self, model_inputs: dict[str, Any], **generate_kwargs: Any) -> Any:
-        model_inputs = {name: value.to(self.device) for name, value in model_inputs.items()}
-        return self.model.generate(**model_inputs, **self._generate_kwargs, **generate_kwargs)
+    def postprocess(self, model_outputs: dict[str, Any], return_heatmaps: bool = False) -> dict[str, Any]:
+        tokenizer = self.processor.tokenizer
+        ids = model_outputs["sequences"][0, 1:].tolist()  # after the decoder start token
+        stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+        length = next((index for index, token in enumerate(ids) if token in stops), len(ids))
+        finished = length < len(ids) and ids[length] == tokenizer.eos_token_id
+        limit = int(model_outputs["limit"][0])
+        finished = finished and (limit < 0 or length < limit)
+        text, token_ends = _decode_with_offsets(tokenizer, ids[:length])
+        report = self.processor.clean_text(text)
+        sentences = _sentences(report, text, token_ends)
+        output: dict[str, Any] = {
+            "generated_text": report,
+            "finished": bool(finished),
+            "num_tokens": length,
+            "sentences": [{"text": item["text"], "start": item["start"], "end": item["end"]} for item in sentences],
+            "notes": list(model_outputs["notes"]),
+            "has_prior": bool(model_outputs["has_prior"][0]),
+            "views": [bool(value) for value in model_outputs["view_mask"][0]],
+        }
+        if return_heatmaps:
+            attention = model_outputs["attention"][0].float().cpu()  # (T, V * g * g)
+            num_views = len(output["views"])
+            grid = self.model.config.encoder.grid_size
+            for target, item in zip(output["sentences"], sentences):
+                rows = attention[item["tokens"]] if item["tokens"] else attention[:0]
+                target["heatmap"] = rows.mean(dim=0).reshape(num_views, grid, grid).numpy() if len(rows) else None
+                target["token_positions"] = item["tokens"]
+            pixels = model_outputs["pixel_values"][0].float().clamp(0, 1).cpu().numpy()
+            output["view_images"] = [
+                (pixels[view] * 255).round().astype(np.uint8) if present else None
+                for view, present in enumerate(output["views"])
+            ]
+        return output
 
-    def postprocess(self, generated_ids: Any) -> list[dict[str, str]]:
-        return [{"generated_text": text} for text in self.processor.batch_decode(generated_ids)]
+
+def _decode_with_offsets(tokenizer: Any, ids: list[int]) -> tuple[str, list[int]]:
+    """The decoded text of `ids` (special tokens skipped) and the text length after each token, in one pass."""
+    from tokenizers.decoders import DecodeStream
+
+    stream = DecodeStream(skip_special_tokens=True)
+    backend = tokenizer.backend_tokenizer
+    pieces, ends, length = [], [], 0
+    for token in ids:
+        piece = stream.step(backend, token) or ""
+        pieces.append(piece)
+        length += len(piece)
+        ends.append(length)
+    return "".join(pieces), ends
 
 
-__all__ = ["PIPELINE_TASK", "XrayReportPipeline"]
+def _sentences(report: str, text: str, token_ends: list[int]) -> list[dict[str, Any]]:
+    """Sentences of the cleaned `report` with the positions of the generated tokens that wrote each one.
+
+    A token belongs to the sentence holding its first non-space character in the raw decoded `text`; the raw
+    sentences and the cleaned ones are the same sentences in the same order (cleaning only changes whitespace).
+    """
+    raw_spans = split_sentence_spans(text)
+    clean_spans = split_sentence_spans(report)
+    members: list[list[int]] = [[] for _ in raw_spans]
+    begin = 0
+    for position, end in enumerate(token_ends):
+        piece = text[begin:end]
+        first = begin + len(piece) - len(piece.lstrip())
+        begin = end
+        if first >= end:  # the token added only whitespace (or nothing)
+            continue
+        for index, (start, stop) in enumerate(raw_spans):
+            if start <= first < stop:
+                members[index].append(position)
+                break
+    if len(clean_spans) != len(raw_spans):  # cleaning merged or split sentences: keep text, drop token positions
+        members = [[] for _ in clean_spans]
+    return [
+        {"text": report[start:stop], "start": start, "end": stop, "tokens": tokens}
+        for (start, stop), tokens in zip(clean_spans, members)
+    ]
+
+
+__all__ = [
+    "PIPELINE_TASK",
+    "SENTENCE_END",
+    "STUDY_KEYS",
+    "XrayReportPipeline",
+    "cross_attention_maps",
+    "generate_with_cross_attention",
+    "split_sentence_spans",
+]

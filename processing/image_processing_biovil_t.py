@@ -16,8 +16,9 @@ from .image_loading import XrayImageError, load_xray_image
 class BioViLTImageProcessor(PilBackend):
     r"""
     BioViL-T's inference transform (hi-ml's `create_chest_xray_transform_for_inference(512, 448)`):
-    8-bit grayscale (min-max), resize the short side to 512 (bilinear, PIL), centre-crop 448, scale to [0, 1],
-    repeat to 3 channels. No mean/std normalisation.
+    8-bit grayscale (min-max, `image_loading`'s policy), resize the short side to 512 (bilinear, PIL), centre-crop
+    448, scale to [0, 1], repeat to 3 channels. No mean/std normalisation. The resize and crop run on the single gray
+    channel; the channel is repeated last.
 
     Input structure: `images` is one study or a list of studies. A study is a single image (frontal only) or a
     sequence of up to `num_views` views, frontal first; a missing non-frontal view may be `None`. An image is a
@@ -26,8 +27,9 @@ class BioViLTImageProcessor(PilBackend):
     Returns a `BatchFeature` with:
         - `pixel_values` of shape `(batch_size, num_views, 3, crop, crop)` (zeros where a view is absent),
         - `view_mask` of shape `(batch_size, num_views)`, `True` where a view is present,
-        - with `previous_images` (one per study, or `None`): `previous_pixel_values` `(batch_size, 3, crop, crop)`
-          and `previous_mask` `(batch_size,)`.
+        - with `previous_images` (one entry per study: an image, or `None` for a study without a prior):
+          `previous_pixel_values` `(batch_size, 3, crop, crop)` (zeros where there is none) and `previous_mask`
+          `(batch_size,)`.
 
     Args:
         num_views (`int`, *optional*, defaults to 2): views per study in the output.
@@ -45,7 +47,7 @@ class BioViLTImageProcessor(PilBackend):
     do_rescale = True
     rescale_factor = 1 / 255
     do_normalize = False
-    do_convert_rgb = True
+    do_convert_rgb = False  # gray stays one channel through resize and crop; repeated to 3 at the end
 
     def __init__(self, num_views: int = 2, **kwargs: Any) -> None:
         if num_views not in (1, 2):
@@ -86,7 +88,7 @@ class BioViLTImageProcessor(PilBackend):
         if loaded:
             processed = super().preprocess(loaded, return_tensors=None, **kwargs)["pixel_values"]
             for (study_index, view_index), image in zip(present, processed):
-                pixel_values[study_index, view_index] = image
+                pixel_values[study_index, view_index] = image  # (1, H, W) gray broadcast to the 3 channels
                 view_mask[study_index, view_index] = True
         return pixel_values, view_mask
 

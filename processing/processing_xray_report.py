@@ -25,16 +25,12 @@ class XrayReportProcessor(ProcessorMixin):
 
     Args:
         image_processor (`BioViLTImageProcessor`): the image side.
-        tokenizer (`PreTrainedTokenizerBase`): a GPT-2-family tokenizer with a pad token distinct from EOS.
+        tokenizer (`PreTrainedTokenizerBase`): the report tokenizer (GPT-2's or one learnt from the reports),
+            set up by `processing.prepare_report_tokenizer` (its pad token differs from EOS).
         max_target_length (`int`, *optional*, defaults to 128): longest label sequence, EOS included.
     """
 
     def __init__(self, image_processor: Any = None, tokenizer: Any = None, max_target_length: int = 128, **kwargs: Any):
-        if tokenizer is not None and (tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id):
-            raise ValueError(
-                "The tokenizer needs a pad token distinct from EOS (see processing.prepare_report_tokenizer); "
-                "otherwise the model never learns to stop."
-            )
         if max_target_length < 2:
             raise ValueError(f"max_target_length must be at least 2, got {max_target_length}.")
         self.max_target_length = max_target_length
@@ -76,10 +72,15 @@ class XrayReportProcessor(ProcessorMixin):
     def batch_decode(self, sequences: Any, **kwargs: Any) -> list[str]:
         """Decodes generated ids (special tokens and -100 dropped) into reports with normalised whitespace."""
         sequences = np.asarray(sequences.cpu() if hasattr(sequences, "cpu") else sequences)
-        sequences = np.where(sequences == LABEL_IGNORE_INDEX, self.tokenizer.pad_token_id, sequences)
+        sequences = np.where(sequences == LABEL_IGNORE_INDEX, self.tokenizer.eos_token_id, sequences)
         kwargs.setdefault("skip_special_tokens", True)
         texts = self.tokenizer.batch_decode(sequences.tolist(), **kwargs)
         return [clean_report_text(text) for text in texts]
+
+    @staticmethod
+    def clean_text(text: str) -> str:
+        """The whitespace normalisation `batch_decode` applies (see `clean_report_text`)."""
+        return clean_report_text(text)
 
     def decode(self, sequence: Any, **kwargs: Any) -> str:
         sequence = np.asarray(sequence.cpu() if hasattr(sequence, "cpu") else sequence)

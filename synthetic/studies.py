@@ -19,6 +19,7 @@ labeler (`evaluation.label_report`) recovers them exactly from every reference r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dataset_builder.iu_kaggle import KAGGLE_IMAGE_SUBDIR, PROJECTIONS_CSV, REPORTS_CSV
+
 ZONES: tuple[str, ...] = ("right upper", "right lower", "left upper", "left lower")
 """Lung zones an opacity can occupy (patient's side)."""
 
@@ -34,26 +37,45 @@ FINDING_OBSERVATIONS: tuple[str, ...] = ("Cardiomegaly", "Lung Opacity", "Pleura
 """CheXpert observations fixed by the images, as named by `evaluation.label_report`."""
 
 LABELS_CSV = "synthetic_labels.csv"
-REPORTS_CSV = "indiana_reports.csv"
-PROJECTIONS_CSV = "indiana_projections.csv"
-IMAGE_SUBDIR = Path("images") / "images_normalized"
+VIEW_FILE_NUMBERS = {"frontal": 1001, "lateral": 2001}
 
 _ZONE_CENTRES = {  # (x, y) as fractions of the image, before the per-study shift
-    "right upper": (0.31, 0.37),
-    "right lower": (0.30, 0.58),
-    "left upper": (0.69, 0.37),
-    "left lower": (0.72, 0.56),
+    "right upper": (0.31, 0.30),
+    "right lower": (0.27, 0.58),
+    "left upper": (0.69, 0.30),
+    "left lower": (0.73, 0.58),
 }
+_LABEL_COLUMNS = ("uid", "cardiomegaly", "pleural_effusion", "opacity_zone",
+                  "opacity_x", "opacity_y", "opacity_radius_x", "opacity_radius_y")
 _ZONE_PATTERN = re.compile(r"\b(right|left) (upper|lower) lobe\b")
 
 
 @dataclass(frozen=True)
+class OpacityRegion:
+    """Where the opacity lies on the frontal image, as fractions of its width (x) and height (y).
+
+    The region is the ellipse inside which the opacity adds at least e^-2 (13 %) of its peak brightness:
+    centre `(x, y)`, semi-axes `(radius_x, radius_y)`.
+    """
+
+    x: float
+    y: float
+    radius_x: float
+    radius_y: float
+
+    def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether each point `(x, y)` (fractions of the frontal image) lies in the region."""
+        return ((x - self.x) / self.radius_x) ** 2 + ((y - self.y) / self.radius_y) ** 2 <= 1.0
+
+
+@dataclass(frozen=True)
 class StudyFindings:
-    """The image-determined findings of one study."""
+    """The image-determined findings of one study, and where the opacity was drawn (when known)."""
 
     cardiomegaly: bool
     effusion: bool
     opacity_zone: str | None
+    opacity_region: OpacityRegion | None = None
 
     def __post_init__(self) -> None:
         if self.opacity_zone is not None and self.opacity_zone not in ZONES:
@@ -102,8 +124,17 @@ def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: 
     return ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1.0
 
 
-def render_frontal(findings: StudyFindings, rng: np.random.Generator, height: int = 256, width: int = 240) -> np.ndarray:
-    """A PA-like frontal view, `(height, width)` uint8: thorax, two lungs, spine, heart shadow, optional opacity."""
+_OPACITY_SIGMA = 0.07
+
+
+def render_frontal(
+    findings: StudyFindings, rng: np.random.Generator, height: int = 256, width: int = 240
+) -> tuple[np.ndarray, OpacityRegion | None]:
+    """A PA-like frontal view, `(height, width)` uint8: thorax, two lungs, spine, heart shadow, optional opacity.
+
+    Returns:
+        The image and, when it shows an opacity, the opacity's region on it.
+    """
     x, y = _grid(height, width)
     dx, dy = rng.uniform(-0.03, 0.03, size=2)
     scale = rng.uniform(0.95, 1.05)
@@ -113,14 +144,18 @@ def render_frontal(findings: StudyFindings, rng: np.random.Generator, height: in
     for centre_x in (0.31, 0.69):
         image[_ellipse(x, y, centre_x, 0.48, 0.15, 0.3)] = 55
     image[(np.abs(x - 0.5) < 0.04) & (y > 0.12) & (y < 0.95)] = 170
-    ratio = rng.uniform(0.56, 0.64) if findings.cardiomegaly else rng.uniform(0.34, 0.42)
+    ratio = rng.uniform(0.60, 0.68) if findings.cardiomegaly else rng.uniform(0.30, 0.38)
     half_width = ratio * 0.84 / 2
     image[_ellipse(x, y, 0.5 + half_width * 0.25, 0.72, half_width, 0.11)] = 175
+    region = None
     if findings.opacity_zone is not None:
         cx, cy = _ZONE_CENTRES[findings.opacity_zone]
-        image += 80 * np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / (2 * 0.06**2)))
+        image += 100 * np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / (2 * _OPACITY_SIGMA**2)))
+        # back from the shifted, scaled frame to image fractions; e^-2 of the peak lies at 2 sigma
+        radius = 2 * _OPACITY_SIGMA * scale
+        region = OpacityRegion((cx - 0.5) * scale + 0.5 + dx, (cy - 0.5) * scale + 0.5 + dy, radius, radius)
     image = image * rng.uniform(0.9, 1.1) + rng.normal(0, 6, image.shape)
-    return np.clip(image, 0, 255).astype(np.uint8)
+    return np.clip(image, 0, 255).astype(np.uint8), region
 
 
 def render_lateral(findings: StudyFindings, rng: np.random.Generator, height: int = 256, width: int = 256) -> np.ndarray:
@@ -155,6 +190,16 @@ def _mesh_terms(findings: StudyFindings) -> tuple[str, str]:
     return ";".join(mesh) or "normal", ";".join(problems) or "normal"
 
 
+def study_image_name(uid: int, view: str) -> str:
+    """File name of a synthetic study's view in the Kaggle layout: `<uid>_IM-<uid:04d>-<1001|2001>.dcm.png`."""
+    return f"{uid}_IM-{uid:04d}-{VIEW_FILE_NUMBERS[view]}.dcm.png"
+
+
+def study_image_paths(root: str | Path, uid: int) -> list[Path]:
+    """The frontal and lateral image files of synthetic study `uid` under `root`."""
+    return [Path(root) / KAGGLE_IMAGE_SUBDIR / study_image_name(uid, view) for view in VIEW_FILE_NUMBERS]
+
+
 def write_kaggle_studies(
     output_dir: str | Path,
     num_studies: int,
@@ -165,16 +210,17 @@ def write_kaggle_studies(
     """Writes `num_studies` two-view studies in IU X-ray's Kaggle layout under `output_dir`.
 
     Files: `indiana_reports.csv`, `indiana_projections.csv`, `images/images_normalized/<uid>_IM-<uid>-{1001,2001}
-    .dcm.png` (8-bit grayscale) and `synthetic_labels.csv` (uid, cardiomegaly, pleural_effusion, opacity_zone).
+    .dcm.png` (8-bit grayscale) and `synthetic_labels.csv` (uid, cardiomegaly, pleural_effusion, opacity_zone and
+    the opacity's region on the frontal image: opacity_x, opacity_y, opacity_radius_x, opacity_radius_y).
     uids run from 1 to `num_studies`. The same seed writes the same bytes.
 
     Returns:
-        The findings of each study, in uid order.
+        The findings of each study (with the opacity's region), in uid order.
     """
     if num_studies < 1:
         raise ValueError(f"num_studies must be at least 1, got {num_studies}")
     root = Path(output_dir)
-    image_dir = root / IMAGE_SUBDIR
+    image_dir = root / KAGGLE_IMAGE_SUBDIR
     image_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     all_findings = []
@@ -182,19 +228,23 @@ def write_kaggle_studies(
     for uid in range(1, num_studies + 1):
         findings = sample_findings(rng)
         all_findings.append(findings)
-        frontal_name, lateral_name = f"{uid}_IM-{uid:04d}-1001.dcm.png", f"{uid}_IM-{uid:04d}-2001.dcm.png"
-        Image.fromarray(render_frontal(findings, rng, *frontal_size)).save(image_dir / frontal_name, compress_level=1)
+        frontal_name, lateral_name = study_image_name(uid, "frontal"), study_image_name(uid, "lateral")
+        frontal, region = render_frontal(findings, rng, *frontal_size)
+        findings = dataclasses.replace(findings, opacity_region=region)
+        all_findings[-1] = findings
+        Image.fromarray(frontal).save(image_dir / frontal_name, compress_level=1)
         Image.fromarray(render_lateral(findings, rng, *lateral_size)).save(image_dir / lateral_name, compress_level=1)
         section_findings, impression = report_for(findings)
         mesh, problems = _mesh_terms(findings)
         reports.append([uid, mesh, problems, "Xray Chest PA and Lateral", "Synthetic study.", "None.",
                         section_findings, impression])
         projections += [[uid, frontal_name, "Frontal"], [uid, lateral_name, "Lateral"]]
-        labels.append([uid, int(findings.cardiomegaly), int(findings.effusion), findings.opacity_zone or ""])
+        geometry = [round(value, 6) for value in dataclasses.astuple(region)] if region else ["", "", "", ""]
+        labels.append([uid, int(findings.cardiomegaly), int(findings.effusion), findings.opacity_zone or "", *geometry])
     _write_csv(root / REPORTS_CSV, ["uid", "MeSH", "Problems", "image", "indication", "comparison", "findings",
                                     "impression"], reports)
     _write_csv(root / PROJECTIONS_CSV, ["uid", "filename", "projection"], projections)
-    _write_csv(root / LABELS_CSV, ["uid", "cardiomegaly", "pleural_effusion", "opacity_zone"], labels)
+    _write_csv(root / LABELS_CSV, list(_LABEL_COLUMNS), labels)
     return all_findings
 
 
@@ -217,12 +267,14 @@ def read_truth(root: str | Path) -> dict[str, StudyFindings]:
     with open(path, newline="", encoding="utf-8") as handle:
         for row_number, row in enumerate(csv.DictReader(handle), start=1):
             try:
+                geometry = [row[name] for name in _LABEL_COLUMNS[4:]]
                 truth[str(int(row["uid"]))] = StudyFindings(
                     cardiomegaly=row["cardiomegaly"] == "1",
                     effusion=row["pleural_effusion"] == "1",
                     opacity_zone=row["opacity_zone"] or None,
+                    opacity_region=OpacityRegion(*map(float, geometry)) if all(geometry) else None,
                 )
-            except (KeyError, ValueError) as error:
+            except (KeyError, TypeError, ValueError) as error:
                 raise ValueError(f"{path} row {row_number}: {error}") from error
     return truth
 
@@ -259,16 +311,48 @@ def finding_accuracy(truth: Sequence[StudyFindings], generated: Sequence[str]) -
     return result
 
 
+def best_constant_report(truth: Sequence[StudyFindings], reports: Sequence[str]) -> tuple[str, float]:
+    """The image-blind control: the one report that, written for every study, states the most findings right.
+
+    Chosen on the studies given (use the training split), among their own reports. Since the findings are
+    independent, no image-blind predictor does better in expectation than stating each finding's majority value,
+    which the best constant report does when such a report exists among the candidates.
+
+    Returns:
+        The report and its `finding_accuracy` on those studies.
+    """
+    if len(truth) != len(reports) or not truth:
+        raise ValueError(f"need as many reports as truths (>0), got {len(reports)} and {len(truth)}")
+    scored = {text: finding_accuracy(truth, [text] * len(truth))["finding_accuracy"] for text in set(reports)}
+    best = max(sorted(scored), key=scored.__getitem__)
+    return best, scored[best]
+
+
+def describe_findings(findings: StudyFindings) -> str:
+    """What the images of a study show, in words (for side-by-side prints)."""
+    parts = [
+        "enlarged heart" if findings.cardiomegaly else "normal heart",
+        f"opacity in the {findings.opacity_zone} zone" if findings.opacity_zone else "no opacity",
+        "pleural effusion (lateral view)" if findings.effusion else "no effusion",
+    ]
+    return ", ".join(parts)
+
+
 __all__ = [
     "FINDING_OBSERVATIONS",
     "LABELS_CSV",
+    "OpacityRegion",
     "ZONES",
     "StudyFindings",
+    "best_constant_report",
+    "describe_findings",
     "finding_accuracy",
     "read_truth",
     "render_frontal",
     "render_lateral",
     "report_for",
     "sample_findings",
+    "study_image_name",
+    "study_image_paths",
     "write_kaggle_studies",
 ]

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from dataset_builder import IUXray, PreparationError, load_iu_xray, preparation_stats
+from processing import load_xray_image
 from dataset_builder.iu_xray import detect_iu_layout
 from dataset_fixtures import FakeStudy, default_studies, write_kaggle, write_openi, write_r2gen
 
@@ -43,8 +44,8 @@ def test_kaggle_layout_builds_every_feature(tmp_path: Path) -> None:
     assert ex["mesh"] == ["normal"] and ex["problems"] == ["normal"]
     assert ex["image_files"] == ["3_IM-0001-1001.dcm.png", "3_IM-0001-2001.dcm.png"]
     image_dir = root / "images" / "images_normalized"
-    np.testing.assert_array_equal(_pixels(ex["frontal"]), _pixels(Image.open(image_dir / "3_IM-0001-1001.dcm.png")))
-    np.testing.assert_array_equal(_pixels(ex["lateral"]), _pixels(Image.open(image_dir / "3_IM-0001-2001.dcm.png")))
+    np.testing.assert_array_equal(_pixels(ex["frontal"]), _pixels(load_xray_image(image_dir / "3_IM-0001-1001.dcm.png")))
+    np.testing.assert_array_equal(_pixels(ex["lateral"]), _pixels(load_xray_image(image_dir / "3_IM-0001-2001.dcm.png")))
     stats = preparation_stats(dsd)
     assert stats["layout"] == "kaggle" and stats["studies_seen"] == stats["studies_kept"] == 6
     assert stats["dropped"] == {} and stats["images"]["listed"] == stats["images"]["present"] == 12
@@ -59,9 +60,9 @@ def test_several_frontals_use_natural_order_then_first_existing(tmp_path: Path) 
     assert examples["1"]["image_files"] == ["1_IM-0001-1001.dcm.png", "1_IM-0001-3001.dcm.png",
                                             "1_IM-0001-2001.dcm.png"]
     np.testing.assert_array_equal(_pixels(examples["1"]["frontal"]),
-                                  _pixels(Image.open(image_dir / "1_IM-0001-1001.dcm.png")))
+                                  _pixels(load_xray_image(image_dir / "1_IM-0001-1001.dcm.png")))
     np.testing.assert_array_equal(_pixels(examples["2"]["frontal"]),
-                                  _pixels(Image.open(image_dir / "2_IM-0001-3001.dcm.png")))
+                                  _pixels(load_xray_image(image_dir / "2_IM-0001-3001.dcm.png")))
 
 
 def _bad_kaggle(root: Path) -> Path:
@@ -158,8 +159,8 @@ def test_r2gen_layout_keeps_official_split(tmp_path: Path) -> None:
         {"train": ["1", "2", "3", "4"], "validation": ["5"], "test": ["6", "7"]}
     ex = dsd["validation"][0]
     assert ex["findings"] == ex["report"] == "The heart is normal. No effusion." and ex["impression"] == ""
-    np.testing.assert_array_equal(_pixels(ex["frontal"]), _pixels(Image.open(root / "images/CXR5_IM-0001/0.png")))
-    np.testing.assert_array_equal(_pixels(ex["lateral"]), _pixels(Image.open(root / "images/CXR5_IM-0001/1.png")))
+    np.testing.assert_array_equal(_pixels(ex["frontal"]), _pixels(load_xray_image(root / "images/CXR5_IM-0001/0.png")))
+    np.testing.assert_array_equal(_pixels(ex["lateral"]), _pixels(load_xray_image(root / "images/CXR5_IM-0001/1.png")))
     assert preparation_stats(dsd)["layout"] == "r2gen"
 
 
@@ -171,13 +172,13 @@ def test_openi_view_rule_and_projections_file(tmp_path: Path) -> None:
     write_kaggle(tmp_path / "kaggle_csv", studies)
     png = root / "NLMCXR_png"
     by_rule = _all(_load(root, tmp_path))
-    np.testing.assert_array_equal(_pixels(by_rule["1"]["frontal"]), _pixels(Image.open(png / "CXR1_IM-0001-1001.png")))
-    np.testing.assert_array_equal(_pixels(by_rule["2"]["frontal"]), _pixels(Image.open(png / "CXR2_IM-0001-1001.png")))
+    np.testing.assert_array_equal(_pixels(by_rule["1"]["frontal"]), _pixels(load_xray_image(png / "CXR1_IM-0001-1001.png")))
+    np.testing.assert_array_equal(_pixels(by_rule["2"]["frontal"]), _pixels(load_xray_image(png / "CXR2_IM-0001-1001.png")))
     assert by_rule["3"]["lateral"] is None and by_rule["3"]["report"] == "No acute disease."
     assert by_rule["1"]["mesh"] == ["normal"] and by_rule["1"]["indication"] == "Cough."
     labelled = _all(_load(root, tmp_path, projections_file=tmp_path / "kaggle_csv" / "indiana_projections.csv"))
-    np.testing.assert_array_equal(_pixels(labelled["2"]["frontal"]), _pixels(Image.open(png / "CXR2_IM-0001-2001.png")))
-    np.testing.assert_array_equal(_pixels(labelled["2"]["lateral"]), _pixels(Image.open(png / "CXR2_IM-0001-1001.png")))
+    np.testing.assert_array_equal(_pixels(labelled["2"]["frontal"]), _pixels(load_xray_image(png / "CXR2_IM-0001-2001.png")))
+    np.testing.assert_array_equal(_pixels(labelled["2"]["lateral"]), _pixels(load_xray_image(png / "CXR2_IM-0001-1001.png")))
     assert labelled["2"]["image_files"] == ["CXR2_IM-0001-2001.png", "CXR2_IM-0001-1001.png"]
 
 

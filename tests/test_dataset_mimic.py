@@ -20,7 +20,9 @@ def _all(dsd) -> dict[str, dict]:
 
 def _jpg(root: Path, subject: int, study: int, dicom: str) -> np.ndarray:
     path = root / "files" / f"p{str(subject)[:2]}" / f"p{subject}" / f"s{study}" / f"{dicom}.jpg"
-    return np.asarray(Image.open(path).convert("L"))
+    from processing import load_xray_image
+
+    return np.asarray(load_xray_image(path))  # stored as the grayscale policy normalises the file
 
 
 def _history() -> list[FakeMimicStudy]:

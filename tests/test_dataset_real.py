@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from dataset_builder import load_iu_xray, preparation_stats, read_r2gen_split_file
+from processing import load_xray_image
 from dataset_builder.images import encode_image, natural_key
 from dataset_builder.iu_kaggle import read_kaggle, read_projections
 from dataset_builder.text import normalize_whitespace
@@ -137,7 +138,7 @@ def test_real_openi_named_pngs_load_as_image_features(tmp_path: Path) -> None:
     assert sorted(examples, key=int) == ["3", "7", "1900"]
     frontal = examples["7"]["frontal"]
     assert frontal.size == (512, 512) and frontal.mode == "L"
-    source = Image.open(IU_DATA / "openi_png" / "CXR7_IM-2263-1001.png").convert("L")
+    source = load_xray_image(IU_DATA / "openi_png" / "CXR7_IM-2263-1001.png")  # the grayscale policy
     np.testing.assert_array_equal(np.asarray(frontal), np.asarray(source))
     assert examples["3"]["findings"] == "" and examples["3"]["report"] == normalize_whitespace(by_uid["3"].impression)
 

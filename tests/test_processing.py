@@ -62,9 +62,16 @@ def test_sixteen_bit_rgb_and_rgba_inputs_give_the_same_image(processor, tmp_path
 
 
 def test_arrays_tensors_and_pil_images_are_accepted(processor):
+    from processing import remap_to_uint8
+
     gray = synthetic_radiograph(500, 500, seed=4)
-    reference = processor(Image.fromarray(gray))["pixel_values"]
+    assert (gray.min(), gray.max()) != (0, 255)  # so that the stretch below is not the identity
+    # An array is stretched min-max (the grayscale policy); an 8-bit PIL image is taken as already normalised.
+    reference = processor(Image.fromarray(remap_to_uint8(gray)))["pixel_values"]
     torch.testing.assert_close(processor(gray)["pixel_values"], reference)
+    unstretched = processor(Image.fromarray(gray))["pixel_values"]
+    assert (unstretched - reference).abs().max() > 0.05
+    assert abs(float(unstretched[0, 0].mean()) * 255 - float(gray[32:480, 32:480].mean())) < 1.0
     torch.testing.assert_close(processor(torch.from_numpy(gray).float() / 255)["pixel_values"], reference, atol=1.01 / 255, rtol=0)
     torch.testing.assert_close(processor(np.stack([gray] * 3))["pixel_values"], reference, atol=1.01 / 255, rtol=0)
 
@@ -186,12 +193,3 @@ def test_decode_round_trip(tiny_processor, report_tokenizer):
     with_start = torch.cat([torch.tensor([[report_tokenizer.bos_token_id]]), labels], dim=1)
     assert tiny_processor.batch_decode(with_start) == [report]
     assert tiny_processor.decode(with_start[0]) == report
-
-
-def test_processor_refuses_a_tokenizer_that_pads_with_eos(byte_tokenizer):
-    from copy import deepcopy
-
-    tokenizer = deepcopy(byte_tokenizer)
-    tokenizer.pad_token = tokenizer.eos_token
-    with pytest.raises(ValueError, match="pad token distinct from EOS"):
-        XrayReportProcessor(BioViLTImageProcessor(), tokenizer)

@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
+from processing import LEARNT_TOKENIZER_KINDS
+
 BYTE_LEVEL_TOKENIZER = "byte-level"
 """`tokenizer_name_or_path` value selecting `processing.build_byte_level_tokenizer` (no download, no files)."""
 
@@ -79,13 +81,17 @@ class ModelArguments:
     )
     tokenizer_name_or_path: str | None = field(
         default=None,
-        metadata={"help": f"Report tokenizer: a directory or hub id, or '{BYTE_LEVEL_TOKENIZER}'. "
-                  "Defaults to decoder_name_or_path, else the byte-level tokenizer."},
+        metadata={"help": f"Report tokenizer: a directory or hub id, or '{BYTE_LEVEL_TOKENIZER}'. Defaults to "
+                  "decoder_name_or_path's; with neither, a tokenizer is learnt from the training reports."},
     )
-    tokenizer_fallback_byte_level: bool = field(
-        default=False,
-        metadata={"help": "When tokenizer_name_or_path is a missing directory, use the byte-level tokenizer "
-                  "(with a warning) instead of failing."},
+    tokenizer_type: str = field(
+        default="word",
+        metadata={"help": "Kind of learnt tokenizer: word (one token per word or punctuation mark, rare words "
+                  "become <|unk|>) or bpe (byte-level BPE)."},
+    )
+    tokenizer_vocab_size: int = field(default=5000, metadata={"help": "Largest vocabulary of a learnt tokenizer."})
+    tokenizer_min_frequency: int = field(
+        default=3, metadata={"help": "A word (word) or merge (bpe) seen fewer times in the training reports is not learnt."}
     )
     max_new_tokens: int = field(default=128, metadata={"help": "Generation length limit stored in the model."})
     num_beams: int = field(default=1, metadata={"help": "Beams stored in the model's generation config."})
@@ -103,6 +109,11 @@ class ModelArguments:
             raise ConfigError(f"image_size must be a positive multiple of 32, got {self.image_size}")
         if self.lora_r < 0:
             raise ConfigError(f"lora_r must be >= 0, got {self.lora_r}")
+        if self.tokenizer_type not in LEARNT_TOKENIZER_KINDS:
+            raise ConfigError(f"tokenizer_type must be one of {LEARNT_TOKENIZER_KINDS}, got {self.tokenizer_type!r}")
+        if self.tokenizer_vocab_size < 8 or self.tokenizer_min_frequency < 1:
+            raise ConfigError("tokenizer_vocab_size must be >= 8 and tokenizer_min_frequency >= 1, got "
+                              f"{self.tokenizer_vocab_size} and {self.tokenizer_min_frequency}")
 
 
 @dataclass

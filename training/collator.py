@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
-from processing import XrayReportProcessor
+from processing import LABEL_IGNORE_INDEX, XrayReportProcessor
 
 logger = logging.getLogger(__name__)
 
-MODEL_INPUTS: tuple[str, ...] = ("pixel_values", "view_mask", "labels")
+MODEL_INPUTS: tuple[str, ...] = ("pixel_values", "view_mask", "labels", "decoder_input_ids", "decoder_attention_mask")
 TEMPORAL_INPUTS: tuple[str, ...] = ("previous_pixel_values", "previous_mask")
 
 
@@ -29,6 +30,9 @@ class XrayReportCollator:
         - `pixel_values` `(batch_size, num_views, 3, H, W)` float32 in [0, 1], zeros for an absent view;
         - `view_mask` `(batch_size, num_views)` bool;
         - `labels` `(batch_size, target_length)` int64: report tokens + EOS, padded with -100;
+        - `decoder_input_ids` `(batch_size, target_length)`: the labels shifted right behind the decoder start
+          token (what the model would build itself), and `decoder_attention_mask` marking its non-padding positions
+          (padding is never attended to; passing the mask is what GPT-2 asks for);
         - when `use_previous_image`: `previous_pixel_values` `(batch_size, 3, H, W)` and `previous_mask`
           `(batch_size,)`, in every batch (zeros and False where a study has no prior), so that every parameter
           of the temporal encoder takes part in each step (DDP needs that).
@@ -61,6 +65,12 @@ class XrayReportCollator:
                            "(use_previous_image=False): the priors are not used")
             self._warned_unused_prior = True
         features = self.processor(images=studies, text_target=reports, previous_images=previous, return_tensors="pt")
+        tokenizer = self.processor.tokenizer
+        labels = features["labels"]
+        features["decoder_input_ids"] = shift_tokens_right(labels, tokenizer.pad_token_id, tokenizer.bos_token_id)
+        features["decoder_attention_mask"] = torch.cat(
+            [torch.ones_like(labels[:, :1]), (labels[:, :-1] != LABEL_IGNORE_INDEX).long()], dim=1
+        )
         names = MODEL_INPUTS + (TEMPORAL_INPUTS if self.use_previous_image else ())
         return {name: features[name] for name in names}
 

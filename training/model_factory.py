@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling import BioViLTConfig, BioViLTModel, XrayReportModel, build_report_model
-from processing import BioViLTImageProcessor, XrayReportProcessor, build_byte_level_tokenizer, load_report_tokenizer
+from processing import (
+    BioViLTImageProcessor,
+    XrayReportProcessor,
+    build_byte_level_tokenizer,
+    load_report_tokenizer,
+    train_report_tokenizer,
+)
 
 from .arguments import BYTE_LEVEL_TOKENIZER, ConfigError, DataArguments, ModelArguments
 
@@ -18,16 +25,29 @@ logger = logging.getLogger(__name__)
 _RESIZE_TO_CROP = 512 / 448
 
 
-def build_tokenizer(model_args: ModelArguments) -> PreTrainedTokenizerBase:
-    """The report tokenizer named by `tokenizer_name_or_path` (default: the decoder's, else byte-level)."""
-    source = model_args.tokenizer_name_or_path or model_args.decoder_name_or_path or BYTE_LEVEL_TOKENIZER
+def build_tokenizer(model_args: ModelArguments, train_reports: Sequence[str] | None = None) -> PreTrainedTokenizerBase:
+    """The report tokenizer: the one named by `tokenizer_name_or_path`, else the pretrained decoder's, else one
+    learnt from `train_reports` (`processing.train_report_tokenizer` with the `tokenizer_*` options).
+
+    Raises:
+        ConfigError: a tokenizer directory that does not exist, or nothing to learn a tokenizer from.
+    """
+    source = model_args.tokenizer_name_or_path or model_args.decoder_name_or_path
+    if source is None:
+        if not train_reports:
+            raise ConfigError("no tokenizer_name_or_path or decoder_name_or_path, and no training reports to learn "
+                              "a tokenizer from")
+        tokenizer = train_report_tokenizer(
+            train_reports, kind=model_args.tokenizer_type, vocab_size=model_args.tokenizer_vocab_size,
+            min_frequency=model_args.tokenizer_min_frequency,
+        )
+        logger.info("learnt a %s-level tokenizer of %d tokens from %d training reports",
+                    model_args.tokenizer_type, len(tokenizer), len(train_reports))
+        return tokenizer
     if source == BYTE_LEVEL_TOKENIZER:
         return build_byte_level_tokenizer()
     looks_like_path = source.startswith((".", "/", "~"))
     if looks_like_path and not Path(source).expanduser().is_dir():
-        if model_args.tokenizer_fallback_byte_level:
-            logger.warning("tokenizer_name_or_path %s does not exist: using the byte-level tokenizer instead", source)
-            return build_byte_level_tokenizer()
         raise ConfigError(f"tokenizer_name_or_path: {source} is not a directory")
     return load_report_tokenizer(Path(source).expanduser() if looks_like_path else source)
 
@@ -80,15 +100,20 @@ def _build_decoder(model_args: ModelArguments) -> PreTrainedModel | GPT2Config:
 
 
 def build_model_and_processor(
-    model_args: ModelArguments, data_args: DataArguments
+    model_args: ModelArguments, data_args: DataArguments, train_reports: Sequence[str] | None = None
 ) -> tuple[XrayReportModel, XrayReportProcessor]:
-    """The report model and its processor: loaded from `model_name_or_path`, or assembled from the parts."""
+    """The report model and its processor: loaded from `model_name_or_path`, or assembled from the parts.
+
+    Args:
+        train_reports: the training split's reports, from which a tokenizer is learnt when no tokenizer or
+            pretrained decoder is named (see `build_tokenizer`).
+    """
     if model_args.model_name_or_path:
         model = XrayReportModel.from_pretrained(model_args.model_name_or_path)
         processor = XrayReportProcessor.from_pretrained(model_args.model_name_or_path)
         processor.max_target_length = data_args.max_target_length
         return model, processor
-    tokenizer = build_tokenizer(model_args)
+    tokenizer = build_tokenizer(model_args, train_reports)
     generation = {"max_new_tokens": model_args.max_new_tokens, "num_beams": model_args.num_beams}
     model = build_report_model(_build_encoder(model_args), _build_decoder(model_args), tokenizer, generation)
     processor = XrayReportProcessor(

@@ -35,6 +35,7 @@ class TrainingRun:
         interrupted: the session ended at `stop_after_steps`; resume with `--resume_from_checkpoint`.
         train_metrics / eval_metrics: as logged by the trainer (empty when not run).
         predictions_path / metrics_path: the files of `predict_split` (None when not written).
+        dataset: the splits the run trained and evaluated on.
     """
 
     trainer: XrayReportTrainer
@@ -43,6 +44,7 @@ class TrainingRun:
     eval_metrics: dict[str, float] = field(default_factory=dict)
     predictions_path: Path | None = None
     metrics_path: Path | None = None
+    dataset: datasets.DatasetDict | None = None
 
 
 def _resolve_resume(training_args: ReportTrainingArguments) -> str | None:
@@ -100,7 +102,8 @@ def run_training(
     set_seed(training_args.seed)
     with training_args.main_process_first(desc="building the dataset"):
         dataset = load_report_datasets(data_args)
-    model, processor = build_model_and_processor(model_args, data_args)
+    train_reports = list(dataset["train"]["report"]) if "train" in dataset else None
+    model, processor = build_model_and_processor(model_args, data_args, train_reports)
     if model_args.lora_r > 0:
         model = apply_decoder_lora(model, model_args)
     collator = XrayReportCollator(processor, use_previous_image=model.config.encoder.use_previous_image)
@@ -114,7 +117,7 @@ def run_training(
         compute_metrics=make_compute_metrics(processor, meteor=training_args.eval_meteor),
         callbacks=_callbacks(training_args, model) + list(extra_callbacks or []),
     )
-    run = TrainingRun(trainer=trainer)
+    run = TrainingRun(trainer=trainer, dataset=dataset)
     if training_args.do_train:
         output = trainer.train(resume_from_checkpoint=_resolve_resume(training_args))
         run.train_metrics = dict(output.metrics)
