@@ -142,6 +142,20 @@ def score(run: Any, outputs: list[dict[str, Any]], studies_dir: Path) -> dict[st
     }
 
 
+def _varied_examples(test: Any, outputs: list[dict[str, Any]], truth: dict, count: int) -> list[tuple]:
+    """Up to `count` test studies whose images show different things, studies with an opacity first."""
+    from synthetic import describe_findings
+
+    rows = sorted(zip(test["study_id"], test["report"], outputs), key=lambda row: truth[row[0]].opacity_zone is None)
+    chosen, seen = [], set()
+    for row in rows:
+        shown = describe_findings(truth[row[0]])
+        if shown not in seen:
+            seen.add(shown)
+            chosen.append(row)
+    return chosen[:count]
+
+
 def write_examples_csv(path: Path, studies_dir: Path, test: Any, count: int) -> Path:
     """A study list (the CLI's and the dashboard's CSV input) of the first `count` test studies."""
     import csv
@@ -165,6 +179,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logger.info(RESEARCH_NOTICE)
+    import datasets
+
+    datasets.disable_progress_bars()  # the builder's counts are logged; per-split bars would bury the summary
     started = time.perf_counter()
     output_dir = args.output_dir.resolve()
     studies_dir, model_dir = output_dir / "studies", output_dir / "model"
@@ -205,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 result["unfinished_reports"], result["test_studies"], result["distinct_reports"])
     logger.info("  BLEU-4 %.3f  ROUGE-L %.3f  CIDEr %.3f", *(result["nlg"].get(k, float("nan")) for k in
                                                          ("bleu_4", "rouge_l", "cider")))
-    for study_id, reference, output in list(zip(test["study_id"], test["report"], outputs))[:3]:
+    for study_id, reference, output in _varied_examples(test, outputs, truth, count=3):
         logger.info("\nstudy %s\n  image shows: %s\n  reference:   %s\n  generated:   %s", study_id,
                     describe_findings(truth[study_id]), reference, output["generated_text"])
     verdict = "the same report" if result["fresh_process_reload_identical"] else "A DIFFERENT REPORT"

@@ -31,7 +31,9 @@ def read_csv_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[str, di
             CSV syntax error; the message names the file and the row.
     """
     with open_text(path) as handle:
-        reader = csv.DictReader(handle)
+        # strict: a quoted cell that is never closed is an error, not a cell that swallows every following row
+        reader = csv.DictReader(handle, strict=True)
+        index = 0
         try:
             header = reader.fieldnames or []
             missing = [c for c in required if c not in header]
@@ -45,7 +47,10 @@ def read_csv_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[str, di
                     raise ValueError(f"{where}: fewer fields than the {len(header)} in the header")
                 yield where, row
         except csv.Error as err:
-            raise ValueError(f"{path} line {reader.line_num}: malformed CSV: {err}") from err
+            raise ValueError(
+                f"{path} row {index + 1} (line {reader.line_num}): malformed CSV ({err}); an unclosed quote "
+                "runs from this row to the end of the file"
+            ) from err
 
 
 def parse_int(value: str, where: str, column: str) -> int:

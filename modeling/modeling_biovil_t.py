@@ -7,6 +7,7 @@ position embedding, a learned stand-in for absent views, and the optional prior 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,10 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from .configuration_biovil_t import BioViLTConfig
+
+# hi-ml imports `timm.models.layers`, which timm 1.x deprecates with a FutureWarning at every start; nothing a user
+# of this model can act on, so that one warning is not shown.
+warnings.filterwarnings("ignore", message="Importing from timm.models.layers is deprecated", category=FutureWarning)
 
 try:
     from health_multimodal.image.model.encoder import MultiImageEncoder

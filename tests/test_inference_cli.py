@@ -122,11 +122,10 @@ def test_python_m_inference_help_and_clear_errors(tmp_path):
 
 
 def test_mixed_prior_batch_uses_previous_mask(report_tokenizer):
-    """With a temporal model, studies without a prior share the batch with a masked-out placeholder."""
-    import torch
-
+    """With a temporal model, studies without a prior share a batch: zeros and previous_mask False, and only the
+    study with a prior passes through the temporal pooler."""
     from conftest import build_tiny_report_model, synthetic_radiograph, tiny_image_processor
-    from inference.generation import LoadedStudy, generate_reports, prepare_batch
+    from inference.generation import LoadedStudy, generate_for_studies, report_pipeline
     from inference.studies import Study
     from processing import XrayReportProcessor, load_xray_image
 
@@ -137,10 +136,78 @@ def test_mixed_prior_batch_uses_previous_mask(report_tokenizer):
         LoadedStudy(Study("with", __file__), [image(1), None], prior=image(2)),
         LoadedStudy(Study("without", __file__), [image(3), image(4)]),
     ]
-    batch = prepare_batch(processor, model, studies)
-    assert batch.has_prior == [True, False]
-    assert batch.inputs["previous_mask"].tolist() == [True, False]
-    assert batch.inputs["previous_pixel_values"].shape == (2, 3, 448, 448)
-    sequences, texts = generate_reports(model, processor, batch, max_new_tokens=3)
-    assert sequences.shape[0] == 2 and len(texts) == 2
-    assert not studies[0].notes and isinstance(sequences, torch.Tensor)
+    seen = {}
+    original = model.encoder.forward
+
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        return original(*args, **kwargs)
+
+    model.encoder.forward = recording
+    pooler_rows = []
+    model.encoder.image_encoder.vit_pooler.register_forward_hook(lambda m, a, o: pooler_rows.append(o.shape[0]))
+    outputs = generate_for_studies(report_pipeline(model, processor), studies, batch_size=2, max_new_tokens=3)
+    assert seen["previous_mask"].tolist() == [True, False]
+    assert seen["previous_pixel_values"].shape == (2, 3, 448, 448)
+    assert float(seen["previous_pixel_values"][1].abs().max()) == 0.0  # no fake prior: zeros, masked
+    assert pooler_rows == [1]
+    assert [o["has_prior"] for o in outputs] == [True, False] and not outputs[0]["notes"]
+
+
+def _bomb_png(path):
+    """A valid PNG header announcing 60000 x 60000 pixels (PIL refuses it before decoding)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_bad_files_become_error_rows_and_the_run_completes(tmp_path, trained_model_dir):
+    good = write_png(tmp_path / "in" / "good" / "frontal.png", seed=1)
+    bomb = _bomb_png(tmp_path / "in" / "bomb.png")
+    (tmp_path / "in" / "empty.png").write_bytes(b"")
+    truncated = tmp_path / "in" / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:200])
+    write_png(tmp_path / "in" / "badlateral" / "frontal.png", seed=2)
+    (tmp_path / "in" / "badlateral" / "lateral.png").write_bytes(b"GIF89a-not-really")
+    output = tmp_path / "reports.jsonl"
+    args = ["--model", str(trained_model_dir), str(tmp_path / "in"), "-o", str(output), "--no-progress",
+            "--batch-size", "8"]
+    assert main(args) == 0
+    assert [row["study_id"] for row in read_rows(output)] == ["good"]
+    errors_path = output.with_name("reports.jsonl.errors.jsonl")
+    errors = {row["study_id"]: row["reason"] for row in read_rows(errors_path)}
+    assert set(errors) == {"bomb", "empty", "truncated", "badlateral"}
+    assert str(bomb) in errors["bomb"] and "decompression bomb" in errors["bomb"]
+    assert str(tmp_path / "in" / "badlateral" / "lateral.png") in errors["badlateral"]
+    assert "truncated.png: not a readable image" in errors["truncated"]
+
+    # a rerun retries the failures, gets past them again, and adds no duplicate error rows
+    assert main(args) == 0
+    assert len(read_rows(errors_path)) == 4 and len(read_rows(output)) == 1
+
+
+def test_exit_status_is_1_when_every_study_failed(tmp_path, trained_model_dir):
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    assert main(["--model", str(trained_model_dir), str(tmp_path / "bad.png"), "-o", str(tmp_path / "r.csv"),
+                 "--no-progress"]) == 1
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
+    (["--num-beams", "0"], "--num-beams must be at least 1"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--device", "cuda:0", "--quantize", "int8"], "CPU recipe"),
+    (["--device", "tpu-ish"], "not a device name"),
+])
+def test_arguments_are_checked_before_any_work(tmp_path, arguments, message, caplog):
+    image = write_png(tmp_path / "one.png", seed=3)
+    status = main(["--model", str(tmp_path / "no-model-here"), str(image), "-o", str(tmp_path / "r.csv"), *arguments])
+    assert status == 2 and message in caplog.text
+    assert not (tmp_path / "r.csv").exists()

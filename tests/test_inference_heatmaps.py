@@ -1,4 +1,4 @@
-"""Grounding heatmaps: per-sentence cross-attention maps per view, their sums, layout and PNG overlays."""
+"""Grounding heatmaps from the report pipeline: taken from generate's own attention, per sentence and per view."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 import inference.heatmaps as heatmaps
 from conftest import synthetic_radiograph
-from inference.generation import load_model_and_processor
+from inference.generation import load_model_and_processor, report_pipeline
 from inference_fixtures import LEARNED_SENTENCES, trained_model_dir  # noqa: F401
 
 
@@ -19,10 +19,25 @@ def loaded(trained_model_dir):
     return load_model_and_processor(trained_model_dir)
 
 
+def _teacher_forced_attention(model, processor, study, sequences):
+    """Reference: one teacher-forced forward on the generated ids, eager attention; (T, V*g*g) per study."""
+    inputs = processor(images=[study])
+    previous = model.decoder.config._attn_implementation
+    model.decoder.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            out = model(**inputs, decoder_input_ids=sequences, output_attentions=True)
+    finally:
+        model.decoder.set_attn_implementation(previous)
+    # query position t (start token at 0) predicts generated token t
+    return torch.stack(list(out.cross_attentions)).float().mean(dim=(0, 2))[0, :-1]
+
+
 def test_maps_cover_each_view_grid_and_sum_to_one(loaded):
     model, processor = loaded
     grid = model.config.encoder.grid_size
-    result = heatmaps.sentence_heatmaps(model, processor, [synthetic_radiograph(seed=5), None])
+    output = report_pipeline(model, processor)({"frontal": synthetic_radiograph(seed=5)}, return_heatmaps=True)
+    result = heatmaps.study_heatmaps(output)
     assert [s.sentence for s in result.sentences] == LEARNED_SENTENCES
     for item in result.sentences:
         assert item.maps.shape == (2, grid, grid)
@@ -31,41 +46,39 @@ def test_maps_cover_each_view_grid_and_sum_to_one(loaded):
         assert item.view_present == [True, False]
     frontal, lateral = result.overlays()[0]
     assert lateral is None and frontal.mode == "RGB" and frontal.size == result.view_images[0].size
-    assert model.decoder.config._attn_implementation != "eager"  # eager was only borrowed for the forward pass
+    assert model.decoder.config._attn_implementation != "eager"  # eager was only borrowed for the generate call
 
 
-def test_sentence_maps_match_the_attention_seen_during_generation(loaded):
-    """Token t+1 is predicted from query position t: the teacher-forced maps equal generate's own attentions."""
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_sentence_maps_equal_the_attention_of_the_generated_tokens(loaded, num_beams):
+    """The maps come from generate's attention (no second pass); they equal a teacher-forced pass on the output."""
     model, processor = loaded
     study = [synthetic_radiograph(seed=6), synthetic_radiograph(seed=7)]
-    result = heatmaps.sentence_heatmaps(model, processor, study)
-    inputs = processor(images=[study])
-    previous = model.decoder.config._attn_implementation
-    model.decoder.set_attn_implementation("eager")
-    try:
-        out = model.generate(**inputs, output_attentions=True, return_dict_in_generate=True)
-    finally:
-        model.decoder.set_attn_implementation(previous)
-    # out.cross_attentions[step][layer]: (batch, heads, 1, V*g*g); step s produced token s + 1
-    per_step = torch.stack([torch.stack(step).mean(dim=(0, 2))[0, -1] for step in out.cross_attentions])
-    for item in result.sentences:
-        expected = per_step[[p - 1 for p in item.token_positions]].mean(dim=0)
-        torch.testing.assert_close(item.maps.flatten(), expected, atol=1e-5, rtol=1e-4)
+    output = report_pipeline(model, processor)({"frontal": study[0], "lateral": study[1]}, return_heatmaps=True,
+                                               num_beams=num_beams)
+    with torch.no_grad():
+        sequences = model.generate(**processor(images=[study]), num_beams=num_beams)
+    assert processor.batch_decode(sequences)[0] == output["generated_text"]
+    reference = _teacher_forced_attention(model, processor, study, sequences)
+    positions = [p for sentence in output["sentences"] for p in sentence["token_positions"]]
+    assert positions == list(range(output["num_tokens"]))  # every generated token (EOS excluded) in one sentence
+    for sentence in output["sentences"]:
+        expected = reference[sentence["token_positions"]].mean(dim=0).reshape(sentence["heatmap"].shape)
+        np.testing.assert_allclose(sentence["heatmap"], expected.numpy(), atol=1e-5)
 
 
-def test_token_index_maps_to_view_row_and_column(loaded, monkeypatch, tmp_path):
+def test_token_index_maps_to_view_row_and_column(loaded, tmp_path):
     """All attention on encoder token V*g*g index (view 1, row 1, col 0) lands there and in that overlay corner."""
     model, processor = loaded
     grid = model.config.encoder.grid_size
-    target = 1 * grid * grid + 1 * grid + 0
-
-    def one_hot(model, inputs, sequences):
-        attention = torch.zeros(*sequences.shape, 2 * grid * grid)
-        attention[..., target] = 1.0
-        return attention
-
-    monkeypatch.setattr(heatmaps, "cross_attention", one_hot)
-    result = heatmaps.sentence_heatmaps(model, processor, [synthetic_radiograph(seed=5), synthetic_radiograph(seed=8)])
+    output = report_pipeline(model, processor)(
+        {"frontal": synthetic_radiograph(seed=5), "lateral": synthetic_radiograph(seed=8)}, return_heatmaps=True
+    )
+    one_hot = np.zeros((2, grid, grid), dtype=np.float32)
+    one_hot[1, 1, 0] = 1.0
+    for sentence in output["sentences"]:
+        sentence["heatmap"] = one_hot
+    result = heatmaps.study_heatmaps(output)
     item = result.sentences[0]
     assert item.maps[1, 1, 0].item() == 1.0 and item.maps.sum().item() == 1.0 and item.view_mass == [0.0, 1.0]
     overlay = np.asarray(result.overlays()[0][1], dtype=float)
@@ -78,9 +91,34 @@ def test_token_index_maps_to_view_row_and_column(loaded, monkeypatch, tmp_path):
     assert len(written) == 2 * len(LEARNED_SENTENCES) and all(p.suffix == ".png" for p in written)
 
 
-def test_sentence_spans_group_tokens(loaded):
-    _, processor = loaded
-    ids = processor.tokenizer("The heart is normal. Lungs clear.", add_special_tokens=False)["input_ids"]
-    spans = heatmaps.sentence_spans(processor.tokenizer, ids)
-    assert [text for text, _ in spans] == ["The heart is normal.", "Lungs clear."]
-    assert sorted(p for _, members in spans for p in members) == list(range(len(ids)))
+def test_heatmaps_cost_nothing_when_off(loaded, monkeypatch):
+    """Without return_heatmaps the pipeline neither asks generate for attention nor switches to eager attention."""
+    model, processor = loaded
+    calls = []
+    original = type(model).generate
+
+    def recording(self, *args, **kwargs):
+        calls.append(kwargs.get("output_attentions"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "generate", recording)
+    output = report_pipeline(model, processor)(synthetic_radiograph(seed=5))
+    assert calls == [None] and "view_images" not in output and "heatmap" not in output["sentences"][0]
+    with pytest.raises(ValueError, match="return_heatmaps=True"):
+        heatmaps.study_heatmaps(output)
+
+
+def test_sentence_spans_and_token_membership():
+    from modeling.pipeline_xray_report import _sentences, split_sentence_spans
+
+    text = "The heart is normal.  Lungs clear.\nNo effusion of 4.5 cm."
+    assert [text[a:b] for a, b in split_sentence_spans(text)] == [
+        "The heart is normal.", "Lungs clear.", "No effusion of 4.5 cm."]
+    pieces = ["The", " heart", " is", " normal", ".", " ", " Lungs", " clear", ".", "\n", "No", " effusion", " of",
+              " 4", ".", "5", " cm", "."]
+    ends = list(np.cumsum([len(p) for p in pieces]))
+    sentences = _sentences("The heart is normal. Lungs clear. No effusion of 4.5 cm.", "".join(pieces), ends)
+    assert [s["text"] for s in sentences] == ["The heart is normal.", "Lungs clear.", "No effusion of 4.5 cm."]
+    assert sentences[0]["tokens"] == [0, 1, 2, 3, 4]
+    assert sentences[1]["tokens"] == [6, 7, 8]  # the whitespace-only tokens 5 and 9 belong to no sentence
+    assert sentences[2]["tokens"] == list(range(10, 18))  # "4.5" does not end the sentence

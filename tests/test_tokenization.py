@@ -1,0 +1,107 @@
+"""Report tokenizers learnt from the training reports: special tokens, clean decoding, unknown words, save / load."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_without_project
+from processing import REPORT_PAD_TOKEN, REPORT_UNK_TOKEN, train_report_tokenizer
+
+REPORTS = [
+    "The heart is enlarged. There is a focal opacity in the left lower lobe. No pneumothorax.",
+    "Heart size is normal, the lungs are clear. No acute cardiopulmonary abnormality.",
+    "Stable 4.5 cm nodule (right upper lobe); XXXX-XXXX. No effusion!",
+    "The heart is normal. The lungs are clear. No pneumothorax.",
+]
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_special_token_rules(kind):
+    tokenizer = train_report_tokenizer(REPORTS, kind=kind, vocab_size=300, min_frequency=1)
+    assert tokenizer.bos_token == tokenizer.eos_token == "<|endoftext|>"
+    assert tokenizer.pad_token == REPORT_PAD_TOKEN and tokenizer.pad_token_id != tokenizer.eos_token_id
+    assert tokenizer.padding_side == "right"
+    ids = tokenizer(REPORTS[0], add_special_tokens=False)["input_ids"]
+    assert tokenizer.eos_token_id not in ids and tokenizer.pad_token_id not in ids
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_decoding_gives_the_text_back_as_written(kind):
+    tokenizer = train_report_tokenizer(REPORTS, kind=kind, vocab_size=300, min_frequency=1)
+    for report in REPORTS:
+        ids = tokenizer(report, add_special_tokens=False)["input_ids"]
+        assert tokenizer.decode(ids + [tokenizer.eos_token_id], skip_special_tokens=True) == report
+
+
+def test_word_level_vocabulary_has_words_and_punctuation_and_an_unknown_token():
+    tokenizer = train_report_tokenizer(REPORTS, kind="word", min_frequency=2)
+    vocab = tokenizer.get_vocab()
+    assert {"\u2581heart", "\u2581lungs", ".", ","} <= set(vocab)
+    assert "\u2581enlarged" not in vocab  # seen once, below min_frequency
+    ids = tokenizer("The heart is enlarged.", add_special_tokens=False)["input_ids"]
+    assert ids[3] == tokenizer.unk_token_id and tokenizer.unk_token == REPORT_UNK_TOKEN
+    assert len(ids) == 5  # The, heart, is, <unk>, .
+
+
+def test_generation_never_emits_padding_or_the_unknown_token():
+    from modeling import make_generation_config
+
+    tokenizer = train_report_tokenizer(REPORTS, kind="word", min_frequency=2)
+    config = make_generation_config(tokenizer)
+    assert sorted(config.suppress_tokens) == sorted([tokenizer.pad_token_id, tokenizer.unk_token_id])
+    bpe = train_report_tokenizer(REPORTS, kind="bpe", vocab_size=300, min_frequency=1)
+    assert make_generation_config(bpe).suppress_tokens == [bpe.pad_token_id]
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="kind"):
+        train_report_tokenizer(REPORTS, kind="sentencepiece")
+    with pytest.raises(ValueError, match="zero non-empty reports"):
+        train_report_tokenizer(["", "  "])
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_saved_with_the_processor_and_loaded_in_a_fresh_process(tmp_path, kind):
+    """AutoProcessor in-process, and with trust_remote_code in a process that cannot import the project."""
+    from transformers import AutoProcessor
+
+    from conftest import tiny_image_processor
+    from processing import XrayReportProcessor
+
+    tokenizer = train_report_tokenizer(REPORTS, kind=kind, vocab_size=300, min_frequency=1)
+    processor = XrayReportProcessor(tiny_image_processor(), tokenizer)
+    processor.save_pretrained(tmp_path)
+    assert (tmp_path / "tokenizer.json").exists()
+    labels = processor(text_target=REPORTS)["labels"].tolist()
+
+    loaded = AutoProcessor.from_pretrained(tmp_path)
+    assert loaded(text_target=REPORTS)["labels"].tolist() == labels
+    assert loaded.tokenizer.pad_token_id == tokenizer.pad_token_id
+
+    code = f"""
+import json
+from transformers import AutoProcessor
+processor = AutoProcessor.from_pretrained({str(tmp_path)!r}, trust_remote_code=True)
+labels = processor(text_target={REPORTS!r})["labels"]
+print(json.dumps({{"labels": labels.tolist(), "decoded": processor.batch_decode(labels),
+                   "pad": processor.tokenizer.pad_token_id, "eos": processor.tokenizer.eos_token_id}}))
+"""
+    result = json.loads(run_without_project(code, tmp_path).strip().splitlines()[-1])
+    assert result["labels"] == labels
+    assert result["decoded"] == REPORTS
+    assert result["pad"] == tokenizer.pad_token_id != result["eos"]
+
+
+def test_training_learns_the_tokenizer_from_the_training_split_only(tmp_path):
+    """No decoder or tokenizer named: the run learns one from the training reports and saves it with the model."""
+    from training import build_tokenizer
+    from training.arguments import ModelArguments
+
+    args = ModelArguments(encoder_type="resnet18_multi_image", image_size=64, tokenizer_min_frequency=1)
+    tokenizer = build_tokenizer(args, ["The lungs are clear.", "Small effusion."])
+    vocab = tokenizer.get_vocab()
+    assert "\u2581effusion" in vocab and "\u2581pneumothorax" not in vocab
+    with pytest.raises(ValueError, match="no training reports"):
+        build_tokenizer(args, [])
