@@ -43,7 +43,7 @@ from transformers import pipeline
 model_dir, frontal, lateral = sys.argv[1:4]
 generator = pipeline("image-to-text", model=model_dir, trust_remote_code=True)
 result = generator({"frontal": frontal, "lateral": lateral})
-print(json.dumps({"pipeline_class": type(generator).__name__, "report": result["generated_text"]}))
+print(json.dumps({"pipeline_class": type(generator).__name__, "report": result[0]["generated_text"]}))
 """
 
 
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     first_study = study_image_paths(studies_dir, int(first_id))
     before_saving = report_pipeline(run.trainer.model.eval(), run.trainer.processing_class)(
         {"frontal": str(first_study[0]), "lateral": str(first_study[1])}
-    )["generated_text"]
+    )[0]["generated_text"]
     reloaded = reload_in_fresh_process(model_dir, *first_study)
     result["fresh_process_reload_identical"] = reloaded["report"] == before_saving == outputs[0]["generated_text"]
     result["wall_seconds"] = round(time.perf_counter() - started, 1)

@@ -1,13 +1,26 @@
-"""Throughput and peak memory of the batch CLI (`xray-report`) with the real-size architecture.
+"""Inference speed against this machine's own roofline, measured in one run, per precision recipe.
 
-Set-up: BioViL-T (ResNet-50 multi-image, random weights) + GPT-2 124M shape (random weights, real GPT-2 vocabulary
-from ../shared when present), 2 views per study at 448 px, greedy decoding of exactly 60 new tokens
-(`min_new_tokens = max_new_tokens = 60`, so random weights cannot stop early), no heatmaps. Each configuration
-runs the CLI in a fresh process on the same synthetic studies (512x512 PNGs); studies/s counts the batch loop
-(image loading, generation, structuring, writing: the `seconds_per_study` column), and the process's peak RSS is
-reported. Results go to bench/results/inference.json.
+Set-up: BioViL-T (ResNet-50 multi-image, random weights) + GPT-2 124M shape (random weights, GPT-2's vocabulary
+size), 2 views per study at 448 px, greedy decoding of exactly 60 new tokens (`min_new_tokens = max_new_tokens`,
+so random weights cannot stop early), no heatmaps.
 
-    python bench/bench_inference.py [--studies 8] [--batch-sizes 1 4] [--device cpu]
+Measured in the same process, one after the other:
+
+1. the roofline: fp32 and bf16 matmul throughput (2048^2), int8 matmul throughput (`torch._int_mm`), memory
+   bandwidth (a 256 MiB copy);
+2. the work: the encoder's FLOPs per study (`FlopCounterMode`), the decoder's bytes read per step (its weights)
+   and FLOPs per step at batch 1;
+3. per recipe (`fp32`; `bf16`; `int8` = fp32 encoder + int8 decoder; `bf16+int8`, the fast CPU mode): encoder
+   seconds per study (batch 8), decoder milliseconds per step at batch 1 and 8, and the CLI's seconds per study
+   (`xray-report`'s `seconds_per_study`, images read and structured too) at batch 1 and 8 — each next to its bound
+   (encoder: FLOPs / matmul throughput of its dtype; decoder step: max(bytes / bandwidth, FLOPs / throughput);
+   CLI: encoder bound + 60 decoder-step bounds) and the ratio measured / bound;
+4. agreement with fp32: the share of identical greedy tokens and, with `--trained-model DIR` (e.g. the
+   quickstart's model), the share of reports with identical CheXpert labels on that model's test studies.
+
+Medians of `--repeats` runs. Results: bench/results/inference.json (CPU) or inference_<device>.json.
+
+    python bench/bench_inference.py [--studies 8] [--repeats 3] [--trained-model outputs/quickstart/model]
 """
 
 from __future__ import annotations
@@ -16,27 +29,75 @@ import argparse
 import json
 import os
 import platform
-import resource
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_GPT2 = REPO.parent / "shared" / "tokenizers" / "gpt2"
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 NEW_TOKENS = 60
+RECIPES = {"fp32": ("float32", None), "bf16": ("bfloat16", None), "int8": ("float32", "int8"),
+           "bf16+int8": ("bfloat16", "int8")}
+
+
+def _median_seconds(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def roofline(repeats: int, device) -> dict[str, float]:
+    """Matmul throughput (GFLOPS / GOPS) and memory bandwidth (GB/s) of this machine, now."""
+    import torch
+
+    n = 2048
+    result = {}
+    for name, dtype in (("fp32_matmul_gflops", torch.float32), ("bf16_matmul_gflops", torch.bfloat16)):
+        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+        result[name] = 2 * n**3 / _median_seconds(lambda: _sync(a @ b, device), repeats) / 1e9
+    if device.type == "cpu":
+        a8 = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        b8 = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        result["int8_matmul_gops"] = 2 * n**3 / _median_seconds(lambda: torch._int_mm(a8, b8), repeats) / 1e9
+    source = torch.empty(64 * 2**20, dtype=torch.float32, device=device)  # 256 MiB
+    target = torch.empty_like(source)
+    seconds = _median_seconds(lambda: _sync(target.copy_(source), device), repeats)
+    result["memory_gb_per_s"] = 2 * source.numel() * 4 / seconds / 1e9  # read + write
+    return {key: round(value, 1) for key, value in result.items()}
+
+
+def _sync(value, device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return value
 
 
 def build_model_dir(folder: Path) -> None:
-    """Saves a real-size random model with its processor to `folder`."""
+    """A real-size random model (GPT-2's vocabulary size) with its processor, saved to `folder`."""
     import torch
-    from transformers import GPT2Config
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, PreTrainedTokenizerFast
 
     from modeling import BioViLTConfig, build_report_model
-    from processing import BioViLTImageProcessor, XrayReportProcessor, build_byte_level_tokenizer, load_report_tokenizer
+    from processing import BioViLTImageProcessor, XrayReportProcessor, prepare_report_tokenizer
 
-    tokenizer = load_report_tokenizer(SHARED_GPT2) if SHARED_GPT2.is_dir() else build_byte_level_tokenizer()
+    vocab = {f"w{index}": index for index in range(50255)}
+    vocab["<|endoftext|>"], vocab["<|pad|>"] = 50255, 50256
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = prepare_report_tokenizer(PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>", pad_token="<|pad|>"))
     torch.manual_seed(0)
     model = build_report_model(
         BioViLTConfig(use_previous_image=False), GPT2Config(), tokenizer,
@@ -58,73 +119,181 @@ def build_studies(folder: Path, count: int) -> None:
             Image.fromarray(rng.integers(0, 256, (512, 512), dtype=np.uint8)).save(path)
 
 
-def worker(model_dir: str, studies: str, output: str, batch_size: int, device: str) -> None:
-    """Runs the CLI in this process and prints its timing and peak RSS as JSON."""
-    from inference.cli import main
+def work_per_study(model) -> dict[str, float]:
+    """Encoder FLOPs per 2-view study, decoder bytes and FLOPs per greedy step at batch 1 (fp32 model)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pixels = torch.rand(1, 2, 3, 448, 448)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.encoder(pixel_values=pixels)
+    encoder_flops = counter.get_total_flops()
+    decoder_params = sum(p.numel() for p in model.decoder.parameters())
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.decoder.parameters())
+    tokens = model.config.encoder.num_views * model.config.encoder.num_patches_per_view
+    return {
+        "encoder_gflop_per_study": round(encoder_flops / 1e9, 2),
+        "decoder_weight_mb": round(weight_bytes / 1e6, 1),
+        "decoder_gflop_per_step_batch1": round(2 * decoder_params / 1e9, 3),
+        "encoder_tokens": tokens,
+    }
+
+
+def time_recipe(model_dir: Path, studies: Path, recipe: str, repeats: int, num_studies: int, device) -> dict:
+    """Encoder s/study, decoder ms/step and CLI s/study for one precision recipe."""
+    import torch
+
+    from inference.cli import main as cli_main
+    from inference.generation import load_model_and_processor
     from inference.writer import read_rows
 
-    started = time.perf_counter()
-    status = main(["--model", model_dir, studies, "--output", output, "--batch-size", str(batch_size),
-                   "--device", device, "--max-new-tokens", str(NEW_TOKENS), "--no-progress"])
-    wall = time.perf_counter() - started
-    rows = read_rows(output)
-    loop_seconds = sum(float(r["seconds_per_study"]) for r in rows)
-    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {
-        "status": status, "batch_size": batch_size, "studies": len(rows), "loop_seconds": round(loop_seconds, 2),
-        "studies_per_second": round(len(rows) / loop_seconds, 4), "seconds_per_study": round(loop_seconds / len(rows), 3),
-        "process_wall_seconds_incl_model_load": round(wall, 2), "peak_rss_mib": round(peak_rss_mib),
-    }
-    if device.startswith("cuda"):
-        import torch
+    dtype, quantize = RECIPES[recipe]
+    model, processor = load_model_and_processor(model_dir, str(device), dtype=dtype, quantize=quantize)
+    encoder_dtype = model.encoder.dtype
+    result: dict[str, float] = {}
+    pixels = torch.rand(8, 2, 3, 448, 448, device=device)
+    with torch.inference_mode():
+        result["encoder_s_per_study"] = _median_seconds(
+            lambda: _sync(model.encoder(pixel_values=pixels.to(encoder_dtype)), device), repeats) / 8
+        for batch in (1, 8):
+            inputs = {"pixel_values": pixels[:batch].to(encoder_dtype)}
+            short = _median_seconds(lambda: _sync(model.generate(**inputs, min_new_tokens=1, max_new_tokens=1),
+                                                  device), repeats)
+            full = _median_seconds(lambda: _sync(model.generate(**inputs, min_new_tokens=NEW_TOKENS,
+                                                                max_new_tokens=NEW_TOKENS), device), repeats)
+            result[f"decoder_ms_per_step_batch{batch}"] = (full - short) / (NEW_TOKENS - 1) * 1000
+    for batch in (1, 8):
+        per_run = []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                output = Path(tmp) / "out.jsonl"
+                args = ["--model", str(model_dir), str(studies), "-o", str(output), "--batch-size", str(batch),
+                        "--device", str(device), "--dtype", dtype, "--max-new-tokens", str(NEW_TOKENS),
+                        "--no-progress"]
+                if quantize:
+                    args += ["--quantize", quantize]
+                if cli_main(args) != 0:
+                    raise RuntimeError(f"CLI failed for {recipe}")
+                rows = read_rows(output)
+                per_run.append(sum(float(row["seconds_per_study"]) for row in rows) / len(rows))
+        result[f"cli_s_per_study_batch{batch}"] = statistics.median(per_run)
+    return {key: round(value, 4) for key, value in result.items()}
 
-        result["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20)
-    print("RESULT " + json.dumps(result))
+
+def token_agreement(model_dir: Path, recipe: str, device) -> float:
+    """Share of greedy tokens equal to fp32's, on 8 random 2-view inputs, 60 new tokens each."""
+    import torch
+
+    from inference.generation import load_model_and_processor
+
+    pixels = torch.rand(8, 2, 3, 448, 448, generator=torch.Generator().manual_seed(1)).to(device)
+    sequences = {}
+    for name in ("fp32", recipe):
+        dtype, quantize = RECIPES[name]
+        model, _ = load_model_and_processor(model_dir, str(device), dtype=dtype, quantize=quantize)
+        with torch.inference_mode():
+            sequences[name] = model.generate(pixel_values=pixels.to(model.encoder.dtype)).cpu()
+    return float((sequences["fp32"] == sequences[recipe]).float().mean())
+
+
+def trained_agreement(trained_model: Path, recipe: str, device, limit: int = 64) -> dict[str, float]:
+    """On a trained model's test studies (its examples.csv next to it, or its predictions file): token and
+    CheXpert-label agreement of `recipe` with fp32."""
+    from evaluation import label_report
+    from inference.generation import generate_for_studies, load_model_and_processor, load_study_images, report_pipeline
+    from inference.studies import discover_studies
+
+    examples = trained_model.parent / "examples.csv"
+    studies, _ = discover_studies([examples])
+    loaded = [load_study_images(study) for study in studies[:limit]]
+    reports = {}
+    for name in ("fp32", recipe):
+        dtype, quantize = RECIPES[name]
+        model, processor = load_model_and_processor(trained_model, str(device), dtype=dtype, quantize=quantize)
+        reports[name] = [o["generated_text"] for o in generate_for_studies(report_pipeline(model, processor), loaded)]
+    same_labels = [label_report(a) == label_report(b) for a, b in zip(reports["fp32"], reports[recipe])]
+    same_text = [a == b for a, b in zip(reports["fp32"], reports[recipe])]
+    return {"studies": len(loaded), "identical_reports": sum(same_text) / len(loaded),
+            "identical_chexpert_labels": sum(same_labels) / len(loaded)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=8)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "inference.json")
-    parser.add_argument("--worker", nargs=4, metavar=("MODEL", "STUDIES", "OUTPUT", "BATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--recipes", nargs="+", default=None, choices=list(RECIPES))
+    parser.add_argument("--trained-model", type=Path, default=None, help="a trained model folder for label agreement")
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
-    if args.worker:
-        worker(*args.worker[:3], int(args.worker[3]), args.device)
-        return
+
+    import logging
 
     import torch
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    runs = []
+    logging.basicConfig(level=logging.WARNING)
+    device = torch.device(args.device)
+    recipes = args.recipes or (["fp32", "bf16", "int8", "bf16+int8"] if device.type == "cpu" else ["fp32", "bf16"])
+    machine = {"device": str(device), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"), "python": platform.python_version(),
+               "torch": torch.__version__, "processor": platform.processor() or platform.machine()}
+    if device.type == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name(device)
+    print("machine", machine)
+    roof = roofline(args.repeats, device)
+    print("roofline", roof)
+
+    from modeling import XrayReportModel
+
+    results: dict = {"what": __doc__.splitlines()[0], "machine": machine, "roofline": roof, "recipes": {},
+                     "setup": {"views": 2, "image_size": 448, "decoding": "greedy", "new_tokens": NEW_TOKENS,
+                               "studies": args.studies, "repeats": args.repeats, "statistic": "median"}}
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, studies = Path(tmp) / "model", Path(tmp) / "studies"
         build_model_dir(model_dir)
         build_studies(studies, args.studies)
-        for batch_size in args.batch_sizes:
-            output = Path(tmp) / f"out_b{batch_size}.jsonl"
-            completed = subprocess.run(
-                [sys.executable, __file__, "--device", args.device, "--worker", str(model_dir), str(studies),
-                 str(output), str(batch_size)],
-                capture_output=True, text=True, env=env, check=True,
-            )
-            line = next(l for l in completed.stdout.splitlines() if l.startswith("RESULT "))
-            runs.append(json.loads(line[len("RESULT "):]))
-            print(runs[-1])
-    results = {
-        "what": "xray-report CLI throughput, real-size architecture with random weights",
-        "setup": {"encoder": "BioViL-T resnet50_multi_image", "decoder": "GPT-2 124M shape", "views": 2,
-                  "image_size": 448, "decoding": "greedy", "new_tokens": NEW_TOKENS, "heatmaps": False},
-        "machine": {"device": args.device, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "torch": torch.__version__},
-        "gpu": "not measured: no GPU machine was available to this session" if args.device == "cpu" else args.device,
-        "runs": runs,
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {args.output}")
+        work = work_per_study(XrayReportModel.from_pretrained(model_dir).eval())
+        results["work"] = work
+        print("work", work)
+        for recipe in recipes:
+            timing = time_recipe(model_dir, studies, recipe, args.repeats, args.studies, device)
+            results["recipes"][recipe] = {"measured": timing, "bounds": bounds(recipe, roof, work),
+                                          "fp32_token_agreement": 1.0 if recipe == "fp32" else
+                                          round(token_agreement(model_dir, recipe, device), 4)}
+            if args.trained_model and recipe != "fp32":
+                results["recipes"][recipe]["trained_model_agreement"] = trained_agreement(
+                    args.trained_model, recipe, device)
+            results["recipes"][recipe]["ratio_to_bound"] = {
+                key: round(timing[key] / value, 2) for key, value in results["recipes"][recipe]["bounds"].items()
+                if key in timing and value}
+            print(recipe, json.dumps(results["recipes"][recipe]))
+    results["date"] = time.strftime("%Y-%m-%d")
+    output = args.output or REPO / "bench" / "results" / (
+        "inference.json" if device.type == "cpu" else f"inference_{device.type}.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {output}")
+
+
+def bounds(recipe: str, roof: dict[str, float], work: dict[str, float]) -> dict[str, float]:
+    """Lower bounds of each measured figure from the machine's roofline and the work per study / step."""
+    dtype, quantize = RECIPES[recipe]
+    encoder_rate = roof["bf16_matmul_gflops"] if dtype == "bfloat16" else roof["fp32_matmul_gflops"]
+    encoder = work["encoder_gflop_per_study"] / encoder_rate
+    weight_bytes = work["decoder_weight_mb"] * 1e6 * ({"bfloat16": 0.5, "float16": 0.5}.get(dtype, 1.0))
+    if quantize == "int8":
+        weight_bytes = work["decoder_weight_mb"] * 1e6 / 4
+        step_rate = roof.get("int8_matmul_gops", roof["fp32_matmul_gflops"])
+    else:
+        step_rate = encoder_rate
+    result = {"encoder_s_per_study": encoder}
+    for batch in (1, 8):
+        memory = weight_bytes / (roof["memory_gb_per_s"] * 1e9)
+        compute = batch * work["decoder_gflop_per_step_batch1"] / step_rate
+        step = max(memory, compute)
+        result[f"decoder_ms_per_step_batch{batch}"] = step * 1000
+        result[f"cli_s_per_study_batch{batch}"] = encoder + NEW_TOKENS * step / batch
+    return {key: round(value, 4) for key, value in result.items()}
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ class ReportDemo:
             raise ValueError(str(error)) from error
         study = {"frontal": views[0], "lateral": views[1], "previous": prior_image}
         with self._lock:
-            output = self.pipe(study, return_heatmaps=True, **self.generation_kwargs)
+            output = self.pipe(study, return_heatmaps=True, **self.generation_kwargs)[0]
         maps = study_heatmaps(output)
         structured = structure_report(maps.report, output["has_prior"], remove_prior_claims, self.splitter)
         gallery = []

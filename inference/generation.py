@@ -116,8 +116,8 @@ def generate_for_studies(
     """
     if not studies:
         return []
-    outputs = pipe([item.as_input() for item in studies], batch_size=batch_size, return_heatmaps=heatmaps,
-                   **generation_kwargs)
+    outputs = [result[0] for result in pipe([item.as_input() for item in studies], batch_size=batch_size,
+                                            return_heatmaps=heatmaps, **generation_kwargs)]
     if len(outputs) != len(studies):  # pragma: no cover - the pipeline returns one output per input
         raise RuntimeError(f"the pipeline returned {len(outputs)} reports for {len(studies)} studies")
     for item, output in zip(studies, outputs):

@@ -4,7 +4,7 @@ Declared in `config.json` under `custom_pipelines`, so that
 
     from transformers import pipeline
     generator = pipeline("image-to-text", model="ORG/NAME", trust_remote_code=True)
-    generator("frontal.png")  # {"generated_text": "...", "finished": True, "sentences": [...], ...}
+    generator("frontal.png")  # [{"generated_text": "...", "finished": True, "sentences": [...], ...}]
 
 works on an image alone (transformers 5's built-in `image-to-text` maps to `image-text-to-text`, which needs a
 text prompt). Every caller of the project (batch CLI, dashboard, quickstart, notebooks) builds this pipeline
@@ -13,7 +13,8 @@ around a loaded model, so all of them read, preprocess, generate and decode the 
 Inputs: an image (path, PIL image, array), a study dict `{"frontal": ..., "lateral": ..., "previous": ...}`
 (lateral and previous optional), or a list of either (`batch_size=` batches them into one `generate` call each).
 
-Per study the output holds `generated_text`, `finished` (EOS produced before the token limit), `num_tokens`,
+Per study the output is a one-element list (the `image-to-text` convention the Hub widget reads) whose dict holds
+`generated_text`, `finished` (EOS produced before the token limit), `num_tokens`,
 `sentences` (text and character span of each sentence of `generated_text`), `notes` (inputs the model could not
 use), `has_prior` (whether a prior image reached the model) and `views` (which views were present). With
 `return_heatmaps=True` each sentence also gets `heatmap`, its cross-attention map `(num_views, grid, grid)`, and the
@@ -157,7 +158,7 @@ class XrayReportPipeline(Pipeline):
             result["pixel_values"] = inputs["pixel_values"][:, :, 0]  # (B, V, H, W): gray is the first channel
         return result
 
-    def postprocess(self, model_outputs: dict[str, Any], return_heatmaps: bool = False) -> dict[str, Any]:
+    def postprocess(self, model_outputs: dict[str, Any], return_heatmaps: bool = False) -> list[dict[str, Any]]:
         tokenizer = self.processor.tokenizer
         ids = model_outputs["sequences"][0, 1:].tolist()  # after the decoder start token
         stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
@@ -190,7 +191,7 @@ class XrayReportPipeline(Pipeline):
                 (pixels[view] * 255).round().astype(np.uint8) if present else None
                 for view, present in enumerate(output["views"])
             ]
-        return output
+        return [output]
 
 
 def _decode_with_offsets(tokenizer: Any, ids: list[int]) -> tuple[str, list[int]]:

@@ -22,7 +22,7 @@ CARD_METRICS: dict[str, tuple[str, str]] = {
     "ce_macro_f1": ("CheXpert-label F1 (macro, rule-based labeler)", "f1"),
 }
 _KEY_PREFIXES = ("test_", "eval_", "predict_")
-REQUIREMENTS = ("torch", "transformers>=5", "hi-ml-multimodal", "pillow", "numpy", "pydicom (DICOM input only)")
+REQUIREMENTS = ("torch", "transformers>=5", "tokenizers", "hi-ml-multimodal", "pillow", "numpy", "pydicom (DICOM input only)")
 
 
 @dataclass(frozen=True)
@@ -151,21 +151,14 @@ Requires: {", ".join(REQUIREMENTS)}. The model's code is in this repository (`tr
 from transformers import pipeline
 
 generator = pipeline("image-to-text", model="{repo_id}", trust_remote_code=True)
-generator("frontal.png")                                         # [{{"generated_text": "..."}}]
-generator({{"frontal": "frontal.png", "lateral": "lateral.png"}})  # a two-view study
+report = generator({{"frontal": "frontal.png", "lateral": "lateral.png"}})  # PNG, JPEG or DICOM; lateral optional
+print(report[0]["generated_text"])       # also: "finished", "sentences" (text and character spans), "notes"
+generator(["a.png", "b.png"], batch_size=8)                       # many studies, 8 per generate call
+generator("frontal.png", return_heatmaps=True)                    # + each sentence's cross-attention map per view
 ```
 
-```python
-import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor
-
-model = AutoModelForImageTextToText.from_pretrained("{repo_id}", trust_remote_code=True).eval()
-processor = AutoProcessor.from_pretrained("{repo_id}", trust_remote_code=True)
-inputs = processor(images=[["frontal.png", "lateral.png"]])   # PNG, JPEG or DICOM paths, PIL images or arrays
-with torch.no_grad():
-    ids = model.generate(**inputs)
-print(processor.batch_decode(ids)[0])
-```
+The same model loads with `AutoModelForImageTextToText.from_pretrained("{repo_id}", trust_remote_code=True)` and
+its processor with `AutoProcessor`; the pipeline above is the path that reads, preprocesses, generates and decodes.
 
 ## Intended use
 Research on automatic radiology report generation: benchmarking, error analysis, method development.

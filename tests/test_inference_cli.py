@@ -137,13 +137,7 @@ def test_mixed_prior_batch_uses_previous_mask(report_tokenizer):
         LoadedStudy(Study("without", __file__), [image(3), image(4)]),
     ]
     seen = {}
-    original = model.encoder.forward
-
-    def recording(*args, **kwargs):
-        seen.update(kwargs)
-        return original(*args, **kwargs)
-
-    model.encoder.forward = recording
+    model.encoder.register_forward_pre_hook(lambda module, args, kwargs: seen.update(kwargs), with_kwargs=True)
     pooler_rows = []
     model.encoder.image_encoder.vit_pooler.register_forward_hook(lambda m, a, o: pooler_rows.append(o.shape[0]))
     outputs = generate_for_studies(report_pipeline(model, processor), studies, batch_size=2, max_new_tokens=3)

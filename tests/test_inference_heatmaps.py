@@ -36,7 +36,7 @@ def _teacher_forced_attention(model, processor, study, sequences):
 def test_maps_cover_each_view_grid_and_sum_to_one(loaded):
     model, processor = loaded
     grid = model.config.encoder.grid_size
-    output = report_pipeline(model, processor)({"frontal": synthetic_radiograph(seed=5)}, return_heatmaps=True)
+    output = report_pipeline(model, processor)({"frontal": synthetic_radiograph(seed=5)}, return_heatmaps=True)[0]
     result = heatmaps.study_heatmaps(output)
     assert [s.sentence for s in result.sentences] == LEARNED_SENTENCES
     for item in result.sentences:
@@ -55,7 +55,7 @@ def test_sentence_maps_equal_the_attention_of_the_generated_tokens(loaded, num_b
     model, processor = loaded
     study = [synthetic_radiograph(seed=6), synthetic_radiograph(seed=7)]
     output = report_pipeline(model, processor)({"frontal": study[0], "lateral": study[1]}, return_heatmaps=True,
-                                               num_beams=num_beams)
+                                               num_beams=num_beams)[0]
     with torch.no_grad():
         sequences = model.generate(**processor(images=[study]), num_beams=num_beams)
     assert processor.batch_decode(sequences)[0] == output["generated_text"]
@@ -73,7 +73,7 @@ def test_token_index_maps_to_view_row_and_column(loaded, tmp_path):
     grid = model.config.encoder.grid_size
     output = report_pipeline(model, processor)(
         {"frontal": synthetic_radiograph(seed=5), "lateral": synthetic_radiograph(seed=8)}, return_heatmaps=True
-    )
+    )[0]
     one_hot = np.zeros((2, grid, grid), dtype=np.float32)
     one_hot[1, 1, 0] = 1.0
     for sentence in output["sentences"]:
@@ -102,7 +102,7 @@ def test_heatmaps_cost_nothing_when_off(loaded, monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(type(model), "generate", recording)
-    output = report_pipeline(model, processor)(synthetic_radiograph(seed=5))
+    output = report_pipeline(model, processor)(synthetic_radiograph(seed=5))[0]
     assert calls == [None] and "view_images" not in output and "heatmap" not in output["sentences"][0]
     with pytest.raises(ValueError, match="return_heatmaps=True"):
         heatmaps.study_heatmaps(output)

@@ -53,7 +53,7 @@ def test_converted_encoder_reproduces_hi_ml(original_checkpoint, converted_dir, 
         expected_patches, expected_pooled = hi_ml_model.encoder(
             current_image=current, previous_image=previous, return_patch_embeddings=True
         )
-        output = encoder(current, previous_pixel_values=previous)
+        output = encoder(current, previous_pixel_values=previous, output_patch_embeddings=True)
     assert (output.patch_embeddings[:, 0] - expected_patches).abs().max() <= 1e-5
     assert (output.pooler_output - expected_pooled).abs().max() <= 1e-5
 
@@ -125,7 +125,7 @@ encoder = AutoModel.from_pretrained({str(converted_dir)!r}, trust_remote_code=Tr
 processor = AutoImageProcessor.from_pretrained({str(converted_dir)!r}, trust_remote_code=True)
 assert type(encoder).__name__ == "BioViLTModel" and type(processor).__name__ == "BioViLTImageProcessor"
 with torch.no_grad():
-    output = encoder(torch.load("images.pt", weights_only=True))
+    output = encoder(torch.load("images.pt", weights_only=True), output_patch_embeddings=True)
 torch.save(output.pooler_output, "pooled.pt")
 """
     run_without_project(code, tmp_path)

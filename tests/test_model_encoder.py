@@ -21,7 +21,7 @@ def encoder() -> BioViLTModel:
 def test_two_view_output_shapes_and_contiguity(encoder):
     pixel_values = torch.rand(3, 2, 3, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
     with torch.no_grad():
-        output = encoder(pixel_values)
+        output = encoder(pixel_values, output_patch_embeddings=True)
     assert output.last_hidden_state.shape == (3, 2 * GRID * GRID, 512)
     assert output.last_hidden_state.is_contiguous()
     assert output.pooler_output.shape == (3, 512)
@@ -54,7 +54,7 @@ def test_single_view_study_batches_with_two_view_studies(encoder):
     pixel_values = torch.stack([torch.stack([frontal_a, lateral_a]), torch.stack([frontal_b, torch.rand_like(frontal_b)])])
     view_mask = torch.tensor([[True, True], [True, False]])
     with torch.no_grad():
-        batched = encoder(pixel_values, view_mask=view_mask)
+        batched = encoder(pixel_values, view_mask=view_mask, output_patch_embeddings=True)
         alone = encoder(frontal_b[None, None])
     tokens_b = batched.last_hidden_state[1]
     # The frontal tokens do not depend on the companions in the batch (eval mode) ...
@@ -136,8 +136,9 @@ def test_temporal_encoder_uses_every_parameter_and_the_prior_changes_the_output(
 
     model.eval()
     with torch.no_grad():
-        without_prior = model(current).patch_embeddings[:, 0]
-        with_prior = model(current, previous_pixel_values=previous, previous_mask=torch.tensor([True, False]))
+        without_prior = model(current, output_patch_embeddings=True).patch_embeddings[:, 0]
+        with_prior = model(current, previous_pixel_values=previous, previous_mask=torch.tensor([True, False]),
+                           output_patch_embeddings=True)
     temporal = slice(256, 512)
     assert not torch.allclose(with_prior.patch_embeddings[0, 0, temporal], without_prior[0, temporal])
     # The study flagged as having no prior gets exactly the no-prior temporal channels.
@@ -159,5 +160,9 @@ def test_initialisation_follows_hi_ml():
         assert ours[name].std().item() == pytest.approx(expected_std.item(), rel=0.1), name
     bn = model.image_encoder.encoder.bn1
     assert torch.equal(bn.weight, torch.ones_like(bn.weight)) and torch.equal(bn.running_var, torch.ones_like(bn.running_var))
-    for embedding in (model.view_embeddings, model.position_embeddings, model.missing_view_embedding):
+    for embedding in (model.view_embeddings, model.missing_view_embedding):
         assert 0.01 < embedding.std() < 0.03
+    # positions start as a 2-D sine code of the patch grid: in [-1, 1], distinct per patch, as large as the features
+    positions = model.position_embeddings
+    assert float(positions.abs().max()) <= 1.0 + 1e-6 and 0.4 < float(positions.abs().mean()) < 0.7
+    assert torch.unique(positions.detach(), dim=0).shape[0] == positions.shape[0]

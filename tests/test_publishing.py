@@ -157,9 +157,10 @@ def test_cli_uploads_the_folder_it_built(model_dir, monkeypatch):
 def test_remote_code_imports_only_the_listed_requirements(model_dir, tmp_path):
     _, _, directory = model_dir
     folder = build_upload_folder(directory, tmp_path / "upload", repo_id="org/x")
-    allowed = {"torch", "transformers", "health_multimodal", "PIL", "numpy", "pydicom", "huggingface_hub"}
+    allowed = {"torch", "transformers", "tokenizers", "health_multimodal", "PIL", "numpy", "pydicom", "huggingface_hub"}
     listed = " ".join(REQUIREMENTS)
-    assert all(name in listed for name in ("torch", "transformers", "hi-ml-multimodal", "pillow", "numpy", "pydicom"))
+    assert all(name in listed for name in ("torch", "transformers", "tokenizers", "hi-ml-multimodal", "pillow", "numpy",
+                                           "pydicom"))
     for path in folder.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
@@ -171,7 +172,8 @@ def test_remote_code_imports_only_the_listed_requirements(model_dir, tmp_path):
             for module in modules:
                 top = module.split(".")[0]
                 assert top in allowed or top in sys.stdlib_module_names or top == "__future__", f"{path.name}: {module}"
-    # huggingface_hub comes with transformers; it is used for the typed config only.
+    # huggingface_hub comes with transformers; it is used for the typed config only. tokenizers comes with
+    # transformers too; the pipeline decodes with its DecodeStream.
 
 
 def test_pushed_folder_loads_in_a_fresh_process_and_writes_the_same_report(model_dir, tmp_path):
@@ -198,7 +200,8 @@ print(json.dumps({{"auto": processor.batch_decode(ids)[0], "pipeline": by_pipeli
 """
     result = json.loads(run_without_project(code, tmp_path).strip().splitlines()[-1])
     assert result["auto"] == expected
-    assert result["pipeline"] == [{"generated_text": expected}]
+    assert [item["generated_text"] for item in result["pipeline"]] == [expected]
+    assert result["pipeline"][0]["finished"] is False and result["pipeline"][0]["num_tokens"] == 6
     assert isinstance(result["inferred"][0]["generated_text"], str)
 
 
@@ -211,9 +214,12 @@ def test_pipeline_in_process(model_dir, tmp_path):
     image = synthetic_radiograph(120, 100, seed=13)
     expected = processor.batch_decode(model.generate(**processor(images=[image]), min_new_tokens=4, max_new_tokens=4))[0]
     by_object = XrayReportPipeline(model=model, processor=processor)
-    assert by_object(image, min_new_tokens=4, max_new_tokens=4) == [{"generated_text": expected}]
+    texts = lambda results: [[item["generated_text"] for item in result] for result in results]  # noqa: E731
+    assert texts([by_object(image, min_new_tokens=4, max_new_tokens=4)]) == [[expected]]
     by_directory = pipeline("image-to-text", model=str(directory), trust_remote_code=True)
-    assert by_directory([image, image], min_new_tokens=4, max_new_tokens=4) == [[{"generated_text": expected}]] * 2
+    assert texts(by_directory([image, image], min_new_tokens=4, max_new_tokens=4)) == [[expected]] * 2
+    batched = by_directory([image, image, image], batch_size=2, min_new_tokens=4, max_new_tokens=4)
+    assert texts(batched) == [[expected]] * 3
     with pytest.raises(ValueError, match="needs 'frontal'"):
         by_object({"lateral": image})
 

@@ -28,11 +28,21 @@ def test_collator_output_is_exactly_the_processor_output(rows, tiny_processor):
     from training import XrayReportCollator
 
     batch = XrayReportCollator(tiny_processor, use_previous_image=False)(rows)
-    assert set(batch) == {"pixel_values", "view_mask", "labels"}
+    assert set(batch) == {"pixel_values", "view_mask", "labels", "decoder_input_ids", "decoder_attention_mask"}
     expected = tiny_processor(images=[[r["frontal"], r["lateral"]] for r in rows],
                               text_target=[r["report"] for r in rows])
-    for name in batch:
+    for name in ("pixel_values", "view_mask", "labels"):
         assert torch.equal(batch[name], expected[name]), name
+    # the decoder inputs are the labels behind the start token, padding masked (what GPT-2 asks for)
+    tokenizer = tiny_processor.tokenizer
+    labels = batch["labels"]
+    assert batch["decoder_input_ids"][:, 0].tolist() == [tokenizer.bos_token_id] * 2
+    shifted = torch.where(labels[:, :-1] == -100, tokenizer.pad_token_id, labels[:, :-1])
+    assert torch.equal(batch["decoder_input_ids"][:, 1:], shifted)
+    assert batch["decoder_attention_mask"].tolist() == [
+        [1] + [int(v != -100) for v in row[:-1]] for row in labels.tolist()]
+    assert batch["decoder_attention_mask"][1].sum() < batch["decoder_attention_mask"][0].sum() or \
+        batch["decoder_attention_mask"][0].sum() < batch["decoder_attention_mask"][1].sum()  # one row is padded
     assert batch["view_mask"].tolist() == [[True, True], [True, False]]
     assert batch["pixel_values"][1, 1].abs().sum() == 0
     assert batch["pixel_values"].shape == (2, 2, 3, 64, 64)
@@ -47,7 +57,8 @@ def test_temporal_collator_always_supplies_priors(rows, tiny_processor):
     from training import XrayReportCollator
 
     batch = XrayReportCollator(tiny_processor, use_previous_image=True)(rows)
-    assert set(batch) == {"pixel_values", "view_mask", "labels", "previous_pixel_values", "previous_mask"}
+    assert set(batch) == {"pixel_values", "view_mask", "labels", "decoder_input_ids", "decoder_attention_mask",
+                          "previous_pixel_values", "previous_mask"}
     assert batch["previous_mask"].tolist() == [True, False]
     assert batch["previous_pixel_values"][1].abs().sum() == 0
     expected = tiny_processor.image_processor(rows[0]["previous_frontal"], return_tensors="pt")["pixel_values"][0, 0]

@@ -99,7 +99,16 @@ def test_lora_on_the_decoder(studies, tmp_path, report_tokenizer):
     with torch.no_grad():
         assert torch.allclose(reloaded(**inputs, labels=torch.tensor([[5, 6, 7]])).loss,
                               result.trainer.model.eval()(**inputs, labels=torch.tensor([[5, 6, 7]])).loss, atol=1e-5)
-    fresh = build_tiny_report_model(report_tokenizer)
-    wte = "decoder.transformer.h.0.attn.c_attn.weight"
-    assert not torch.allclose(dict(reloaded.named_parameters())[wte], dict(fresh.named_parameters())[wte]), \
+    # the run's own starting point (same seed, same arguments, same learnt tokenizer): its frozen base weights
+    from transformers import set_seed
+
+    from training import build_model_and_processor, parse_config
+
+    model_args, data_args, training_args = parse_config(tiny_argv(studies, output_dir, "--lora_r", "4"))
+    set_seed(training_args.seed)
+    base, _ = build_model_and_processor(model_args, data_args, list(result.dataset["train"]["report"]))
+    weight = "decoder.transformer.h.0.attn.c_attn.weight"
+    assert not torch.allclose(dict(reloaded.named_parameters())[weight], dict(base.named_parameters())[weight]), \
         "the merged adapters changed the decoder's attention weights"
+    frozen = "decoder.transformer.wpe.weight"  # no adapter there and frozen: unchanged by training
+    assert torch.equal(dict(reloaded.named_parameters())[frozen], dict(base.named_parameters())[frozen])
