@@ -18,6 +18,7 @@ against (`bench/bench_inference.py` reports token and CheXpert-label agreement n
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import torch
@@ -85,10 +86,15 @@ def fold_batch_norms(module: nn.Module) -> int:
 
 def quantize_decoder_int8(model: Any) -> None:
     """Dynamic int8 quantisation of the decoder's linear layers (GPT-2 `Conv1D` layers converted first)."""
-    from torch.ao.quantization import quantize_dynamic
-
     convert_conv1d_to_linear(model.decoder)
-    model.decoder = quantize_dynamic(model.decoder, {nn.Linear}, dtype=torch.qint8)
+    # torch.ao.quantization announces its own deprecation (in favour of torchao) on every call; it is what runs
+    # here, so the announcement is not repeated to users who cannot act on it.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r".*quantized tensor creation functions", category=UserWarning)
+        from torch.ao.quantization import quantize_dynamic
+
+        model.decoder = quantize_dynamic(model.decoder, {nn.Linear}, dtype=torch.qint8)
 
 
 def convert_conv1d_to_linear(module: nn.Module) -> int:

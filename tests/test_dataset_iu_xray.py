@@ -97,6 +97,34 @@ def test_every_drop_reason_is_counted_and_counts_add_up(tmp_path: Path) -> None:
     assert examples["1"]["lateral"] is not None
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_unclosed_quote_is_an_error_in_strict_and_lenient_mode(tmp_path: Path, strict: bool) -> None:
+    root = write_kaggle(tmp_path / "k", default_studies(3))
+    path = root / "indiana_reports.csv"
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].rsplit(",", 1)[0] + ',"never closed'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"indiana_reports\.csv row 1 .*malformed CSV"):
+        load_iu_xray(root, cache_dir=tmp_path / "cache", strict=strict)
+
+
+def test_a_decompression_bomb_is_a_counted_drop_not_an_abort(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    root = write_kaggle(tmp_path / "k", default_studies(3))
+    image_dir = root / "images" / "images_normalized"
+    frontal = sorted(p for p in image_dir.iterdir() if p.name.startswith("1_") and "-1001" in p.name)[0]
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    frontal.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
+                        + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    stats = preparation_stats(_load(root, tmp_path))
+    assert stats["dropped"] == {"frontal_image_unreadable": 1} and stats["studies_kept"] == 2
+
+
 def test_strict_mode_turns_drops_into_errors(tmp_path: Path) -> None:
     with pytest.raises(PreparationError, match="no_frontal_view"):
         _load(_bad_kaggle(tmp_path / "k"), tmp_path, strict=True)
@@ -218,7 +246,11 @@ def test_split_file_applies_to_kaggle_and_openi(tmp_path: Path, writer) -> None:
         ("indiana_projections.csv", "uid,filename,projection\n1,a.png,Frontal\n1,a.png,Lateral\n",
          r"indiana_projections\.csv row 2 .*already listed"),
         ("indiana_projections.csv", 'uid,filename,projection\n1,"a.png,Frontal\n',
-         r"indiana_projections\.csv.*(malformed CSV|fewer fields)"),
+         r"indiana_projections\.csv row 1 .*malformed CSV"),
+        # an unclosed quote in the last column would swallow every following row into that cell
+        ("indiana_reports.csv", 'uid,MeSH,Problems,image,indication,comparison,findings,impression\n'
+                                '1,normal,normal,x,a,b,c,"d\n2,normal,normal,x,a,b,c,d\n3,normal,normal,x,a,b,c,d\n',
+         r"indiana_reports\.csv row 1 .*malformed CSV.*unclosed quote"),
     ],
 )
 def test_malformed_kaggle_csv_names_file_and_row(tmp_path: Path, name: str, content: str, message: str) -> None:

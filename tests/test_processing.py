@@ -193,3 +193,42 @@ def test_decode_round_trip(tiny_processor, report_tokenizer):
     with_start = torch.cat([torch.tensor([[report_tokenizer.bos_token_id]]), labels], dim=1)
     assert tiny_processor.batch_decode(with_start) == [report]
     assert tiny_processor.decode(with_start[0]) == report
+
+
+@pytest.mark.parametrize("source", ["generated", "real"])
+def test_stored_dataset_image_plus_processor_equals_the_processor_on_the_file(processor, tmp_path, source):
+    """One grayscale policy for training and inference: the builder's stored image through the processor gives what
+    the processor gives on the original file (within 1/255)."""
+    import io
+
+    from dataset_builder.images import encode_image
+
+    if source == "real":
+        from conftest import require_shared
+
+        path = require_shared("data", "iu_xray", "kaggle", "images", "images_normalized", "1000_IM-0003-1001.dcm.png")
+    else:
+        path = tmp_path / "narrow_range.png"
+        Image.fromarray((synthetic_radiograph(700, 600, seed=9) * 0.5 + 40).astype(np.uint8)).save(path)
+    stored = Image.open(io.BytesIO(encode_image(path, short_side=512)["bytes"]))
+    from_file = processor(path)["pixel_values"]
+    from_dataset = processor(stored)["pixel_values"]
+    assert (from_dataset - from_file).abs().max() <= 1 / 255 + 1e-6
+
+
+def test_pixel_values_that_are_not_the_processors_output_are_refused():
+    from conftest import tiny_encoder_config
+    from modeling import BioViLTModel
+
+    encoder = BioViLTModel(tiny_encoder_config()).eval()
+    good = torch.rand(1, 2, 3, 64, 64)
+    with torch.no_grad():
+        encoder(good)
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            encoder(torch.where(good > 0.5, torch.nan, good))
+        with pytest.raises(ValueError, match="got dtype torch.float64"):
+            encoder(good.double())
+        with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*not normalised"):
+            encoder((good - 0.5) / 0.25)
+        with pytest.raises(ValueError, match="got dtype torch.uint8"):
+            encoder((good * 255).to(torch.uint8))

@@ -108,3 +108,43 @@ def test_generate_accepts_single_and_two_view_studies_in_one_batch(tiny_model, t
     beams = tiny_model.generate(**batch, max_new_tokens=4, num_beams=3, num_return_sequences=2)
     assert beams.shape[0] == 4  # encoder inputs (view_mask included) are expanded per beam
     assert batch["pixel_values"].shape == (2, 2, 3, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_generate_projects_encoder_states_once_and_matches_the_parent_path(tiny_model, tiny_processor, num_beams):
+    """The encoder runs and its tokens are projected once per generate call; ids equal the parent class's way of
+    re-projecting at every step, and the logits of both forwards agree within 1e-5."""
+    from transformers import VisionEncoderDecoderModel
+
+    model = tiny_model.eval()
+    inputs = tiny_processor(images=[[synthetic_radiograph(seed=1), synthetic_radiograph(seed=2)],
+                                    synthetic_radiograph(seed=3)])
+    projections, encoder_calls = [], []
+    model.enc_to_dec_proj.register_forward_hook(lambda m, a, o: projections.append(o.shape))
+    model.encoder.register_forward_hook(lambda m, a, o: encoder_calls.append(1))
+    with torch.no_grad():
+        ids = model.generate(**inputs, num_beams=num_beams, min_new_tokens=8, max_new_tokens=8)
+    assert len(projections) == 1 and len(encoder_calls) == 1
+    assert projections[0][0] == 2  # before beams are expanded: one projection per study
+
+    class ReprojectEveryStep(VisionEncoderDecoderModel):
+        """The parent's generate: every step hands the raw encoder output to the parent's forward."""
+
+    reference = ReprojectEveryStep(config=model.config, encoder=model.encoder, decoder=model.decoder).eval()
+    reference.enc_to_dec_proj = model.enc_to_dec_proj
+    reference.generation_config = model.generation_config
+    with torch.no_grad():
+        reference_ids = reference.generate(**inputs, num_beams=num_beams, min_new_tokens=8, max_new_tokens=8)
+        ours = model(**inputs, decoder_input_ids=ids).logits
+        theirs = VisionEncoderDecoderModel.forward(model, **inputs, decoder_input_ids=ids).logits
+    assert torch.equal(ids, reference_ids)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
+def test_encoder_extras_only_when_asked(tiny_model):
+    pixels = torch.rand(2, 2, 3, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+    with torch.no_grad():
+        plain = tiny_model.encoder(pixels)
+        full = tiny_model.encoder(pixels, output_patch_embeddings=True)
+    assert plain.patch_embeddings is None and full.patch_embeddings.shape[:2] == (2, 2)
+    torch.testing.assert_close(plain.last_hidden_state, full.last_hidden_state)

@@ -1,7 +1,8 @@
 """Small proof of learning: trained on synthetic studies, the tiny model states the image-determined findings.
 
-The full benchmark (bench/bench_proof_of_learning.py, 600 studies) targets 0.95 with the shuffled-image control
-near 0.5; this CI version trains on fewer studies for fewer steps and asks for a lower bar.
+The full benchmark (bench/bench_proof_of_learning.py, 1200 studies) also scores the opacity's zone and the
+heatmaps' pointing game next to the shuffled-image control; this CI version trains on fewer studies for fewer steps
+and asks for the findings only.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import pytest
 
 from training_fixtures import run, tiny_argv, write_studies
 
-BAR = 0.65
-"""Mean accuracy over the three findings (chance about 0.5; 0.717 measured on 2 cores, 0.975 in the full run)."""
+BAR = 0.85
+"""Mean accuracy over the three findings (an image-blind report: about 0.5; 0.989 measured on 2 cores)."""
 
 
 def test_synthetic_reports_are_recovered_by_the_labeler():
@@ -45,22 +46,26 @@ def test_builder_reads_the_synthetic_kaggle_layout(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_model_learns_findings_from_images(tmp_path):
+    """Every finding is read from the images: each one's accuracy clears the best image-blind guess (the test split's
+    majority value) by a wide margin. Measured: 0.989 mean (1.0 / 0.967 / 1.0) on 300 studies, 250 steps, 2 cores."""
     import json
 
-    from conftest import require_shared
-    from synthetic import finding_accuracy, read_truth
+    from synthetic import FINDING_OBSERVATIONS, best_constant_report, finding_accuracy, read_truth
 
-    # The bar was measured with the GPT-2 vocabulary; the byte-level fallback learns the text more slowly.
-    require_shared("tokenizers", "gpt2")
-    data_dir = write_studies(tmp_path / "studies", num_studies=200, seed=1)
-    # 32 px instead of the config's 64 and 150 steps: about 2 minutes on 2 cores.
-    result = run(tiny_argv(data_dir, tmp_path / "model", "--image_size", "32", "--max_steps", "150",
-                           "--per_device_train_batch_size", "16", "--learning_rate", "0.003", "--warmup_steps", "10",
-                           "--lr_scheduler_type", "cosine", "--logging_steps", "25", "--do_predict", "true",
-                           "--max_new_tokens", "60", "--per_device_eval_batch_size", "40"))
+    data_dir = write_studies(tmp_path / "studies", num_studies=300, seed=1)
+    result = run(tiny_argv(data_dir, tmp_path / "model", "--max_steps", "250", "--per_device_train_batch_size", "16",
+                           "--warmup_steps", "20", "--logging_steps", "50", "--do_predict", "true",
+                           "--max_new_tokens", "60", "--per_device_eval_batch_size", "60"))
     truth = read_truth(data_dir)
     rows = [json.loads(line) for line in result.predictions_path.read_text().splitlines()]
-    scores = finding_accuracy([truth[row["study_id"]] for row in rows], [row["generated"] for row in rows])
-    assert scores["finding_accuracy"] >= BAR, (scores, rows[:3])
-    per_finding = [scores[f"accuracy_{name}"] for name in ("cardiomegaly", "lung_opacity", "pleural_effusion")]
-    assert max(per_finding) >= 0.75, scores  # at least one finding clearly read from the images
+    test_truth = [truth[row["study_id"]] for row in rows]
+    scores = finding_accuracy(test_truth, [row["generated"] for row in rows])
+    train = result.dataset["train"]
+    control_text, _ = best_constant_report([truth[i] for i in train["study_id"]], list(train["report"]))
+    control = finding_accuracy(test_truth, [control_text] * len(rows))
+    assert scores["finding_accuracy"] >= max(BAR, control["finding_accuracy"] + 0.3), (scores, control, rows[:3])
+    for name in FINDING_OBSERVATIONS:
+        key = f"accuracy_{name.lower().replace(' ', '_')}"
+        present = sum(study.observations()[name] for study in test_truth) / len(test_truth)
+        majority = max(present, 1 - present)  # no image-blind guess of this finding does better on this split
+        assert scores[key] >= majority + 0.2, (key, scores[key], majority)
