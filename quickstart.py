@@ -28,6 +28,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +62,24 @@ def reload_in_fresh_process(model_dir: Path, frontal: Path, lateral: Path) -> di
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def train(output_dir: Path, num_studies: int, max_steps: int, seed: int) -> Any:
-    """Steps 1-2: synthetic studies → dataset → learnt tokenizer → training → saved model. Returns the run."""
+def train(
+    studies_dir: Path, model_dir: Path, num_studies: int, max_steps: int, seed: int, overrides: Sequence[str] = ()
+) -> Any:
+    """Steps 1-2: synthetic studies → dataset → learnt tokenizer → training → saved model. Returns the run.
+
+    Args:
+        overrides: further `train_hf.py` options (e.g. `--shuffle_train_images true` for the control experiment).
+    """
     from synthetic import LABELS_CSV, write_kaggle_studies
     from training import parse_config, run_training
 
-    studies_dir = output_dir / "studies"
     if not (studies_dir / LABELS_CSV).exists():
         write_kaggle_studies(studies_dir, num_studies, seed=seed)
     argv = [
-        str(CONFIG), "--data_dir", str(studies_dir), "--synthetic_studies", "0", "--cache_dir", str(output_dir / "cache"),
-        "--output_dir", str(output_dir / "model"), "--max_steps", str(max_steps), "--seed", str(seed),
-        "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
-        "--do_eval", "false", "--do_predict", "false", "--disable_tqdm", "true", "--logging_steps", "50",
+        str(CONFIG), "--data_dir", str(studies_dir), "--synthetic_studies", "0",
+        "--cache_dir", str(studies_dir.parent / "cache"), "--output_dir", str(model_dir), "--max_steps", str(max_steps),
+        "--seed", str(seed), "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+        "--do_eval", "false", "--do_predict", "false", "--disable_tqdm", "true", "--logging_steps", "50", *overrides,
     ]
     return run_training(*parse_config(argv))
 
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from synthetic import describe_findings, read_truth, study_image_paths
     from training.predict import write_predictions
 
-    run = train(output_dir, args.num_studies, args.max_steps, args.seed)
+    run = train(studies_dir, model_dir, args.num_studies, args.max_steps, args.seed)
     test = run.dataset["test"]
     outputs = report_test_studies(model_dir, studies_dir, list(test["study_id"]))
     write_predictions(model_dir, "test", list(test["study_id"]), list(test["report"]),
