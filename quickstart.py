@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logger.info("\nA fresh Python process loaded %s with trust_remote_code=True (%s) and wrote %s.", model_dir,
                 reloaded["pipeline_class"], verdict)
     logger.info("Results: %s (%.0f s in all)", output_dir / "quickstart.json", result["wall_seconds"])
+    write_examples_csv(output_dir / "test_studies.csv", studies_dir, test, count=len(test))  # for the CLI
     examples = write_examples_csv(output_dir / "examples.csv", studies_dir, test, count=8)
     logger.info("Open the dashboard on this model (needs the demo extra, installed by .ci/setup.sh):\n"
                 "  .venv/bin/python -m demo.app --model %s --examples %s", shlex.quote(str(model_dir)),

@@ -24,7 +24,6 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench_proof_of_learning.py
 
 import torch  # noqa: E402
 from transformers import TrainerCallback, get_linear_schedule_with_warmup  # noqa: E402
