@@ -15,8 +15,11 @@ from typing import Any
 
 import torch
 from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
 
+import processing  # noqa: F401  (registers the processor with AutoProcessor)
 from modeling.pipeline_xray_report import XrayReportPipeline
+from processing import XrayImageError, load_xray_image
 
 from .notice import RESEARCH_NOTICE
 from .precision import DTYPES, QUANTIZATIONS, apply_precision
@@ -54,9 +57,6 @@ def load_model_and_processor(
     Raises:
         ValueError: naming the folder or id when it holds no loadable model, or an impossible precision recipe.
     """
-    import processing  # noqa: F401  (registers the processor with the Auto classes)
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
     resolved = resolve_device(device)
     if dtype not in DTYPES or (quantize is not None and quantize not in QUANTIZATIONS):
         raise ValueError(f"dtype must be one of {DTYPES} and quantize one of {QUANTIZATIONS}; got {dtype}, {quantize}.")
@@ -89,8 +89,6 @@ def resolve_device(device: str) -> torch.device:
 
 def load_study_images(study: Study) -> LoadedStudy | StudyError:
     """Reads a study's images once; any unreadable file becomes a `StudyError` naming the file and the reason."""
-    from processing import XrayImageError, load_xray_image
-
     try:
         frontal = load_xray_image(study.frontal)
         lateral = load_xray_image(study.lateral) if study.lateral is not None else None

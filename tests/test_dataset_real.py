@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from dataset_builder import load_iu_xray, preparation_stats, read_r2gen_split_file
