@@ -149,17 +149,16 @@ def score(run: Any, outputs: list[dict[str, Any]], studies_dir: Path) -> dict[st
 
 
 def _varied_examples(test: Any, outputs: list[dict[str, Any]], truth: dict, count: int) -> list[tuple]:
-    """Up to `count` test studies whose images show different things, studies with an opacity first."""
-    from synthetic import describe_findings
-
-    rows = sorted(zip(test["study_id"], test["report"], outputs), key=lambda row: truth[row[0]].opacity_zone is None)
-    chosen, seen = [], set()
-    for row in rows:
-        shown = describe_findings(truth[row[0]])
-        if shown not in seen:
-            seen.add(shown)
-            chosen.append(row)
-    return chosen[:count]
+    """Test studies that show different things: one with an opacity, one with another finding, one normal, ..."""
+    rows = list(zip(test["study_id"], test["report"], outputs))
+    wanted = [
+        lambda f: f.opacity_zone is not None,
+        lambda f: f.opacity_zone is None and (f.cardiomegaly or f.effusion),
+        lambda f: f.opacity_zone is None and not (f.cardiomegaly or f.effusion),
+    ]
+    chosen = [next((row for row in rows if want(truth[row[0]])), None) for want in wanted]
+    chosen = [row for row in chosen if row is not None]
+    return (chosen + [row for row in rows if row not in chosen])[:count]
 
 
 def write_examples_csv(path: Path, studies_dir: Path, test: Any, count: int) -> Path:
