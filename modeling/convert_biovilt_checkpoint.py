@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from . import BioViLTConfig, BioViLTModel
 logger = logging.getLogger(__name__)
 
 BIOVIL_T_REPO_ID = "microsoft/BiomedVLP-BioViL-T"
+CONVERSION_FILE = "conversion.json"
+"""Written next to a converted encoder: the checkpoint it came from (read by publishing for the card's base_model)."""
 BIOVIL_T_REVISION = "v1.0"
 BIOVIL_T_FILENAME = "biovil_t_image_model_proj_size_128.pt"
 BIOVIL_T_MD5 = "a83080e2f23aa584a4f2b24c39b1bb64"
@@ -130,6 +133,9 @@ def convert_checkpoint(
     model, report = convert_state_dict(load_original_state_dict(path), use_previous_image=use_previous_image)
     model.save_pretrained(output_dir)
     BioViLTImageProcessor().save_pretrained(output_dir)
+    # where the weights came from, for the base_model of models trained from this encoder
+    source = {"base_model": BIOVIL_T_REPO_ID, "checkpoint": str(checkpoint), "md5": md5_of(path)}
+    (Path(output_dir) / CONVERSION_FILE).write_text(json.dumps(source, indent=1), encoding="utf-8")
     logger.info(
         "Converted %d keys, dropped %d (%s), %d new parameters (%s).",
         len(report.converted),

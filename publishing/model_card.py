@@ -83,7 +83,12 @@ def build_model_card(
     datasets: list[str] | None = None,
     base_models: list[str] | None = None,
 ) -> ModelCard:
-    """Returns the card: YAML metadata (library, pipeline tag, base models, metrics, widget) and the body."""
+    """Returns the card: YAML metadata (library, pipeline tag, base models, metrics, widget) and the body.
+
+    Args:
+        base_models: the Hub checkpoints training started from (`[]`: from scratch; None: not recorded); the
+            card's `base_model` lists exactly these.
+    """
     encoder = model_config.get("encoder", {})
     decoder = model_config.get("decoder", {})
     eval_results = None
@@ -107,15 +112,23 @@ def build_model_card(
         license=license,
         language="en",
         tags=["radiology", "chest-x-ray", "report-generation", "biovil-t", "gpt2", "vision-encoder-decoder", "custom_code"],
-        base_model=base_models or ["microsoft/BiomedVLP-BioViL-T", "openai-community/gpt2"],
+        base_model=base_models or None,
         datasets=datasets,
         metrics=sorted({metric.metric_type for metric in metrics.metrics}) if metrics else None,
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results,
         widget=[{"src": example_image_url, "example_title": "Synthetic frontal radiograph (not a patient)"}],
     )
-    body = _card_body(repo_id, encoder, decoder, metrics)
+    body = _card_body(repo_id, encoder, decoder, metrics) + _provenance(base_models)
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
+
+
+def _provenance(base_models: list[str] | None) -> str:
+    if base_models is None:
+        return "\n## Starting point\nNot recorded: this folder was not written by `train_hf.py`.\n"
+    if not base_models:
+        return "\n## Starting point\nTrained from scratch: no pretrained checkpoint (random encoder and decoder).\n"
+    return "\n## Starting point\nFine-tuned from " + ", ".join(f"`{name}`" for name in base_models) + ".\n"
 
 
 def _card_body(repo_id: str, encoder: dict[str, Any], decoder: dict[str, Any], metrics: MetricsSummary | None) -> str:

@@ -59,7 +59,7 @@ def test_model_card_metadata_parses_with_metrics_and_widget(model_dir, metrics_f
     card = ModelCard.load(out / "README.md")
     data = card.data
     assert data.library_name == "transformers" and data.pipeline_tag == "image-to-text"
-    assert data.base_model == ["microsoft/BiomedVLP-BioViL-T", "openai-community/gpt2"]
+    assert data.base_model is None and "Not recorded" in card.text  # not a train_hf.py folder: no run arguments
     assert data.widget[0]["src"] == "https://huggingface.co/org/cxr-report/resolve/main/example.png"
     results = {result.metric_name: result for result in data.eval_results}
     assert results["BLEU-4"].metric_value == 0.12 and results["BLEU-4"].dataset_split == "test"
@@ -82,9 +82,12 @@ def test_bad_inputs_are_refused_with_the_reason(model_dir, tmp_path):
     (tmp_path / "not_empty" / "x").write_text("x")
     with pytest.raises(ValueError, match="must be new or empty"):
         build_upload_folder(directory, tmp_path / "not_empty", repo_id="org/x")
-    (directory / "pytorch_model.bin").write_bytes(b"pickle")
-    with pytest.raises(ValueError, match="pickled files \\['pytorch_model.bin'\\]"):
-        build_upload_folder(directory, tmp_path / "upload", repo_id="org/x")
+    (directory / "pytorch_model.bin").write_bytes(b"pickle")  # beside the safetensors weights: left out, not copied
+    assert "pytorch_model.bin" not in {p.name for p in build_upload_folder(directory, tmp_path / "u1", "org/x").iterdir()}
+    (directory / "model.safetensors").rename(directory / "model.safetensors.bak")
+    with pytest.raises(FileNotFoundError, match="pickled weights .*pytorch_model.bin.* never published"):
+        build_upload_folder(directory, tmp_path / "u2", repo_id="org/x")
+    (directory / "model.safetensors.bak").rename(directory / "model.safetensors")
     (directory / "pytorch_model.bin").unlink()
     (directory / "processor_config.json").unlink()
     with pytest.raises(FileNotFoundError, match="missing \\['processor_config.json'\\]"):
@@ -311,3 +314,58 @@ assert torch.equal(ids, torch.load("expected.pt", weights_only=True)), (ids, tor
 print("SAME")
 """
     assert "SAME" in run_without_project(code, tmp_path)
+
+
+def test_training_folder_publishes_as_it_is(tmp_path, caplog):
+    """train_hf.py's folder → push_to_hub --dry-run: trainer state left out (and said), no pickle, a card that says
+    the model was trained from scratch, and the pipeline call of the card works in a fresh process."""
+    from training_fixtures import run, tiny_argv, write_studies
+
+    data_dir = write_studies(tmp_path / "studies", num_studies=20)
+    run(tiny_argv(data_dir, tmp_path / "run", "--max_steps", "2"))
+    assert (tmp_path / "run" / "training_args.bin").exists()
+    caplog.set_level("INFO")
+    out = tmp_path / "upload"
+    push_to_hub.main([str(tmp_path / "run"), "--repo-id", "org/tiny", "--dry-run", str(out)])
+    names = {path.name for path in out.iterdir()}
+    assert set(REQUIRED_FILES) <= names
+    assert not any(path.suffix in (".bin", ".pt", ".pth", ".pkl") for path in out.iterdir())
+    assert not names & {"training_args.bin", "trainer_state.json", "train_results.json", "run_arguments.json"}
+    assert "training_args.bin (pickle: never published)" in caplog.text
+    assert "trainer_state.json (a record of the training run)" in caplog.text
+    card = ModelCard.load(out / "README.md")
+    assert card.data.base_model is None and "Trained from scratch" in card.text
+
+    (tmp_path / "frontal.png").write_bytes((data_dir / "images" / "images_normalized" / "1_IM-0001-1001.dcm.png").read_bytes())
+    code = f"""
+import json
+from transformers import pipeline
+generator = pipeline("image-to-text", model={str(out)!r}, trust_remote_code=True)
+print(json.dumps(generator({{"frontal": "frontal.png"}}, max_new_tokens=5)))
+"""
+    result = json.loads(run_without_project(code, tmp_path).strip().splitlines()[-1])
+    assert isinstance(result[0]["generated_text"], str) and result[0]["num_tokens"] <= 5
+
+
+def test_base_models_are_the_checkpoints_the_run_started_from(tmp_path):
+    from modeling.convert_biovilt_checkpoint import CONVERSION_FILE
+    from publishing import base_models_of_run
+
+    encoder = tmp_path / "converted"
+    encoder.mkdir()
+    (encoder / CONVERSION_FILE).write_text(json.dumps({"base_model": "microsoft/BiomedVLP-BioViL-T"}))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    arguments = {"model": {"model_name_or_path": None, "encoder_name_or_path": str(encoder),
+                           "decoder_name_or_path": "openai-community/gpt2"}}
+    (run_dir / "run_arguments.json").write_text(json.dumps(arguments))
+    assert base_models_of_run(run_dir) == ["microsoft/BiomedVLP-BioViL-T", "openai-community/gpt2"]
+    continued = tmp_path / "continued"
+    continued.mkdir()
+    (continued / "run_arguments.json").write_text(json.dumps({"model": {"model_name_or_path": str(run_dir),
+                                                                        "decoder_name_or_path": "ignored"}}))
+    assert base_models_of_run(continued) == ["microsoft/BiomedVLP-BioViL-T", "openai-community/gpt2"]
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "run_arguments.json").write_text(json.dumps({"model": {"encoder_name_or_path": None}}))
+    assert base_models_of_run(scratch) == [] and base_models_of_run(tmp_path) is None
