@@ -139,7 +139,7 @@ def work_per_study(model) -> dict[str, float]:
     }
 
 
-def time_recipe(model_dir: Path, studies: Path, recipe: str, repeats: int, num_studies: int, device) -> dict:
+def time_recipe(model_dir: Path, studies: Path, recipe: str, repeats: int, device) -> dict:
     """Encoder s/study, decoder ms/step and CLI s/study for one precision recipe."""
     import torch
 
@@ -194,12 +194,11 @@ def profile_decoding(model_dir: Path, device) -> dict[str, float]:
     model, _ = load_model_and_processor(model_dir, str(device))
     inputs = {"pixel_values": torch.rand(1, 2, 3, 448, 448, device=device)}
     with torch.inference_mode():
-        encoder_outputs = model.generate(**inputs, min_new_tokens=1, max_new_tokens=1)  # warm-up
+        model.generate(**inputs, min_new_tokens=1, max_new_tokens=1)  # warm-up
         start = time.perf_counter()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             model.generate(**inputs, min_new_tokens=NEW_TOKENS, max_new_tokens=NEW_TOKENS)
         wall = time.perf_counter() - start
-    del encoder_outputs
     kernels = ("addmm", "aten::mm", "bmm", "matmul", "linear", "scaled_dot_product", "baddbmm", "convolution",
                "conv2d", "mkldnn")
     matmul = other = 0.0
@@ -294,7 +293,7 @@ def main() -> None:
         results["fp32_batch1_decoding_profile"] = profile_decoding(model_dir, device)
         print("profile", results["fp32_batch1_decoding_profile"])
         for recipe in recipes:
-            timing = time_recipe(model_dir, studies, recipe, args.repeats, args.studies, device)
+            timing = time_recipe(model_dir, studies, recipe, args.repeats, device)
             results["recipes"][recipe] = {"measured": timing, "bounds": bounds(recipe, roof, work),
                                           "fp32_token_agreement": 1.0 if recipe == "fp32" else
                                           round(token_agreement(model_dir, recipe, device), 4)}

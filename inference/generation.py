@@ -17,12 +17,11 @@ import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-import processing  # noqa: F401  (registers the processor with AutoProcessor)
 from modeling.pipeline_xray_report import XrayReportPipeline
-from processing import XrayImageError, load_xray_image
+from processing import XrayImageError, load_xray_image  # importing processing registers it with AutoProcessor
 
 from .notice import RESEARCH_NOTICE
-from .precision import DTYPES, QUANTIZATIONS, apply_precision
+from .precision import apply_precision, check_precision
 from .studies import Study, StudyError
 
 logger = logging.getLogger(__name__)
@@ -58,8 +57,7 @@ def load_model_and_processor(
         ValueError: naming the folder or id when it holds no loadable model, or an impossible precision recipe.
     """
     resolved = resolve_device(device)
-    if dtype not in DTYPES or (quantize is not None and quantize not in QUANTIZATIONS):
-        raise ValueError(f"dtype must be one of {DTYPES} and quantize one of {QUANTIZATIONS}; got {dtype}, {quantize}.")
+    check_precision(dtype, quantize)  # before the (slow) load
     try:
         model = AutoModelForImageTextToText.from_pretrained(name_or_path)
         processor = AutoProcessor.from_pretrained(name_or_path)

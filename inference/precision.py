@@ -36,10 +36,7 @@ def apply_precision(model: Any, dtype: str = "float32", quantize: str | None = N
     Raises:
         ValueError: an unknown dtype or quantisation, int8 on a GPU, or a model in training mode.
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    if quantize is not None and quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
+    check_precision(dtype, quantize)
     if model.training:
         raise ValueError("apply_precision is for inference: call model.eval() first (BatchNorm is folded).")
     device = next(model.parameters()).device
@@ -60,6 +57,14 @@ def apply_precision(model: Any, dtype: str = "float32", quantize: str | None = N
     logger.info("precision: encoder %s%s, decoder %s", dtype, " channels-last" if device.type == "cpu" else "",
                 "int8 dynamic" if quantize == "int8" else dtype)
     return model
+
+
+def check_precision(dtype: str, quantize: str | None) -> None:
+    """Raises `ValueError` for a dtype or quantisation this module does not know."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
 
 
 def fold_batch_norms(module: nn.Module) -> int:
@@ -115,5 +120,5 @@ def convert_conv1d_to_linear(module: nn.Module) -> int:
     return converted
 
 
-__all__ = ["DTYPES", "QUANTIZATIONS", "apply_precision", "convert_conv1d_to_linear", "fold_batch_norms",
+__all__ = ["DTYPES", "QUANTIZATIONS", "apply_precision", "check_precision", "convert_conv1d_to_linear", "fold_batch_norms",
            "quantize_decoder_int8"]

@@ -43,7 +43,7 @@ break (the truth guard, the section splitter and the heatmaps all split with it)
 def split_sentence_spans(text: str) -> list[tuple[int, int]]:
     """`(start, end)` character spans of the sentences of `text` (see `SENTENCE_END`), whitespace excluded."""
     spans, start = [], 0
-    for boundary in [match for match in SENTENCE_END.finditer(text)] + [None]:
+    for boundary in [*SENTENCE_END.finditer(text), None]:
         end = boundary.start() if boundary is not None else len(text)
         piece = text[start:end]
         if piece.strip():
@@ -78,7 +78,7 @@ def generate_with_cross_attention(model: Any, inputs: dict[str, torch.Tensor], *
             decoder.set_attn_implementation(previous)
 
 
-def cross_attention_maps(outputs: Any, batch_size: int) -> torch.Tensor:
+def cross_attention_maps(outputs: Any) -> torch.Tensor:
     """The heatmap rule's first step: per generated token, the cross-attention averaged over layers and heads.
 
     Row `t` of a study is the attention of the query that *predicted* its `t`-th generated token, a distribution
@@ -142,7 +142,7 @@ class XrayReportPipeline(Pipeline):
         batch_size = inputs["pixel_values"].shape[0]
         if return_heatmaps:
             outputs = generate_with_cross_attention(self.model, inputs, **kwargs)
-            sequences, attention = outputs.sequences, cross_attention_maps(outputs, batch_size)
+            sequences, attention = outputs.sequences, cross_attention_maps(outputs)
         else:
             sequences, attention = self.model.generate(**inputs, **kwargs), None
         limit = kwargs.get("max_new_tokens", self.model.generation_config.max_new_tokens)
@@ -183,8 +183,10 @@ class XrayReportPipeline(Pipeline):
             num_views = len(output["views"])
             grid = self.model.config.encoder.grid_size
             for target, item in zip(output["sentences"], sentences):
-                rows = attention[item["tokens"]] if item["tokens"] else attention[:0]
-                target["heatmap"] = rows.mean(dim=0).reshape(num_views, grid, grid).numpy() if len(rows) else None
+                tokens = item["tokens"]
+                target["heatmap"] = (
+                    attention[tokens].mean(dim=0).reshape(num_views, grid, grid).numpy() if tokens else None
+                )
                 target["token_positions"] = item["tokens"]
             pixels = model_outputs["pixel_values"][0].float().clamp(0, 1).cpu().numpy()
             output["view_images"] = [

@@ -39,8 +39,7 @@ REQUIRED_FILES = (
 FORBIDDEN_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 PUBLISHED_SUFFIXES = (".json", ".safetensors", ".py", ".txt", ".jinja")
 # What `train_hf.py` writes next to the model that is not part of it: trainer state, the run's own records.
-RUN_RECORD_FILES = ("trainer_state.json", "train_results.json", "eval_results.json", "all_results.json",
-                    RUN_ARGUMENTS_FILE)
+RUN_RECORD_FILES = ("trainer_state.json", RUN_ARGUMENTS_FILE)
 RUN_RECORD_PATTERNS = ("predictions_*.jsonl", "metrics_*.json", "*_results.json")
 EXAMPLE_IMAGE_NAME = "example.png"
 
