@@ -12,8 +12,12 @@ Protocol (the one used by the report-generation papers that publish "CE" tables)
 * **Micro** averages pool TP/FP/FN over all observations and studies. **Macro** averages are the unweighted
   means of the per-observation precision, recall and F1 over all scored observations, including observations
   that never occur (they contribute 0), again as scikit-learn's ``average="macro"`` does.
+* **Example-based** averages score each study's set of positive observations: precision = |pred ∩ true| / |pred|,
+  recall = |pred ∩ true| / |true|, F1 = 2 |pred ∩ true| / (|pred| + |true|), averaged over studies (scikit-learn's
+  ``average="samples"`` with ``zero_division=0``: a study with an empty set on the relevant side scores 0).
 * By default all 14 observations are scored (No Finding included); :data:`CHEXBERT_5` gives the five-observation
-  subset some papers report.
+  subset some papers report. :func:`ce_tables` gives both, on all studies and on the studies whose reference has
+  an abnormal finding (a positive pathology after binarisation).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chexpert_labeler import OBSERVATIONS, Label, label_report
+from .chexpert_labeler import OBSERVATIONS, PATHOLOGIES, Label, label_report
 
 CHEXBERT_5: tuple[str, ...] = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion")
 """The five-observation subset reported by some papers."""
@@ -53,12 +57,14 @@ class BinaryScores:
         micro: precision, recall, f1 pooled over observations.
         macro: unweighted means of the per-observation precision, recall and f1.
         num_examples: number of reports scored.
+        example: precision, recall, f1 per study, averaged over studies.
     """
 
     per_observation: dict[str, dict[str, float]]
     micro: dict[str, float]
     macro: dict[str, float]
     num_examples: int
+    example: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -66,6 +72,7 @@ class BinaryScores:
             "num_examples": self.num_examples,
             "micro": self.micro,
             "macro": self.macro,
+            "example": self.example,
             "per_observation": self.per_observation,
         }
 
@@ -113,7 +120,20 @@ def binary_scores(y_true: np.ndarray, y_pred: np.ndarray, observations: Sequence
         key: float(np.mean([scores[key] for scores in per_observation.values()])) if observations else 0.0
         for key in ("precision", "recall", "f1")
     }
-    return BinaryScores(per_observation=per_observation, micro=micro, macro=macro, num_examples=len(y_true))
+    return BinaryScores(per_observation=per_observation, micro=micro, macro=macro, num_examples=len(y_true),
+                        example=_example_based(y_true, y_pred))
+
+
+def _example_based(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Per-study precision / recall / F1 of the positive sets, averaged over studies (``zero_division=0``)."""
+    if len(y_true) == 0:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    both = (y_true & y_pred).sum(axis=1)
+    predicted, true = y_pred.sum(axis=1), y_true.sum(axis=1)
+    precision = [_ratio(b, p) for b, p in zip(both, predicted)]
+    recall = [_ratio(b, t) for b, t in zip(both, true)]
+    f1 = [_ratio(2 * b, p + t) for b, p, t in zip(both, predicted, true)]
+    return {"precision": float(np.mean(precision)), "recall": float(np.mean(recall)), "f1": float(np.mean(f1))}
 
 
 @dataclass
@@ -155,6 +175,67 @@ def clinical_efficacy_from_labels(
     return binary_scores(y_true, y_pred, observations)
 
 
+def abnormal_studies(
+    reference_labels: Sequence[Mapping[str, Label]], *, uncertain_as_positive: bool = False
+) -> list[int]:
+    """Indices of the studies whose reference has a positive pathology (any of the 12, after binarisation)."""
+    return [
+        index for index, labels in enumerate(reference_labels)
+        if any(binarize(labels, PATHOLOGIES, uncertain_as_positive=uncertain_as_positive))
+    ]
+
+
+def ce_tables(
+    reference_labels: Sequence[Mapping[str, Label]],
+    generated_labels: Sequence[Mapping[str, Label]],
+    *,
+    uncertain_as_positive: bool = False,
+) -> dict[str, dict[str, object]]:
+    """The CE tables papers report: all 14 observations and the CheXbert-5, on all studies and on abnormal ones.
+
+    Returns:
+        ``{"all_studies": {"all_14": ..., "chexbert_5": ...}, "abnormal_studies": {...}}``; each value is
+        :meth:`BinaryScores.to_dict`; ``abnormal_studies`` also holds ``num_studies`` (and is ``None`` per
+        table when no study is abnormal).
+    """
+    abnormal = abnormal_studies(reference_labels, uncertain_as_positive=uncertain_as_positive)
+    subsets = {"all_studies": list(range(len(reference_labels))), "abnormal_studies": abnormal}
+    tables: dict[str, dict[str, object]] = {}
+    for subset, indices in subsets.items():
+        table: dict[str, object] = {"num_studies": len(indices)}
+        for name, observations in (("all_14", OBSERVATIONS), ("chexbert_5", CHEXBERT_5)):
+            table[name] = (
+                clinical_efficacy_from_labels(
+                    [reference_labels[i] for i in indices], [generated_labels[i] for i in indices],
+                    observations, uncertain_as_positive=uncertain_as_positive,
+                ).to_dict()
+                if indices else None
+            )
+        tables[subset] = table
+    return tables
+
+
+def positive_findings_stated(
+    reference_labels: Sequence[Mapping[str, Label]],
+    generated_labels: Sequence[Mapping[str, Label]],
+    *,
+    uncertain_as_positive: bool = False,
+) -> float | None:
+    """Share of abnormal studies whose generated report states every positive pathology of the reference.
+
+    ``None`` when no study is abnormal.
+    """
+    abnormal = abnormal_studies(reference_labels, uncertain_as_positive=uncertain_as_positive)
+    if not abnormal:
+        return None
+    stated = 0
+    for index in abnormal:
+        true = binarize(reference_labels[index], PATHOLOGIES, uncertain_as_positive=uncertain_as_positive)
+        pred = binarize(generated_labels[index], PATHOLOGIES, uncertain_as_positive=uncertain_as_positive)
+        stated += all(p for t, p in zip(true, pred) if t)
+    return stated / len(abnormal)
+
+
 def compute_clinical_efficacy(
     references: Sequence[str],
     predictions: Sequence[str],
@@ -188,8 +269,11 @@ __all__ = [
     "BinaryScores",
     "CHEXBERT_5",
     "ClinicalEfficacyResult",
+    "abnormal_studies",
     "binarize",
     "binary_scores",
+    "ce_tables",
+    "positive_findings_stated",
     "clinical_efficacy_from_labels",
     "compute_clinical_efficacy",
 ]

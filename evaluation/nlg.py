@@ -18,6 +18,16 @@ meaningful.
 METEOR runs the ``meteor-1.5.jar`` bundled with pycocoevalcap and needs ``java`` on ``PATH``. Where it is
 absent METEOR is reported as ``None`` with a logged warning and the reason in :attr:`NLGResult.unavailable`;
 the other metrics are still computed.
+
+Two protocols are offered (``protocol=``):
+
+* ``"default"``: the normalisation above, whole reports scored.
+* ``"r2gen"``: the reference construction of the R2Gen code base and its successors (R2GenCMN, CvT2DistilGPT2,
+  R2GenGPT), reproduced with its quirks, so that figures can be compared with their tables exactly.
+  See :func:`clean_report_r2gen` and :class:`R2GenVocabulary`: both sides are cleaned, every word seen fewer than
+  ``threshold`` times in the *train* reports of the split becomes ``<unk>``, and references are cut to
+  ``max_seq_length - 1`` words (the length of the id sequence includes one start id). Predictions are cleaned and
+  mapped to the vocabulary too but not cut: a model is scored on everything it wrote.
 """
 
 from __future__ import annotations
@@ -25,13 +35,16 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import json
 import logging
 import re
 import shutil
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Literal, Optional
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +91,173 @@ def normalize_report(text: str) -> str:
     if not sentences:
         return ""
     return " . ".join(sentences) + " ."
+
+
+# --- the R2Gen protocol -------------------------------------------------------------------------------------------
+
+Protocol = Literal["default", "r2gen"]
+PROTOCOLS: tuple[str, ...] = ("default", "r2gen")
+"""The names accepted by ``protocol=`` (and by ``--protocol`` / ``eval_protocol``)."""
+
+R2GEN_UNK = "<unk>"
+R2GEN_DATASETS: dict[str, tuple[int, int]] = {"iu_xray": (3, 60), "mimic_cxr": (10, 100)}
+"""dataset -> (minimum word count in the train reports, maximum id-sequence length) of the R2Gen scripts."""
+
+# R2Gen's sentence cleaner: the character class of `re.sub('[.,?;*!%^&_+():-\[\]{}]', '', s)`. Its `:-\[` is a
+# range, so besides ':' it deletes '; < = > ? @', the capitals and '['. The hyphen itself is kept.
+_R2GEN_SENTENCE_CHARS = re.compile(r"[.,?;*!%^&_+():-\[\]{}]")
+_R2GEN_QUOTES_SLASHES = ('"', "/", "\\", "'")
+# Report-level replacements, applied in order, each with str.replace (non-overlapping, left to right), the given
+# number of times. List numbers: "1. " anywhere is deleted; " 2. " ... " 5. " become a sentence end.
+_R2GEN_LIST_NUMBERS: tuple[tuple[str, str, int], ...] = (
+    ("1. ", "", 1),
+    *((f". {n}. ", ". ", 1) for n in "2345"),
+    *((f" {n}. ", ". ", 1) for n in "2345"),
+)
+_R2GEN_REPORT_STEPS: dict[str, tuple[tuple[str, str, int], ...]] = {
+    "iu_xray": (("..", ".", 3), *_R2GEN_LIST_NUMBERS),
+    "mimic_cxr": (("\n", " ", 1), ("__", "_", 7), ("  ", " ", 6), ("..", ".", 8), *_R2GEN_LIST_NUMBERS),
+}
+
+
+def _check_r2gen_dataset(dataset: str) -> None:
+    if dataset not in R2GEN_DATASETS:
+        raise ValueError(f"unknown R2Gen dataset {dataset!r}; expected one of {sorted(R2GEN_DATASETS)}")
+
+
+def clean_report_r2gen(report: str, dataset: str = "iu_xray") -> str:
+    r"""Clean a report exactly as the R2Gen tokenizer does before it splits it into words.
+
+    Steps (``"iu_xray"``): replace ``".."`` by ``"."`` three times; delete ``"1. "``; turn ``". 2. "`` ...
+    ``". 5. "`` and then ``" 2. "`` ... ``" 5. "`` into ``". "``; strip, lowercase, split on ``". "``; in each
+    sentence delete ``" / \ '``, strip, lowercase and delete the characters of R2Gen's class
+    ``[.,?;*!%^&_+():-\[\]{}]`` (which, through the range ``:-\[``, also deletes ``; < = > ? @``); keep empty
+    sentences; join with ``" . "`` and append ``" ."``. ``"mimic_cxr"`` first replaces line breaks by spaces and
+    collapses runs of ``_``, double spaces and dots as R2Gen's MIMIC-CXR cleaner does. Decimals survive
+    (``"4.5 cm"`` is not a sentence end), unlike a split on ``"."``.
+
+    Args:
+        report: raw report text.
+        dataset: ``"iu_xray"`` or ``"mimic_cxr"``.
+
+    Returns:
+        The cleaned text; its words are ``text.split()``.
+    """
+    _check_r2gen_dataset(dataset)
+    text = report
+    for old, new, times in _R2GEN_REPORT_STEPS[dataset]:
+        for _ in range(times):
+            text = text.replace(old, new)
+    sentences = []
+    for sentence in text.strip().lower().split(". "):
+        for char in _R2GEN_QUOTES_SLASHES:
+            sentence = sentence.replace(char, "")
+        sentences.append(_R2GEN_SENTENCE_CHARS.sub("", sentence.strip().lower()))
+    return " . ".join(sentences) + " ."
+
+
+class SplitFileError(ValueError):
+    """An R2Gen split file (``annotation.json``) that cannot be read; the message names the file."""
+
+
+def read_split_reports(path: str | Path) -> dict[str, list[str]]:
+    """Split name -> reports of an R2Gen ``annotation.json`` (``train``, ``val``, ``test``; those present).
+
+    Raises:
+        SplitFileError: unreadable file or a split entry without a ``report`` string.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SplitFileError(f"{path}: cannot read the split file ({err})") from err
+    if not isinstance(data, dict):
+        raise SplitFileError(f"{path}: expected a JSON object with train / val / test lists")
+    splits = {}
+    for split, examples in data.items():
+        if not isinstance(examples, list):
+            raise SplitFileError(f"{path}: {split!r} is not a list")
+        for index, example in enumerate(examples):
+            if not isinstance(example, dict) or not isinstance(example.get("report"), str):
+                raise SplitFileError(f"{path}: {split}[{index}] has no 'report' string")
+        splits[split] = [example["report"] for example in examples]
+    return splits
+
+
+@dataclass(frozen=True)
+class R2GenVocabulary:
+    """The word list of the R2Gen protocol: words seen at least ``threshold`` times in the train reports.
+
+    Attributes:
+        words: the kept words (``<unk>`` is always part of the vocabulary).
+        dataset: the cleaner used, ``"iu_xray"`` or ``"mimic_cxr"``.
+        threshold: the minimum count.
+        max_seq_length: length of R2Gen's id sequences; references keep ``max_seq_length - 1`` words.
+        source: where the train reports came from (for the metrics file).
+    """
+
+    words: frozenset[str]
+    dataset: str = "iu_xray"
+    threshold: int = 3
+    max_seq_length: int = 60
+    source: str = ""
+
+    @classmethod
+    def from_reports(
+        cls,
+        train_reports: Iterable[str],
+        dataset: str = "iu_xray",
+        threshold: Optional[int] = None,
+        max_seq_length: Optional[int] = None,
+        source: str = "train reports",
+    ) -> "R2GenVocabulary":
+        """Count the cleaned words of ``train_reports``; ``threshold`` / ``max_seq_length`` default to R2Gen's."""
+        _check_r2gen_dataset(dataset)
+        default_threshold, default_length = R2GEN_DATASETS[dataset]
+        threshold = default_threshold if threshold is None else threshold
+        max_seq_length = default_length if max_seq_length is None else max_seq_length
+        if threshold < 1 or max_seq_length < 2:
+            raise ValueError(f"threshold must be >= 1 and max_seq_length >= 2, got {threshold} and {max_seq_length}")
+        counts = Counter(word for report in train_reports for word in clean_report_r2gen(report, dataset).split())
+        if not counts:
+            raise ValueError(f"{source}: no train report words to build the R2Gen vocabulary from")
+        words = frozenset(word for word, count in counts.items() if count >= threshold) | {R2GEN_UNK}
+        return cls(words, dataset, threshold, max_seq_length, source)
+
+    @classmethod
+    def from_split_file(
+        cls, path: str | Path, dataset: str = "iu_xray", threshold: Optional[int] = None,
+        max_seq_length: Optional[int] = None,
+    ) -> "R2GenVocabulary":
+        """Build the vocabulary from the ``train`` reports of an R2Gen ``annotation.json``.
+
+        Raises:
+            SplitFileError: the file is missing, not JSON, or has no ``train`` list of objects with a ``report``.
+        """
+        path = Path(path)
+        reports = read_split_reports(path).get("train")
+        if not reports:
+            raise SplitFileError(f"{path}: expected an object with a non-empty 'train' list")
+        return cls.from_reports(reports, dataset, threshold, max_seq_length, source=f"{path.name} (train split)")
+
+    def words_of(self, report: str) -> list[str]:
+        """The cleaned words of ``report``, each out-of-vocabulary word replaced by ``<unk>``."""
+        return [w if w in self.words else R2GEN_UNK for w in clean_report_r2gen(report, self.dataset).split()]
+
+    def reference(self, report: str) -> str:
+        """A reference as R2Gen scores it: cleaned, mapped to the vocabulary, cut to ``max_seq_length - 1`` words."""
+        return " ".join(self.words_of(report)[: self.max_seq_length - 1])
+
+    def prediction(self, report: str) -> str:
+        """A prediction as scored here: cleaned and mapped to the vocabulary, not cut."""
+        return " ".join(self.words_of(report))
+
+    def describe(self) -> dict[str, object]:
+        """The protocol's settings, for a metrics file."""
+        return {
+            "dataset": self.dataset, "threshold": self.threshold, "max_seq_length": self.max_seq_length,
+            "vocabulary_size": len(self.words), "vocabulary_source": self.source,
+        }
 
 
 def java_available() -> bool:
@@ -173,12 +353,55 @@ def _validate_pairs(references: Sequence[str], predictions: Sequence[str]) -> No
             )
 
 
+def protocol_preparers(
+    protocol: str = "default", vocabulary: Optional[R2GenVocabulary] = None, normalize: bool = True
+) -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """The functions that turn a reference and a prediction into the strings the scorers see under ``protocol``.
+
+    Raises:
+        ValueError: an unknown protocol, or ``"r2gen"`` without a vocabulary.
+    """
+    if protocol == "r2gen":
+        if vocabulary is None:
+            raise ValueError("protocol 'r2gen' needs the vocabulary of the split's train reports (R2GenVocabulary)")
+        return vocabulary.reference, vocabulary.prediction
+    if protocol == "default":
+        prepare = normalize_report if normalize else _collapse_spaces
+        return prepare, prepare
+    raise ValueError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+
+
+def describe_protocol(protocol: str = "default", vocabulary: Optional[R2GenVocabulary] = None) -> str:
+    """One line naming the NLG protocol, for metrics files and tables."""
+    if protocol == "r2gen" and vocabulary is not None:
+        return (f"r2gen: R2Gen cleaning ({vocabulary.dataset}), words seen < {vocabulary.threshold} times in "
+                f"{vocabulary.source} -> {R2GEN_UNK}, references cut to {vocabulary.max_seq_length - 1} words; "
+                "pycocoevalcap Bleu(4)/Meteor/Rouge/Cider")
+    return "default: report normalisation, whole reports; pycocoevalcap Bleu(4)/Meteor/Rouge/Cider on space-separated tokens"
+
+
+def _scored_strings(
+    references: Sequence[str],
+    predictions: Sequence[str],
+    normalize: bool,
+    protocol: str,
+    vocabulary: Optional[R2GenVocabulary],
+) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """The pycocoevalcap inputs ``{index: [text]}`` for references and predictions under ``protocol``."""
+    prepare_reference, prepare_prediction = protocol_preparers(protocol, vocabulary, normalize)
+    gts = {i: [prepare_reference(ref)] for i, ref in enumerate(references)}
+    res = {i: [prepare_prediction(pred)] for i, pred in enumerate(predictions)}
+    return gts, res
+
+
 def compute_nlg_metrics(
     references: Sequence[str],
     predictions: Sequence[str],
     *,
     normalize: bool = True,
     meteor: bool = True,
+    protocol: Protocol = "default",
+    vocabulary: Optional[R2GenVocabulary] = None,
 ) -> NLGResult:
     """Score generated reports against references with BLEU-1..4, METEOR, ROUGE-L and CIDEr.
 
@@ -188,21 +411,23 @@ def compute_nlg_metrics(
         normalize: apply :func:`normalize_report` to both sides first (the R2Gen protocol). With ``False`` the
             texts are only whitespace-collapsed (``|`` removed) and must already be tokenised with spaces.
         meteor: compute METEOR (needs ``java``). ``False`` skips it and reports it unavailable.
+        protocol: ``"default"`` (``normalize`` applies) or ``"r2gen"`` (see the module docstring; needs
+            ``vocabulary``).
+        vocabulary: the R2Gen vocabulary built from the split's train reports (:class:`R2GenVocabulary`).
 
     Returns:
         An :class:`NLGResult` with corpus and per-report scores.
 
     Raises:
-        ValueError: lengths differ, nothing to score, or a reference is empty.
+        ValueError: lengths differ, nothing to score, a reference is empty, an unknown protocol, or ``"r2gen"``
+            without a vocabulary.
     """
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
 
     _validate_pairs(references, predictions)
-    prepare = normalize_report if normalize else _collapse_spaces
-    gts = {i: [prepare(ref)] for i, ref in enumerate(references)}
-    res = {i: [prepare(pred)] for i, pred in enumerate(predictions)}
+    gts, res = _scored_strings(references, predictions, normalize, protocol, vocabulary)
     empty = [i for i, ref in gts.items() if not ref[0]]
     if empty:
         raise ValueError(f"reference {empty[0]} is empty after normalisation ({len(empty)} empty in all)")
@@ -242,7 +467,16 @@ __all__ = [
     "METEOR_UNAVAILABLE_MESSAGE",
     "METRIC_KEYS",
     "NLGResult",
+    "PROTOCOLS",
+    "R2GEN_DATASETS",
+    "R2GEN_UNK",
+    "R2GenVocabulary",
+    "SplitFileError",
+    "clean_report_r2gen",
     "close_meteor",
+    "describe_protocol",
+    "protocol_preparers",
+    "read_split_reports",
     "compute_nlg_metrics",
     "java_available",
     "normalize_report",

@@ -23,13 +23,25 @@ import csv
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
+from .baselines import baseline_reports
 from .chexpert_labeler import OBSERVATIONS
-from .clinical_efficacy import compute_clinical_efficacy
-from .nlg import METRIC_KEYS, compute_nlg_metrics
+from .clinical_efficacy import ce_tables, compute_clinical_efficacy, positive_findings_stated
+from .nlg import (
+    METRIC_KEYS,
+    PROTOCOLS,
+    R2GEN_DATASETS,
+    R2GenVocabulary,
+    SplitFileError,
+    compute_nlg_metrics,
+    read_split_reports,
+    describe_protocol,
+    protocol_preparers,
+)
 from .truth_guard import find_prior_comparisons, guard_report, prior_comparison_stats
 
 logger = logging.getLogger(__name__)
@@ -125,20 +137,75 @@ def read_predictions(path: Path) -> list[Prediction]:
     return predictions
 
 
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How a set of predictions is scored (the same for the model and for its baselines).
+
+    Attributes:
+        meteor: compute METEOR (needs java).
+        uncertain_as_positive: CE binarisation of uncertain labels.
+        protocol: NLG protocol, ``"default"`` or ``"r2gen"`` (see :mod:`evaluation.nlg`).
+        vocabulary: the R2Gen vocabulary (required by ``"r2gen"``).
+    """
+
+    meteor: bool = True
+    uncertain_as_positive: bool = False
+    protocol: str = "default"
+    vocabulary: Optional[R2GenVocabulary] = None
+
+
+def _score(references: Sequence[str], generated: Sequence[str], options: ScoringOptions):
+    """NLG and CE results and the flat corpus dict of one scored set."""
+    nlg = compute_nlg_metrics(
+        references, generated, meteor=options.meteor, protocol=options.protocol, vocabulary=options.vocabulary
+    )
+    ce = compute_clinical_efficacy(references, generated, uncertain_as_positive=options.uncertain_as_positive)
+    _, prepare_prediction = protocol_preparers(options.protocol, options.vocabulary)
+    corpus: dict[str, object] = {
+        **{key: nlg.corpus[key] for key in METRIC_KEYS},
+        **{f"ce_micro_{k}": v for k, v in ce.scores.micro.items()},
+        **{f"ce_macro_{k}": v for k, v in ce.scores.macro.items()},
+        **{f"ce_example_{k}": v for k, v in ce.scores.example.items()},
+        "distinct_reports": len({prepare_prediction(text) for text in generated}),
+        "positive_findings_stated": positive_findings_stated(
+            ce.reference_labels, ce.generated_labels, uncertain_as_positive=options.uncertain_as_positive
+        ),
+    }
+    return nlg, ce, corpus
+
+
+def score_baselines(
+    references: Sequence[str], baselines: Mapping[str, str], options: ScoringOptions
+) -> dict[str, dict[str, object]]:
+    """Score each baseline report, given to every study, exactly like predictions: name -> report and corpus."""
+    rows = {}
+    for name, report in baselines.items():
+        _, _, corpus = _score(references, [report] * len(references), options)
+        rows[name] = {"report": report, "corpus": corpus}
+    return rows
+
+
 def rescore(
     predictions: Sequence[Prediction],
     *,
     meteor: bool = True,
     uncertain_as_positive: bool = False,
     remove_prior_comparisons: bool = False,
+    protocol: str = "default",
+    vocabulary: Optional[R2GenVocabulary] = None,
+    baselines: Optional[Mapping[str, str]] = None,
 ) -> dict[str, object]:
-    """Score validated predictions; return the JSON-ready result (see the module docstring)."""
+    """Score validated predictions; return the JSON-ready result (see the module docstring).
+
+    ``baselines`` (name -> report, e.g. from :func:`evaluation.baselines.baseline_reports`) are scored on the
+    same references with the same options and reported under ``"baselines"``.
+    """
+    options = ScoringOptions(meteor, uncertain_as_positive, protocol, vocabulary)
     references = [p.reference for p in predictions]
     raw_generated = [p.generated for p in predictions]
     guarded = [guard_report(text, has_prior_image=False, remove=remove_prior_comparisons) for text in raw_generated]
     generated = [g.text for g in guarded]
-    nlg = compute_nlg_metrics(references, generated, meteor=meteor)
-    ce = compute_clinical_efficacy(references, generated, uncertain_as_positive=uncertain_as_positive)
+    nlg, ce, corpus = _score(references, generated, options)
     per_study = []
     for i, prediction in enumerate(predictions):
         per_study.append(
@@ -154,25 +221,42 @@ def rescore(
     return {
         "num_studies": len(predictions),
         "num_empty_generated": sum(item["generated_empty"] for item in per_study),
-        "corpus": {
-            **{key: nlg.corpus[key] for key in METRIC_KEYS},
-            **{f"ce_micro_{k}": v for k, v in ce.scores.micro.items()},
-            **{f"ce_macro_{k}": v for k, v in ce.scores.macro.items()},
-        },
+        "corpus": corpus,
+        "baselines": score_baselines(references, baselines, options) if baselines else {},
         "unavailable": nlg.unavailable,
         "ce_per_observation": ce.scores.per_observation,
+        "ce_tables": ce_tables(ce.reference_labels, ce.generated_labels, uncertain_as_positive=uncertain_as_positive),
         "truth_guard": {
             "generated": prior_comparison_stats(raw_generated),
             "reference": prior_comparison_stats(references),
             "removed_before_scoring": remove_prior_comparisons,
         },
         "protocol": {
-            "nlg": "R2Gen normalisation, pycocoevalcap Bleu(4)/Meteor/Rouge/Cider on space-separated tokens",
+            "name": protocol,
+            "nlg": describe_protocol(protocol, vocabulary),
+            **({"r2gen": vocabulary.describe()} if protocol == "r2gen" and vocabulary is not None else {}),
             "ce": f"rule-based CheXpert labeler, {len(OBSERVATIONS)} observations, "
             f"uncertain counted as {'positive' if uncertain_as_positive else 'negative'}",
         },
         "per_study": per_study,
     }
+
+
+def _split_file_inputs(args: argparse.Namespace) -> tuple[Optional[R2GenVocabulary], Optional[dict[str, str]]]:
+    """The r2gen vocabulary (when asked) and the baseline reports (unless turned off) from ``--split-file``."""
+    if args.split_file is None:
+        return None, None
+    vocabulary = None
+    if args.protocol == "r2gen":
+        vocabulary = R2GenVocabulary.from_split_file(
+            args.split_file, args.r2gen_dataset, args.r2gen_threshold, args.max_seq_length
+        )
+    if args.no_baselines:
+        return vocabulary, None
+    splits = read_split_reports(args.split_file)
+    if not splits.get("train"):
+        raise SplitFileError(f"{args.split_file}: no train reports for the baselines")
+    return vocabulary, baseline_reports(splits["train"], splits.get("val"), args.protocol, vocabulary)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,6 +268,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="metrics JSON to write")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs java)")
     parser.add_argument("--uncertain-as-positive", action="store_true", help="CE: count uncertain labels as positive")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="default",
+                        help="NLG protocol: default (whole normalised reports) or r2gen (the R2Gen papers' references)")
+    parser.add_argument("--split-file", type=Path,
+                        help="R2Gen annotation.json: its train reports give the r2gen vocabulary and the baselines "
+                        "(most frequent train report; best single train report on its val split)")
+    parser.add_argument("--r2gen-dataset", choices=sorted(R2GEN_DATASETS), default="iu_xray",
+                        help="which R2Gen cleaner and defaults (threshold, max_seq_length) to use")
+    parser.add_argument("--r2gen-threshold", type=int, help="minimum train count of a word (default: R2Gen's)")
+    parser.add_argument("--max-seq-length", type=int, help="R2Gen id-sequence length (default: R2Gen's)")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the trivial-baseline rows")
     parser.add_argument(
         "--remove-prior-comparisons",
         action="store_true",
@@ -193,29 +287,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not args.predictions.is_file():
         parser.error(f"no such file: {args.predictions}")
+    if args.protocol == "r2gen" and args.split_file is None:
+        parser.error("--protocol r2gen needs --split-file (the R2Gen annotation.json whose train reports give the vocabulary)")
     try:
         predictions = read_predictions(args.predictions)
-    except PredictionsFileError as err:
+        vocabulary, baselines = _split_file_inputs(args)
+    except (PredictionsFileError, SplitFileError) as err:
         parser.exit(2, f"error: {err}\n")
+    if baselines is None and not args.no_baselines:
+        logger.warning("no trivial-baseline rows: they need --split-file (train and val reports)")
     result = rescore(
         predictions,
         meteor=not args.no_meteor,
         uncertain_as_positive=args.uncertain_as_positive,
         remove_prior_comparisons=args.remove_prior_comparisons,
+        protocol=args.protocol,
+        vocabulary=vocabulary,
+        baselines=baselines,
     )
     result = {"input": str(args.predictions), **result}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2), encoding="utf-8")
     corpus = result["corpus"]
     assert isinstance(corpus, dict)
-    summary = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in corpus.items())
-    logger.info("%d studies scored: %s", result["num_studies"], summary)
+    logger.info("%d studies scored (%s protocol): %s", result["num_studies"], args.protocol, _summary(corpus))
+    baseline_rows = result["baselines"]
+    assert isinstance(baseline_rows, dict)
+    for name, row in baseline_rows.items():
+        logger.info("baseline %s: %s", name, _summary(row["corpus"]))
     logger.info("wrote %s", args.output)
     return 0
+
+
+def _summary(corpus: Mapping[str, object]) -> str:
+    return ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in corpus.items())
 
 
 if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["Prediction", "PredictionsFileError", "REQUIRED_COLUMNS", "read_predictions", "rescore"]
+__all__ = [
+    "Prediction",
+    "PredictionsFileError",
+    "REQUIRED_COLUMNS",
+    "ScoringOptions",
+    "read_predictions",
+    "rescore",
+    "score_baselines",
+]
