@@ -68,3 +68,47 @@ def test_errors() -> None:
         clinical_efficacy_from_labels(labels, labels, ["Effusion"])
     with pytest.raises(ValueError, match="nothing to score"):
         clinical_efficacy_from_labels([], [])
+
+
+def test_example_based_scores_hand_computed() -> None:
+    y_true = np.array([[1, 0], [1, 1], [0, 0], [1, 0]])
+    y_pred = np.array([[1, 1], [0, 1], [0, 0], [1, 0]])
+    example = binary_scores(y_true, y_pred, ["A", "B"]).example
+    # per study (P, R, F1): (1/2, 1, 2/3), (1, 1/2, 2/3), (0, 0, 0) by zero_division=0, (1, 1, 1)
+    assert example == pytest.approx({"precision": 0.625, "recall": 0.625, "f1": 7 / 12})
+
+
+def _labels(**positives: Label) -> dict[str, Label]:
+    labels = {name: Label.NOT_MENTIONED for name in OBSERVATIONS}
+    labels.update({name.replace("_", " "): value for name, value in positives.items()})
+    return labels
+
+
+def test_tables_abnormal_subset_and_findings_stated() -> None:
+    from evaluation.clinical_efficacy import abnormal_studies, ce_tables, positive_findings_stated
+
+    references = [
+        _labels(Cardiomegaly=Label.POSITIVE, Pleural_Effusion=Label.POSITIVE),
+        _labels(Cardiomegaly=Label.POSITIVE),
+        _labels(No_Finding=Label.POSITIVE),
+        _labels(Edema=Label.UNCERTAIN),
+    ]
+    generated = [
+        _labels(Cardiomegaly=Label.POSITIVE),
+        _labels(Cardiomegaly=Label.POSITIVE, Edema=Label.POSITIVE),
+        _labels(No_Finding=Label.POSITIVE),
+        _labels(No_Finding=Label.POSITIVE),
+    ]
+    assert abnormal_studies(references) == [0, 1]
+    assert abnormal_studies(references, uncertain_as_positive=True) == [0, 1, 3]
+    assert positive_findings_stated(references, generated) == 0.5  # study 0 misses its effusion
+    assert positive_findings_stated(references, generated, uncertain_as_positive=True) == pytest.approx(1 / 3)
+    assert positive_findings_stated(references[2:3], generated[2:3]) is None
+    tables = ce_tables(references, generated)
+    assert tables["all_studies"]["num_studies"] == 4 and tables["abnormal_studies"]["num_studies"] == 2
+    five = tables["abnormal_studies"]["chexbert_5"]
+    assert set(five["per_observation"]) == {"Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"}
+    # abnormal studies, CheXbert-5: TP 2 (cardiomegaly twice), FP 1 (edema), FN 1 (effusion)
+    assert five["micro"] == pytest.approx({"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3})
+    assert five["per_observation"]["Pleural Effusion"]["support"] == 1
+    assert ce_tables(references[2:3], generated[2:3])["abnormal_studies"]["all_14"] is None
