@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +35,41 @@ class CardMetric:
 
 @dataclass(frozen=True)
 class MetricsSummary:
+    """What the card shows of a metrics file.
+
+    Attributes:
+        metrics: the model's card metrics, in `CARD_METRICS` order.
+        split / dataset_name / num_studies: what was scored.
+        baselines: trivial baseline name -> card-metric key -> value, scored the same way (may be empty).
+        protocol: the line naming the NLG protocol ("" when the file does not say).
+    """
+
     metrics: list[CardMetric]
     split: str
     dataset_name: str
     num_studies: int | None
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    protocol: str = ""
+
+
+def _card_values(values: dict[str, Any]) -> dict[str, float]:
+    """Card-metric key -> value of a flat metrics dict (prefixes dropped, non-numeric values left out)."""
+    found = {}
+    for raw_key, value in values.items():
+        key = next((raw_key[len(p) :] for p in _KEY_PREFIXES if raw_key.startswith(p)), raw_key)
+        if key in CARD_METRICS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[key] = float(value)
+    return found
 
 
 def read_metrics(path: str | Path) -> MetricsSummary:
-    """Reads a metrics JSON: `evaluation.rescore`'s output (`{"corpus": {...}}`) or a flat `{name: value}` dict.
+    """Reads a metrics JSON: `evaluation.rescore`'s output (`{"corpus": {...}}`), the `metrics_<split>.json` that
+    training writes (`{"metrics": {...}}`) or a flat `{name: value}` dict.
 
     Keys may carry a `test_`/`eval_`/`predict_` prefix (as `Seq2SeqTrainer` writes them). Optional top-level keys:
-    `split` (default "test"), `dataset` (default "IU X-ray"), `num_studies`. Metrics that are `None` (e.g. METEOR
-    without Java) are left out of the card rather than reported as 0.
+    `split` (default "test"), `dataset` (default "IU X-ray"), `num_studies`, `baselines` (name -> {"corpus": ...})
+    and `protocol` (its `nlg` line). Metrics that are `None` (e.g. METEOR without Java) are left out of the card
+    rather than reported as 0.
     """
     path = Path(path)
     try:
@@ -55,13 +78,11 @@ def read_metrics(path: str | Path) -> MetricsSummary:
         raise ValueError(f"{path}: not valid JSON ({error}).") from error
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of metrics.")
-    values = data.get("corpus", data)
-    metrics = []
-    for raw_key, value in values.items():
-        key = next((raw_key[len(p) :] for p in _KEY_PREFIXES if raw_key.startswith(p)), raw_key)
-        if key in CARD_METRICS and isinstance(value, (int, float)):
-            name, metric_type = CARD_METRICS[key]
-            metrics.append(CardMetric(key=key, name=name, metric_type=metric_type, value=float(value)))
+    values = data.get("corpus", data.get("metrics", data))
+    metrics = [
+        CardMetric(key=key, name=CARD_METRICS[key][0], metric_type=CARD_METRICS[key][1], value=value)
+        for key, value in _card_values(values).items()
+    ]
     if not metrics:
         raise ValueError(f"{path}: none of the card metrics {sorted(CARD_METRICS)} has a numeric value.")
     order = list(CARD_METRICS)
@@ -71,6 +92,11 @@ def read_metrics(path: str | Path) -> MetricsSummary:
         split=str(data.get("split", "test")),
         dataset_name=str(data.get("dataset", "IU X-ray")),
         num_studies=data.get("num_studies", data.get("num_examples")),
+        baselines={
+            name: _card_values(row.get("corpus", {}))
+            for name, row in (data.get("baselines") or {}).items() if isinstance(row, dict)
+        },
+        protocol=str((data.get("protocol") or {}).get("nlg", "")) if isinstance(data.get("protocol"), dict) else "",
     )
 
 
@@ -190,8 +216,10 @@ collection's de-identification mask.
 ## Evaluation
 {_metrics_table(metrics)}
 
-NLG metrics follow the R2Gen protocol (lower-cased, punctuation stripped, pycocoevalcap BLEU/METEOR/ROUGE-L/CIDEr).
-CheXpert-label F1 uses this project's rule-based labeler (14 observations, with negation and uncertainty handling) on
+{_protocol_line(metrics)}
+The baseline columns are reports that do not look at the image (the most frequent training report; the single
+training report that scores best on the validation split), scored the same way: a model is only reading images
+where it beats them. CheXpert-label F1 uses this project's rule-based labeler (14 observations, with negation and uncertainty handling) on
 generated versus reference reports; it is not the CheXbert labeler, so it does not compare one-to-one with papers
 that use CheXbert.
 
@@ -225,12 +253,33 @@ that use CheXbert.
 """
 
 
+_BASELINE_TITLES = {
+    "most_frequent_train_report": "most frequent train report",
+    "best_train_report_on_validation": "best single train report",
+}
+
+
+def _protocol_line(metrics: MetricsSummary | None) -> str:
+    if metrics is None or not metrics.protocol:
+        return "NLG metrics: pycocoevalcap BLEU/METEOR/ROUGE-L/CIDEr on normalised reports (protocol not recorded)."
+    return f"NLG protocol of these numbers: {metrics.protocol}."
+
+
 def _metrics_table(metrics: MetricsSummary | None) -> str:
     if metrics is None:
         return "No metrics file was given when this card was written: this model has not been evaluated here."
     studies = f", {metrics.num_studies} studies" if metrics.num_studies else ""
-    rows = "\n".join(f"| {metric.name} | {metric.value:.4f} |" for metric in metrics.metrics)
-    return f"Measured on the {metrics.dataset_name} {metrics.split} split{studies}.\n\n| metric | value |\n| --- | --- |\n{rows}"
+    names = list(metrics.baselines)
+    header = "| metric | this model |" + "".join(f" {_BASELINE_TITLES.get(n, n)} |" for n in names)
+    rule = "| --- | --- |" + " --- |" * len(names)
+    rows = []
+    for metric in metrics.metrics:
+        cells = "".join(
+            f" {metrics.baselines[n][metric.key]:.4f} |" if metric.key in metrics.baselines[n] else " – |" for n in names
+        )
+        rows.append(f"| {metric.name} | {metric.value:.4f} |{cells}")
+    table = "\n".join([header, rule, *rows])
+    return f"Measured on the {metrics.dataset_name} {metrics.split} split{studies}.\n\n{table}"
 
 
 __all__ = ["CARD_METRICS", "REQUIREMENTS", "CardMetric", "MetricsSummary", "build_model_card", "read_metrics"]

@@ -30,6 +30,8 @@ refs = ["The heart is enlarged. Small left pleural effusion.", "No acute disease
 preds = ["Cardiomegaly. No pleural effusion.", "No acute disease. The lungs are clear."]
 out = {
     "nlg": nlg.compute(predictions=preds, references=refs, meteor=False, per_report=True),
+    "nlg_r2gen": nlg.compute(predictions=preds, references=refs, meteor=False, protocol="r2gen",
+                             train_reports=["the heart is enlarged . no acute disease ."] * 3),
     "ce": ce.compute(predictions=preds, references=refs, return_labels=True),
     "project_imported": sorted(name for name in sys.modules if name.split(".")[0] == "evaluation"),
 }
@@ -67,6 +69,17 @@ def test_report_nlg_module(loaded: dict) -> None:
     assert 0.0 < out["bleu_1"] < 1.0
 
 
+def test_report_nlg_module_r2gen_protocol(loaded: dict) -> None:
+    from evaluation.nlg import R2GenVocabulary, compute_nlg_metrics
+
+    refs = ["The heart is enlarged. Small left pleural effusion.", "No acute disease. The lungs are clear."]
+    preds = ["Cardiomegaly. No pleural effusion.", "No acute disease. The lungs are clear."]
+    vocabulary = R2GenVocabulary.from_reports(["the heart is enlarged . no acute disease ."] * 3)
+    expected = compute_nlg_metrics(refs, preds, meteor=False, protocol="r2gen", vocabulary=vocabulary)
+    assert loaded["nlg_r2gen"]["bleu_1"] == pytest.approx(expected.corpus["bleu_1"])
+    assert loaded["nlg_r2gen"]["bleu_1"] != pytest.approx(loaded["nlg"]["bleu_1"])
+
+
 def test_chexpert_ce_module(loaded: dict) -> None:
     out = loaded["ce"]
     assert out["per_observation"]["Cardiomegaly"]["tp"] == 1
@@ -74,4 +87,6 @@ def test_chexpert_ce_module(loaded: dict) -> None:
     assert out["per_observation"]["No Finding"]["tp"] == 1
     # TP 2 (cardiomegaly, no finding), FP 0, FN 1 (effusion)
     assert out["micro_precision"] == 1.0 and out["micro_recall"] == pytest.approx(2 / 3)
+    # per study: {cardiomegaly} vs {cardiomegaly, effusion} -> P 1, R 1/2; {no finding} vs itself -> 1, 1
+    assert out["example_precision"] == 1.0 and out["example_recall"] == pytest.approx(0.75)
     assert out["generated_labels"][0]["Pleural Effusion"] == "negative"

@@ -369,3 +369,19 @@ def test_base_models_are_the_checkpoints_the_run_started_from(tmp_path):
     scratch.mkdir()
     (scratch / "run_arguments.json").write_text(json.dumps({"model": {"encoder_name_or_path": None}}))
     assert base_models_of_run(scratch) == [] and base_models_of_run(tmp_path) is None
+
+
+def test_card_table_carries_baselines_and_protocol(model_dir, tmp_path):
+    _, _, directory = model_dir
+    path = tmp_path / "metrics_test.json"  # the layout train_hf.py writes: values under "metrics"
+    path.write_text(json.dumps({
+        "split": "test", "num_studies": 590, "metrics": {"bleu_4": 0.2, "rouge_l": 0.4, "meteor": None},
+        "baselines": {"most_frequent_train_report": {"report": "x", "corpus": {"bleu_4": 0.08, "rouge_l": 0.31}},
+                      "best_train_report_on_validation": {"report": "y", "corpus": {"bleu_4": 0.17}}},
+        "protocol": {"name": "r2gen", "nlg": "r2gen: R2Gen cleaning (iu_xray)"},
+    }))
+    out = build_upload_folder(directory, tmp_path / "upload", repo_id="org/cxr-report", metrics_file=path)
+    text = ModelCard.load(out / "README.md").text
+    assert "| metric | this model | most frequent train report | best single train report |" in text
+    assert "| BLEU-4 | 0.2000 | 0.0800 | 0.1700 |" in text and "| ROUGE-L | 0.4000 | 0.3100 | – |" in text
+    assert "NLG protocol of these numbers: r2gen: R2Gen cleaning (iu_xray)." in text

@@ -25,6 +25,7 @@ def finished_run(studies, tmp_path_factory):
         "--save_strategy", "steps", "--save_steps", "2", "--load_best_model_at_end", "true",
         "--metric_for_best_model", "ce_micro_f1", "--early_stopping_patience", "3", "--do_eval", "true",
         "--do_predict", "true", "--report_to", report_to, "--per_device_eval_batch_size", "16",
+        "--eval_protocol", "r2gen",
     ))
     return result, output_dir
 
@@ -67,6 +68,33 @@ def test_predictions_and_metrics_files(finished_run, studies):
     assert metrics["num_studies"] == len(lines) and metrics["split"] == "test"
     assert {"bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "ce_macro_f1"} <= set(metrics["metrics"])
     assert "ce_per_observation" in metrics and "protocol" in metrics
+
+
+def test_metrics_file_values_match_an_independent_rescoring(finished_run):
+    from evaluation.baselines import MOST_FREQUENT, baseline_reports
+    from evaluation.nlg import R2GenVocabulary, compute_nlg_metrics
+    from publishing import read_metrics
+
+    result, output_dir = finished_run
+    lines = [json.loads(line) for line in (output_dir / "predictions_test.jsonl").read_text().splitlines()]
+    test = result.dataset["test"]
+    assert [line["study_id"] for line in lines] == list(test["study_id"])
+    assert [line["reference"] for line in lines] == list(test["report"])  # references are the dataset's, not decoded
+    metrics = json.loads((output_dir / "metrics_test.json").read_text())
+    assert metrics["protocol"]["name"] == "r2gen" and metrics["protocol"]["r2gen"]["vocabulary_source"] == "the train split"
+    vocabulary = R2GenVocabulary.from_reports(result.dataset["train"]["report"], source="the train split")
+    generated = [line["generated"] for line in lines]
+    expected = compute_nlg_metrics(list(test["report"]), generated, meteor=False, protocol="r2gen", vocabulary=vocabulary)
+    for key in ("bleu_1", "bleu_4", "rouge_l", "cider"):
+        assert metrics["metrics"][key] == pytest.approx(expected.corpus[key], abs=1e-12), key
+    baselines = baseline_reports(result.dataset["train"]["report"], result.dataset["validation"]["report"], "r2gen", vocabulary)
+    assert {name: row["report"] for name, row in metrics["baselines"].items()} == baselines
+    constant = compute_nlg_metrics(list(test["report"]), [baselines[MOST_FREQUENT]] * len(lines), meteor=False,
+                                   protocol="r2gen", vocabulary=vocabulary)
+    assert metrics["baselines"][MOST_FREQUENT]["corpus"]["bleu_4"] == pytest.approx(constant.corpus["bleu_4"])
+    summary = read_metrics(output_dir / "metrics_test.json")  # the model card reads training's file as it is
+    assert summary.baselines[MOST_FREQUENT]["bleu_4"] == pytest.approx(constant.corpus["bleu_4"])
+    assert summary.protocol.startswith("r2gen") and summary.num_studies == len(lines)
 
 
 def test_tensorboard_events_are_written(finished_run):

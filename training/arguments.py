@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
+from evaluation.nlg import PROTOCOLS, R2GEN_DATASETS
 from processing import LEARNT_TOKENIZER_KINDS
 
 BYTE_LEVEL_TOKENIZER = "byte-level"
@@ -191,6 +192,20 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
                   "schedule: for time-limited machines; continue with --resume_from_checkpoint."},
     )
     eval_meteor: bool = field(default=True, metadata={"help": "Compute METEOR (needs java) in evaluations."})
+    eval_protocol: str = field(
+        default="default",
+        metadata={"help": "NLG protocol of evaluations and the metrics file: default (whole normalised reports) or "
+                  "r2gen (the R2Gen papers' references: vocabulary from split_file's train reports, or from the "
+                  "train split when no split_file is given)."},
+    )
+    eval_r2gen_dataset: str = field(
+        default="iu_xray", metadata={"help": "R2Gen cleaner and defaults for eval_protocol r2gen: iu_xray or mimic_cxr."}
+    )
+    eval_baselines: bool = field(
+        default=True,
+        metadata={"help": "Score the trivial baselines (most frequent train report, best single train report on "
+                  "validation) next to the model in the metrics file."},
+    )
     predict_split: str | None = field(
         default="test", metadata={"help": "Split to write predictions and metrics for after training (None: skip)."}
     )
@@ -202,6 +217,12 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
                 "(and previous_pixel_values would never reach the model)."
             )
         super().__post_init__()
+        if self.eval_protocol not in PROTOCOLS:
+            raise ConfigError(f"eval_protocol must be one of {list(PROTOCOLS)}, got {self.eval_protocol!r}")
+        if self.eval_r2gen_dataset not in R2GEN_DATASETS:
+            raise ConfigError(
+                f"eval_r2gen_dataset must be one of {sorted(R2GEN_DATASETS)}, got {self.eval_r2gen_dataset!r}"
+            )
         if self.freeze_encoder_steps < 0 or self.freeze_encoder_epochs < 0:
             raise ConfigError("freeze_encoder_steps and freeze_encoder_epochs must be >= 0")
         if self.early_stopping_patience is not None and not (self.load_best_model_at_end and self.metric_for_best_model):

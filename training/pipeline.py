@@ -12,6 +12,9 @@ import datasets
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from evaluation.baselines import baseline_reports
+from evaluation.nlg import R2GenVocabulary
+
 from .arguments import ConfigError, DataArguments, ModelArguments, ReportTrainingArguments
 from .collator import XrayReportCollator
 from .data import load_report_datasets
@@ -77,6 +80,29 @@ def _callbacks(training_args: ReportTrainingArguments, model: Any) -> list[Train
     return callbacks
 
 
+def r2gen_vocabulary(
+    data_args: DataArguments, training_args: ReportTrainingArguments, train_reports: list[str] | None
+) -> R2GenVocabulary | None:
+    """The R2Gen vocabulary of `eval_protocol: r2gen`: from `split_file`'s train reports, else the train split's."""
+    if training_args.eval_protocol != "r2gen":
+        return None
+    if data_args.split_file:
+        return R2GenVocabulary.from_split_file(data_args.split_file, training_args.eval_r2gen_dataset)
+    if not train_reports:
+        raise ConfigError("eval_protocol r2gen needs train reports for its vocabulary: give a split_file or a train split")
+    return R2GenVocabulary.from_reports(train_reports, training_args.eval_r2gen_dataset, source="the train split")
+
+
+def trivial_baselines(
+    dataset: datasets.DatasetDict, training_args: ReportTrainingArguments, vocabulary: R2GenVocabulary | None
+) -> dict[str, str] | None:
+    """The baseline reports of the metrics file (None when turned off or there is no train split)."""
+    if not training_args.eval_baselines or "train" not in dataset or len(dataset["train"]) == 0:
+        return None
+    validation = list(dataset["validation"]["report"]) if "validation" in dataset else None
+    return baseline_reports(list(dataset["train"]["report"]), validation, training_args.eval_protocol, vocabulary)
+
+
 def _eval_dataset(dataset: datasets.DatasetDict, training_args: ReportTrainingArguments) -> datasets.Dataset | None:
     wants_eval = training_args.eval_strategy != "no" or training_args.do_eval
     validation = dataset.get("validation")
@@ -104,6 +130,7 @@ def run_training(
         dataset = load_report_datasets(data_args)
     train_reports = list(dataset["train"]["report"]) if "train" in dataset else None
     model, processor = build_model_and_processor(model_args, data_args, train_reports)
+    vocabulary = r2gen_vocabulary(data_args, training_args, train_reports)
     if model_args.lora_r > 0:
         model = apply_decoder_lora(model, model_args)
     collator = XrayReportCollator(processor, use_previous_image=model.config.encoder.use_previous_image)
@@ -114,7 +141,9 @@ def run_training(
         eval_dataset=_eval_dataset(dataset, training_args),
         data_collator=collator,
         processing_class=processor,
-        compute_metrics=make_compute_metrics(processor, meteor=training_args.eval_meteor),
+        compute_metrics=make_compute_metrics(
+            processor, meteor=training_args.eval_meteor, protocol=training_args.eval_protocol, vocabulary=vocabulary
+        ),
         callbacks=_callbacks(training_args, model) + list(extra_callbacks or []),
     )
     run = TrainingRun(trainer=trainer, dataset=dataset)
@@ -149,6 +178,8 @@ def run_training(
                 training_args.output_dir, split, list(dataset[split]["study_id"]), list(dataset[split]["report"]),
                 generated, meteor=training_args.eval_meteor,
                 extra_metadata={"data_dir": data_args.data_dir, "global_step": trainer.state.global_step},
+                protocol=training_args.eval_protocol, vocabulary=vocabulary,
+                baselines=trivial_baselines(dataset, training_args, vocabulary),
             )
     return run
 

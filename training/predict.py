@@ -9,6 +9,7 @@ from typing import Any
 
 import datasets
 
+from evaluation.nlg import R2GenVocabulary
 from evaluation.rescore import Prediction, rescore
 from processing import XrayReportProcessor
 
@@ -41,19 +42,23 @@ def write_predictions(
     generated: list[str],
     meteor: bool = True,
     extra_metadata: dict[str, Any] | None = None,
+    protocol: str = "default",
+    vocabulary: R2GenVocabulary | None = None,
+    baselines: dict[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """Scores the predictions and writes `predictions_<split>.jsonl` and `metrics_<split>.json`.
 
     Each predictions line holds `study_id`, `reference`, `generated`, then the study's BLEU-1..4, METEOR, ROUGE-L,
     CIDEr (corpus IDF), CheXpert labels of both reports and the prior-comparison phrases flagged by the truth guard.
     The metrics JSON holds `metrics` (corpus values, flat, as a model card's results table reads them),
-    `ce_per_observation`, `truth_guard`, `protocol`, `unavailable` and the run metadata given.
+    `baselines` (each trivial baseline's report and its `corpus` values, scored the same way), `ce_per_observation`,
+    `ce_tables`, `truth_guard`, `protocol`, `unavailable` and the run metadata given.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = [Prediction(str(s), r, g, row=index + 1)
             for index, (s, r, g) in enumerate(zip(study_ids, references, generated))]
-    result = rescore(rows, meteor=meteor)
+    result = rescore(rows, meteor=meteor, protocol=protocol, vocabulary=vocabulary, baselines=baselines)
     predictions_path = output_dir / f"predictions_{split}.jsonl"
     with open(predictions_path, "w", encoding="utf-8") as handle:
         for row, scores in zip(rows, result["per_study"]):
@@ -65,8 +70,10 @@ def write_predictions(
         "num_studies": result["num_studies"],
         "num_empty_generated": result["num_empty_generated"],
         "metrics": result["corpus"],
+        "baselines": result["baselines"],
         "unavailable": result["unavailable"],
         "ce_per_observation": result["ce_per_observation"],
+        "ce_tables": result["ce_tables"],
         "truth_guard": result["truth_guard"],
         "protocol": result["protocol"],
         **(extra_metadata or {}),

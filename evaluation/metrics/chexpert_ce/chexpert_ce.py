@@ -32,7 +32,8 @@ Args:
     observations (list of str, optional): observations to score (default: all 14).
     return_labels (bool, default False): also return both label sets (observation -> value per report).
 Returns:
-    micro_precision, micro_recall, micro_f1, macro_precision, macro_recall, macro_f1 (float),
+    micro_precision, micro_recall, micro_f1, macro_precision, macro_recall, macro_f1, example_precision,
+    example_recall, example_f1 (float),
     per_observation (dict: observation -> tp, fp, fn, tn, support, precision, recall, f1, accuracy).
 Examples:
     >>> metric = evaluate.load("evaluation/metrics/chexpert_ce")
@@ -67,6 +68,7 @@ class ChexpertCE(evaluate.Metric):
         )
         output = {f"micro_{k}": v for k, v in scores.micro.items()}
         output.update({f"macro_{k}": v for k, v in scores.macro.items()})
+        output.update({f"example_{k}": v for k, v in scores.example.items()})
         output["per_observation"] = scores.per_observation
         if return_labels:
             output["reference_labels"] = [{k: v.value for k, v in l.items()} for l in reference_labels]

@@ -14,7 +14,7 @@ module works from evaluate's cache without the project being importable.
 import datasets
 import evaluate
 
-from .nlg import METRIC_KEYS, compute_nlg_metrics
+from .nlg import METRIC_KEYS, R2GenVocabulary, compute_nlg_metrics
 
 _DESCRIPTION = """BLEU-1..4, METEOR, ROUGE-L and CIDEr of generated reports against one reference each, with the
 R2Gen normalisation (lowercase, punctuation removed except the sentence dot) and pycocoevalcap's scorers.
@@ -28,6 +28,11 @@ Args:
     normalize (bool, default True): apply the R2Gen normalisation to both sides.
     meteor (bool, default True): compute METEOR (needs java).
     per_report (bool, default False): also return the per-report scores.
+    protocol (str, default "default"): "default" or "r2gen" (the R2Gen papers' references: cleaned, rare words
+        as <unk>, cut to max_seq_length - 1 words); "r2gen" needs split_file or train_reports.
+    split_file (str): R2Gen annotation.json whose train reports give the r2gen vocabulary.
+    train_reports (list of str): the train reports instead of a split file.
+    r2gen_dataset (str, default "iu_xray"): "iu_xray" or "mimic_cxr" (cleaner, threshold and length of R2Gen).
 Returns:
     bleu_1, bleu_2, bleu_3, bleu_4, meteor, rouge_l, cider (float or None), unavailable (dict: metric -> reason),
     and per_report (list of dicts) when asked.
@@ -56,8 +61,19 @@ class ReportNLG(evaluate.Metric):
             ),
         )
 
-    def _compute(self, predictions, references, normalize=True, meteor=True, per_report=False):
-        result = compute_nlg_metrics(references, predictions, normalize=normalize, meteor=meteor)
+    def _compute(self, predictions, references, normalize=True, meteor=True, per_report=False, protocol="default",
+                 split_file=None, train_reports=None, r2gen_dataset="iu_xray"):
+        vocabulary = None
+        if protocol == "r2gen":
+            if split_file is not None:
+                vocabulary = R2GenVocabulary.from_split_file(split_file, r2gen_dataset)
+            elif train_reports is not None:
+                vocabulary = R2GenVocabulary.from_reports(train_reports, r2gen_dataset)
+            else:
+                raise ValueError("protocol='r2gen' needs split_file= or train_reports= for its vocabulary")
+        result = compute_nlg_metrics(
+            references, predictions, normalize=normalize, meteor=meteor, protocol=protocol, vocabulary=vocabulary
+        )
         output = {key: result.corpus[key] for key in METRIC_KEYS}
         output["unavailable"] = dict(result.unavailable)
         if per_report:
