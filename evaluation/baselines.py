@@ -19,8 +19,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Optional
 
-from pycocoevalcap.bleu.bleu_scorer import BleuScorer, cook_refs, cook_test
-
 from .nlg import R2GenVocabulary, protocol_preparers
 
 logger = logging.getLogger(__name__)
@@ -47,6 +45,8 @@ def most_frequent_report(
 
 def _constant_bleu_4(candidate: str, cooked_references: list) -> float:
     """pycocoevalcap's corpus BLEU-4 of one candidate given to every reference (references cooked once)."""
+    from pycocoevalcap.bleu.bleu_scorer import BleuScorer, cook_test
+
     scorer = BleuScorer(n=4)
     scorer.crefs = list(cooked_references)
     scorer.ctest = [cook_test(candidate, cooked) for cooked in cooked_references]
@@ -70,6 +70,8 @@ def best_single_report(
     references = [prepare_reference(text) for text in validation_references]
     if not references:
         raise ValueError("no validation report to choose the best single training report on")
+    from pycocoevalcap.bleu.bleu_scorer import cook_refs
+
     cooked = [cook_refs([reference]) for reference in references]
     forms = _distinct_by_form(train_reports, prepare_prediction)
     if not forms:

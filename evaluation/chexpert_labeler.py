@@ -100,6 +100,10 @@ class ObservationRule:
         exclusions: patterns of look-alike phrases; a mention inside one of their matches is ignored.
         normal_phrases: patterns stating the structure is normal (value negative without cue analysis).
         borderline_phrases: patterns stating the finding is borderline (value uncertain).
+        stable_phrases: patterns stating the structure is stable or unchanged (value uncertain, as in CheXpert),
+            unless a normal phrase covers the same words ("heart size is normal and stable" is negative).
+        hedged_mentions: mentions that are uncertain when nothing negates them (CheXpert's "vascular
+            congestion", "indistinctness" ...).
     """
 
     name: str
@@ -107,16 +111,20 @@ class ObservationRule:
     exclusions: tuple[str, ...] = ()
     normal_phrases: tuple[str, ...] = ()
     borderline_phrases: tuple[str, ...] = ()
+    stable_phrases: tuple[str, ...] = ()
+    hedged_mentions: tuple[str, ...] = ()
 
 
 _W = r"(?:[\w-]+,? ){0,4}?"  # up to four words between a subject and its descriptor
 _HEART = r"\b(?:heart|cardiac (?:silhouette|shadow|contours?|size|borders?)|heart size|cardiac)"
 _MEDIASTINUM = (
     r"\b(?:cardio ?mediastinal (?:silhouette|contours?|shadow|size|width)s?|cardiomediastinum|mediastinum"
-    r"|mediastinal (?:silhouette|contours?|shadow|width|structures)s?)"
+    r"|mediastinal (?:silhouette|contours?|shadow|width|structures|configuration)s?|pericardial silhouette"
+    r"|cardiac silhouette and vascularity|contours?)"
 )
 _ENLARGED = r"(?:enlarged|enlargement|large|increased in size|prominent|prominence|widened|widening)"
-_NORMAL = r"(?:normal|within (?:\w+ )?(?:normal )?limits(?: of normal)?|unremarkable|wnl|stable in size and contour)"
+_NORMAL = r"(?:normal|within (?:\w+ )?(?:normal )?limits(?: of normal)?|unremarkable|wnl)"
+_STABLE = r"(?:stable|unchanged|not changed|similar (?:to|in appearance to) (?:the )?prior)"
 _BORDERLINE = r"(?:borderline|mildly prominent|slightly prominent)"
 _UPPER_NORMAL = r"(?:near |at |on )?(?:the )?(?:upper|high|top)[- ](?:limits? of |end of )?normal"
 _LINK = r"(?:(?:is|are|appears?|remains?|stable|and|in|the|of|size|now|again|at|near|mildly|slightly)[ ,]+){0,5}"
@@ -137,6 +145,7 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
             r"(?:cardio ?)?mediastin\w+ (?:\w+ )?(?:is |are )?(?:not enlarged|not widened)",
         ),
         borderline_phrases=(rf"{_MEDIASTINUM} {_LINK}{_BORDERLINE}",),
+        stable_phrases=(rf"{_MEDIASTINUM} {_LINK}{_STABLE}", rf"{_STABLE} (?:\w+ )?{_MEDIASTINUM}"),
     ),
     ObservationRule(
         name="Cardiomegaly",
@@ -158,6 +167,7 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
             rf"{_HEART} {_LINK}{_BORDERLINE}",
             rf"{_BORDERLINE} (?:\w+ )?(?:heart|cardiac|cardiomegaly|enlarge)",
         ),
+        stable_phrases=(rf"{_HEART} {_LINK}{_STABLE}", rf"{_STABLE} (?:\w+ )?{_HEART}"),
     ),
     ObservationRule(
         name="Lung Lesion",
@@ -168,11 +178,12 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
             r"\btumou?rs?\b",
             r"neoplas\w*",
             r"carcinoma|malignan\w*|cancer",
-            r"metasta\w*",
             r"cavitary|cavitation|cavity",
+            r"\blumps?\b",
         ),
         exclusions=(
             r"mass effect",
+            r"calcified (?:\w+ )?nodul\w*",
             r"(?:bony|bone|lytic|sclerotic|blastic|osseous|skeletal|expansile|rib|osteolytic) (?:\w+ )?lesions?",
             r"lesions? (?:of|in) the (?:\w+ )?(?:rib|bone|spine|vertebra\w*|humerus|clavicle)",
             r"(?:soft tissue|breast) (?:\w+ )?(?:mass|nodul\w*|lesion)",
@@ -185,28 +196,36 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
         mentions=(
             r"opaci(?:ty|ties|fication|fied)",
             r"infiltrat\w*",
-            r"\bdensit(?:y|ies)\b",
-            r"air ?space (?:disease|process|opacit\w*|consolidation)",
+            r"increased (?:\w+ )?densit(?:y|ies)\b",
+            r"decreased (?:\w+ )?translucency",
+            r"air[- ]?space (?:disease|process|opacit\w*|consolidation)",
             r"\bhaz(?:y|iness)\b",
             r"ground[- ]glass",
+            r"interstitial (?:\w+ )?(?:markings?|pattern|lung)",
+            r"reticular (?:\w+ )?(?:pattern|markings?)|reticulation",
+            r"(?:parenchymal|pulmonary|lung) (?:\w+ )?scarring|\bscar(?:s|ring|red)?\b",
+            r"(?:peribronchial|bronchial|airway|bronchial wall|wall) thickening",
         ),
         exclusions=(
             r"(?:bone|bony|osseous|soft tissue|breast|nipple|calcific|calcified|metallic) densit\w*",
             r"densit\w* (?:of|in|over|projecting over) the (?:\w+ )?(?:rib|spine|breast|soft tissue)",
             r"(?:increased )?(?:bone )?mineral densit\w*|osteopeni\w*",
+            r"pleural scar\w*",
         ),
     ),
     ObservationRule(
         name="Edema",
         mentions=(
             r"\bedema\b",
-            r"(?:pulmonary|vascular|venous|interstitial) (?:vascular )?(?:congestion|engorgement)",
-            r"\bcongestion\b",
             r"congestive heart failure|heart failure|\bchf\b",
-            r"cephalization",
             r"kerley",
         ),
         exclusions=(r"(?:soft tissue|subcutaneous|extremity|wall) edema",),
+        hedged_mentions=(
+            r"(?:pulmonary|vascular|venous|interstitial) (?:vascular )?(?:congestion|engorgement)|\bcongestion\b",
+            r"\bindistinct(?:ness)?\b",
+            r"vascular (?:\w+ )?prominence|prominen\w* (?:of the )?(?:pulmonary )?vascular\w*",
+        ),
     ),
     ObservationRule(name="Consolidation", mentions=(r"consolidat\w*",)),
     ObservationRule(
@@ -216,7 +235,7 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
     ),
     ObservationRule(
         name="Atelectasis",
-        mentions=(r"atelecta\w*", r"(?:lobar|lung|lobe|segmental) collapse", r"collapse of the (?:\w+ )*?(?:lobe|lung)"),
+        mentions=(r"atelecta\w*", r"\bcollaps\w*"),
     ),
     ObservationRule(
         name="Pneumothorax",
@@ -243,6 +262,8 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
             r"pleuro-?parenchymal (?:scar\w*|thickening|opacit\w*)",
             r"fibrothorax",
             r"apical (?:pleural )?(?:cap|capping)",
+            r"\bfibros\w*|\bfibrotic\b",
+            r"pleuro-?pericardial (?:scar\w*|thickening)",
         ),
     ),
     ObservationRule(name="Fracture", mentions=(r"fractur\w*", r"\bfx\b")),
@@ -250,18 +271,42 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
         name="Support Devices",
         mentions=(
             r"pacemaker|\bpacer\b|defibrillator|\bicd\b|\baicd\b|(?:cardiac|pacing|pacer) (?:\w+ )?(?:generator|leads?|device)",
-            r"catheters?|central (?:venous )?line|\bpicc\b|\bport\b|port-a-cath|portacath|mediport|dialysis line",
-            r"(?:endotracheal|tracheostomy|feeding|gastrostomy|nasogastric|enteric|chest|\bng|\bet|\bog|dobhoff) tubes?",
-            r"tracheostomy|\bdrain\b|\bshunt\b",
+            r"catheters?|\bpicc\b|\bport\b|port-a-cath|portacath|mediport|\blines?\b",
+            r"\btubes?\b|\bcannula\b|\bcoils?\b|\bapparatus\b|\bequipment\b|\bmarkers?\b|arthroplast\w*",
+            r"\bdrains?\b|\bshunt\b|\bsupport(?:ing)? (?:devices?|lines?|tubes?|apparatus)",
             r"surgical (?:\w+ )?clips?|\bclips\b|sutures?|suture material|staples",
             r"\bstents?\b",
-            r"(?:valve|valvular) (?:replacement|prosthesis)|prosthetic (?:\w+ )?valve|(?:\w+ )?valve artifact",
-            r"sternotomy wires?|sternal wires?|(?:orthopedic |surgical |fixation |spinal )?hardware|\bscrews?\b|\bplate\b",
+            r"\bvalves?\b|valvular (?:replacement|prosthesis)",
+            r"sternotomy wires?|sternal wires?|(?:orthopedic |surgical |fixation |spinal )?hardware|\bscrews?\b|\bplates?\b",
             r"stimulator|medical device|electronic device|monitor(?:ing)? leads|\bdevice\b",
             r"cabg markers?|surgical markers?",
             r"(?:\bxxxx|catheter|line|tube|port) tips?\b|\btips? (?:[\w-]+ ){0,5}?(?:svc|atri\w+|cavoatrial|cava|brachiocephalic|carina)",
         ),
-        exclusions=(r"port of entry",),
+        exclusions=(
+            r"port of entry",
+            r"(?:kerley|septal|pleural|fissural|skin|air-fluid|fluid) (?:\w+ )?lines?",
+            r"valves? (?:\w+ )?calcifi\w*|calcifi\w* (?:of the )?(?:\w+ )?valves?",
+        ),
+    ),
+)
+
+OTHER_FINDING = "Other Finding"
+"""Findings outside the 14 observations that still rule out No Finding (the other-finding list of CheXpert)."""
+
+OTHER_FINDING_RULE = ObservationRule(
+    name=OTHER_FINDING,
+    mentions=tuple(
+        rf"\b{stem}"
+        for stem in (
+            "emphysema", "blunt", "densit", "elevation", "eventration", "scoliosis", "degenera", "calcifi",
+            "hyperinflat", "bronchospasm", "asthma", "hernia", "copd", "interstitial markings", "plaque",
+            "osteophyt", "aortic disease", "bronchiolitis", "airways? disease", "thickening", "cephalization",
+            "aspiration", "bullae", "contusion", "atherosclero", "osteopeni", "metasta", "granuloma",
+            "pneumomediastinum", "pneumoperitoneum", "osteodystrophy", "cuffing", "irregular lucency", "inflam",
+            "fissure", "hypertension", "prominen", "kyphosis", "defib", "hyperexpan", "bullet", "reticula",
+            "thoracentesis", "bronchitis", "volume loss", "deformit", "hemorrhage", "hematoma", "radiopaque",
+            "aerophagia", "arthropathy", "tracheostomy",
+        )
     ),
 )
 
@@ -271,12 +316,17 @@ OBSERVATION_RULES: tuple[ObservationRule, ...] = (
 _PRE_CUES: tuple[tuple[str, str], ...] = (
     ("pseudo", r"\bno (?:\w+ )?(?:change|increase|decrease|worsening|improvement) (?:in|of)\b"),
     ("pseudo", r"\bwithout (?:\w+ )?change\b|\bnot only\b"),
+    ("unc", r"\bno (?:evidence|signs?|findings?) to (?:rule out|exclude)\b"),
     ("neg", r"\bno (?:[\w-]+ ){0,6}?(?:to suggest|suggestive of|suggesting|suspicious for|concerning for|worrisome for|to indicate|indicative of|diagnostic of)\b"),
+    ("neg", r"\bno (?:obvious |definite )?associated\b"),
+    ("unc", r"\bno (?:new|definite|obvious)\b"),
     ("neg", r"\b(?:no|without) (?:radiographic |definite |convincing |acute |xxxx )?(?:evidence|signs?|findings?) (?:of|for)\b"),
     ("unc", r"\b(?:cannot|can not|can't|could not|not) (?:be )?(?:entirely |completely |definitely |totally )?(?:exclude[ds]?|rule[ds]? out|ruled out)\b"),
     ("unc", r"\bdifficult to (?:exclude|rule out)\b|\bnot (?:entirely |completely )?excluded\b"),
     ("neg", r"\bno\b|\bnot\b|\bwithout\b|\bnegative for\b|\bfree of\b|\bclear of\b|\babsence of\b|\babsent\b"),
     ("neg", r"\bresolution of\b|\bresolved\b|\bnone\b|\bneither\b|\bnor\b|\bremoval of\b|\bremoved\b|\bfails? to (?:show|demonstrate)\b"),
+    ("neg", r"\bhistory of\b|\brule out\b|\bdisappearance of\b|\bcleared\b"),
+    ("unc", r"\bmaybe\b|\bsecondary to\b|\bcorrelat\w* clinically for\b|\bclinical correlation for\b"),
     ("unc", r"\bpossibl[ey]\b|\bprobabl[ey]\b|\blikely\b|\bunlikely\b|\bmay\b|\bmight\b|\bcould\b|\bperhaps\b"),
     ("unc", r"\bsuspect\w*|\bsuspicious for\b|\bsuspicion (?:of|for)\b|\bconcern\w* (?:for|of)\b|\bworrisome for\b"),
     ("unc", r"\bquestionabl[ey]\b|\bquestion(?: of)?\b|\bequivocal\b|\bsuggest\w*|\bdifferential\b|\bconsider\w*"),
@@ -284,7 +334,7 @@ _PRE_CUES: tuple[tuple[str, str], ...] = (
 )
 _POST_UNC = re.compile(
     r"^\W*(?:[\w-]+,? ){0,5}?(?:(?:cannot|can not|can't|could not|not) (?:be )?(?:entirely |completely |definitely )?"
-    r"(?:excluded|ruled out)|(?:is |are )?(?:suspected|questioned)\b|(?:is|are) (?:not excluded|possible|possibly present|questionable|"
+    r"(?:excluded|ruled out)|(?:is |are )?(?:poorly|incompletely|not well) (?:evaluated|visualized|seen|assessed)|(?:is |are )?(?:suspected|questioned)\b|(?:is|are) (?:not excluded|possible|possibly present|questionable|"
     r"likely|probable|a consideration)|(?:may|might|could) (?:also )?be (?:present|seen)|versus|vs\b)"
 )
 _POST_NEG = re.compile(
@@ -298,6 +348,8 @@ _CLAUSE_BREAK = re.compile(
     r"|\bwhereas\b|\bwhile\b|\bwhich\b|\bwith the exception of\b|\bbesides\b|\bbeyond\b"
     r"|,? and there (?:is|are|has been|have been)\b|, there (?:is|are)\b|\bthere is\b|\bthere are\b"
 )
+_OR_AFTER = re.compile(r"^\W*(?:[\w-]+ ){0,2}?(?:and/or|or)\b")
+_OR_BEFORE = re.compile(r"\b(?:and/or|or)\W+(?:[\w-]+ ){0,3}?$")
 _LIST_NUMBER_ONLY = re.compile(r"\d{1,2}[.)]?")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])(?!\d)\s*|\n+|(?:^|\s)\d{1,2}[.)]\s")
 
@@ -340,14 +392,18 @@ class _CompiledRule:
     exclusions: tuple[re.Pattern[str], ...]
     normal_phrases: tuple[re.Pattern[str], ...]
     borderline_phrases: tuple[re.Pattern[str], ...]
+    stable_phrases: tuple[re.Pattern[str], ...]
+    hedged_mentions: tuple[re.Pattern[str], ...]
 
 
-_RULES = tuple(
-    _CompiledRule(
-        r.name, _compile(r.mentions), _compile(r.exclusions), _compile(r.normal_phrases), _compile(r.borderline_phrases)
+def _compile_rule(rule: ObservationRule) -> _CompiledRule:
+    return _CompiledRule(
+        rule.name, _compile(rule.mentions), _compile(rule.exclusions), _compile(rule.normal_phrases),
+        _compile(rule.borderline_phrases), _compile(rule.stable_phrases), _compile(rule.hedged_mentions),
     )
-    for r in OBSERVATION_RULES
-)
+
+
+_RULES = tuple(_compile_rule(rule) for rule in (*OBSERVATION_RULES, OTHER_FINDING_RULE))
 _CUES = tuple((kind, re.compile(pattern)) for kind, pattern in _PRE_CUES)
 _ABNORMAL_IN_GAP = re.compile(r"enlarg|\blarge|prominen|increas|widen|borderline|abnormal|not normal")
 
@@ -402,6 +458,9 @@ def _mention_label(sentence: str, start: int, end: int) -> tuple[Label, str]:
     post_neg = _POST_NEG.search(after)
     if post_neg:
         return Label.NEGATIVE, post_neg.group(0).strip()
+    alternative = _OR_AFTER.search(after) or _OR_BEFORE.search(sentence[left:start])
+    if alternative:  # "X or Y" hedges both unless a negation covers the list
+        return Label.UNCERTAIN, alternative.group(0).strip()
     return Label.POSITIVE, ""
 
 
@@ -423,14 +482,23 @@ def _sentence_mentions(rule: _CompiledRule, sentence: str) -> list[Mention]:
                 continue
             covered.append(m.span())
             found.append(Mention(rule.name, Label.NEGATIVE, sentence, m.group(0), "normal statement"))
-    excluded = _excluded_spans(rule, sentence)
-    for pattern in rule.mentions:
+    for pattern in rule.stable_phrases:
         for m in pattern.finditer(sentence):
-            if _overlaps(m.span(), excluded) or _overlaps(m.span(), covered):
+            if _ABNORMAL_IN_GAP.search(m.group(0)) or _overlaps(m.span(), covered):
                 continue
             covered.append(m.span())
-            label, cue = _mention_label(sentence, m.start(), m.end())
-            found.append(Mention(rule.name, label, sentence, m.group(0), cue))
+            found.append(Mention(rule.name, Label.UNCERTAIN, sentence, m.group(0), "stable statement"))
+    excluded = _excluded_spans(rule, sentence)
+    for hedged, patterns in ((False, rule.mentions), (True, rule.hedged_mentions)):
+        for pattern in patterns:
+            for m in pattern.finditer(sentence):
+                if _overlaps(m.span(), excluded) or _overlaps(m.span(), covered):
+                    continue
+                covered.append(m.span())
+                label, cue = _mention_label(sentence, m.start(), m.end())
+                if hedged and label is Label.POSITIVE:
+                    label, cue = Label.UNCERTAIN, "hedged mention"
+                found.append(Mention(rule.name, label, sentence, m.group(0), cue))
     return found
 
 
@@ -449,15 +517,25 @@ def label_report_with_mentions(report: str) -> LabelerResult:
     for sentence in split_report_sentences(report):
         for rule in _RULES:
             mentions.extend(_sentence_mentions(rule, sentence))
-    labels = {name: Label.NOT_MENTIONED for name in OBSERVATIONS}
-    for name in OBSERVATIONS:
-        labels[name] = aggregate(m.label for m in mentions if m.observation == name)
-    labels["No Finding"] = (
-        Label.NOT_MENTIONED
-        if any(labels[p] in (Label.POSITIVE, Label.UNCERTAIN) for p in PATHOLOGIES)
-        else Label.POSITIVE
+    mentions.extend(
+        Mention("Cardiomegaly", Label.UNCERTAIN, m.sentence, m.text, "heart failure")
+        for m in list(mentions)
+        if m.observation == "Edema" and m.label in _FINDING_LABELS and _HEART_FAILURE.search(m.text)
     )
+    labels = {name: aggregate(m.label for m in mentions if m.observation == name) for name in OBSERVATIONS}
+    other = aggregate(m.label for m in mentions if m.observation == OTHER_FINDING)
+    labels["No Finding"] = _no_finding(labels, other)
     return LabelerResult(labels=labels, mentions=mentions)
+
+
+_FINDING_LABELS = (Label.POSITIVE, Label.UNCERTAIN)
+_HEART_FAILURE = re.compile(r"heart failure|\bchf\b")
+
+
+def _no_finding(labels: dict[str, Label], other_findings: Label) -> Label:
+    """CheXpert's rule: positive unless a pathology or an other finding is positive or uncertain."""
+    blocked = other_findings in _FINDING_LABELS or any(labels[p] in _FINDING_LABELS for p in PATHOLOGIES)
+    return Label.NOT_MENTIONED if blocked else Label.POSITIVE
 
 
 def label_report(report: str) -> dict[str, Label]:
@@ -476,15 +554,15 @@ def keyword_label_report(report: str) -> dict[str, Label]:
     Uses the same mention patterns and exclusions as :func:`label_report` and the same No Finding rule, but no
     cues, normal phrases or borderline phrases. It exists to measure what the negation and uncertainty rules add.
     """
-    labels = {name: Label.NOT_MENTIONED for name in OBSERVATIONS}
+    found = {name: Label.NOT_MENTIONED for name in (*OBSERVATIONS, OTHER_FINDING)}
     text = " ".join(split_report_sentences(report))
     for rule in _RULES:
         excluded = _excluded_spans(rule, text)
-        if any(not _overlaps(m.span(), excluded) for pattern in rule.mentions for m in pattern.finditer(text)):
-            labels[rule.name] = Label.POSITIVE
-    labels["No Finding"] = (
-        Label.NOT_MENTIONED if any(labels[p] is Label.POSITIVE for p in PATHOLOGIES) else Label.POSITIVE
-    )
+        patterns = (*rule.mentions, *rule.hedged_mentions)
+        if any(not _overlaps(m.span(), excluded) for pattern in patterns for m in pattern.finditer(text)):
+            found[rule.name] = Label.POSITIVE
+    labels = {name: found[name] for name in OBSERVATIONS}
+    labels["No Finding"] = _no_finding(labels, found[OTHER_FINDING])
     return labels
 
 

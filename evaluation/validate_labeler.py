@@ -58,25 +58,28 @@ class MeshRule:
         observation: the CheXpert observation it implies.
         require_any: the tag counts only if one of these qualifiers is present (empty: no condition).
         forbid_sites: the tag does not count if a qualifier is in :data:`NON_LUNG_SITES`.
+        forbid_any: the tag does not count if one of these qualifiers is present.
     """
 
     heading: str
     observation: str
     require_any: tuple[str, ...] = ()
     forbid_sites: bool = False
+    forbid_any: tuple[str, ...] = ()
 
 
 MESH_RULES: tuple[MeshRule, ...] = (
     MeshRule("Mediastinum", "Enlarged Cardiomediastinum", require_any=("enlarged", "prominent", "widened")),
     MeshRule("Cardiomegaly", "Cardiomegaly"),
     MeshRule("Cardiac Shadow", "Cardiomegaly", require_any=("enlarged",)),
-    MeshRule("Nodule", "Lung Lesion", forbid_sites=True),
+    MeshRule("Nodule", "Lung Lesion", forbid_sites=True, forbid_any=("calcified",)),
     MeshRule("Mass", "Lung Lesion", forbid_sites=True),
     MeshRule("Cavitation", "Lung Lesion"),
     MeshRule("Opacity", "Lung Lesion", require_any=("round",), forbid_sites=True),
     MeshRule("Density", "Lung Lesion", require_any=("round",), forbid_sites=True),
     MeshRule("Opacity", "Lung Opacity", forbid_sites=True),
-    MeshRule("Density", "Lung Opacity", require_any=("lung", "lingula", "retrocardiac", "pulmonary alveoli"), forbid_sites=True),
+    MeshRule("Cicatrix", "Lung Opacity", forbid_sites=True, forbid_any=("pleura",)),
+    MeshRule("Markings", "Lung Opacity", require_any=("interstitial", "reticular")),
     MeshRule("Infiltrate", "Lung Opacity"),
     MeshRule("Airspace Disease", "Lung Opacity"),
     MeshRule("Pulmonary Edema", "Edema"),
@@ -96,6 +99,7 @@ MESH_RULES: tuple[MeshRule, ...] = (
     MeshRule("Costophrenic Angle", "Pleural Effusion", require_any=("blunted",)),
     MeshRule("Thickening", "Pleural Other", require_any=("pleura",)),
     MeshRule("Cicatrix", "Pleural Other", require_any=("pleura",)),
+    MeshRule("Pulmonary Fibrosis", "Pleural Other"),
     MeshRule("Fractures, Bone", "Fracture"),
     MeshRule("Fracture", "Fracture"),
     MeshRule("Catheters, Indwelling", "Support Devices"),
@@ -106,9 +110,11 @@ MESH_RULES: tuple[MeshRule, ...] = (
     MeshRule("Stents", "Support Devices"),
     MeshRule("Sutures", "Support Devices"),
 )
-"""MeSH -> CheXpert observation mapping. ``"normal"`` (the whole MeSH field) maps to No Finding. Headings not
-listed (e.g. Calcified Granuloma, Granulomatous Disease, Calcinosis, Cicatrix of the lung, Markings, Emphysema,
-Thoracic Vertebrae/degenerative, Lung/hypoinflation) map to no observation."""
+"""MeSH -> CheXpert observation mapping, following the CheXpert labeler's definitions: a lung scar (Cicatrix) and
+interstitial or reticular markings are Lung Opacity, fibrosis is Pleural Other, a calcified nodule is not a Lung
+Lesion and a plain Density is none of the 14 (CheXpert counts it among the other findings). ``"normal"`` (the whole
+MeSH field) maps to No Finding. Headings not listed (e.g. Calcified Granuloma, Granulomatous Disease, Calcinosis,
+Emphysema, Thoracic Vertebrae/degenerative, Lung/hypoinflation) map to no observation."""
 
 UNINDEXED = "no indexing"
 
@@ -127,6 +133,8 @@ def mesh_to_observations(mesh: str) -> set[str]:
             if rule.require_any and not qualifiers & set(rule.require_any):
                 continue
             if rule.forbid_sites and qualifiers & NON_LUNG_SITES:
+                continue
+            if qualifiers & set(rule.forbid_any):
                 continue
             found.add(rule.observation)
     return found
