@@ -22,22 +22,27 @@ How a report is labelled:
      gives **uncertain**, a pseudo-negation (``"no change in"``, ``"no increase in"``) blocks negation;
      negation reaches across a list (``"no effusion, pneumothorax or consolidation"``) up to the end of the clause;
    * otherwise a negation cue right after it (``"pneumothorax is not seen"``, ``"effusion has resolved"``)
-     gives **negative**; with no cue it is **positive**.
+     gives **negative**; a mention joined to another by ``or`` / ``and/or`` is **uncertain** (as in
+     CheXpert); with no cue it is **positive**.
 
    Observations that radiologists report as a normal statement also have *normal phrases* that give
    **negative** directly: ``"heart size is normal"``, ``"normal cardiac silhouette"``, ``"mediastinal contours
    within normal limits"``, ``"heart size is at the upper limits of normal"`` (Cardiomegaly, Enlarged
-   Cardiomediastinum). Borderline statements (``"borderline heart size"``, ``"borderline cardiomegaly"``,
-   ``"mediastinum is mildly prominent"``) give **uncertain**.
+   Cardiomediastinum). Borderline statements (``"borderline heart size"``, ``"mediastinum is mildly prominent"``)
+   and, as in CheXpert, stable ones (``"heart size is stable"``, ``"unchanged mediastinal contour"``) give
+   **uncertain**; *hedged mentions* (``"vascular congestion"``, ``"indistinctness"``) are uncertain unless negated.
 4. The mentions of a report are aggregated per observation: positive if any mention is positive, else
-   uncertain if any is uncertain, else negative if any is negative, else not mentioned.
+   uncertain if any is uncertain, else negative if any is negative, else not mentioned. A positive or uncertain
+   ``"CHF"`` / ``"heart failure"`` also makes Cardiomegaly uncertain.
 5. **No Finding** is derived, as in CheXpert: positive when none of the 12 pathology observations (all but
-   No Finding and Support Devices) is positive or uncertain, and not mentioned otherwise (it is never negative
-   or uncertain). Support devices do not affect it.
+   No Finding and Support Devices) and none of the *other findings* (:data:`OTHER_FINDING_RULE`: emphysema,
+   calcified granuloma, degenerative change, scoliosis ...) is positive or uncertain, and not mentioned otherwise
+   (it is never negative or uncertain). Support devices do not affect it.
 
-The rules were written for the phrasing of the IU X-ray reports (``"XXXX"`` is the collection's
-de-identification mask and is treated as an unknown word); see the Evaluation section of README.md for their agreement with
-the studies' MeSH tags.
+The mention lists and cues follow the Stanford CheXpert labeler's (``evaluation.chexpert_conformance`` measures
+the agreement); the rules were checked on the phrasing of the IU X-ray reports (``"XXXX"`` is the collection's
+de-identification mask and is treated as an unknown word). docs/evaluation.md lists the deliberate differences
+and the agreement with the studies' MeSH tags.
 """
 
 from __future__ import annotations
@@ -573,6 +578,8 @@ __all__ = [
     "Mention",
     "OBSERVATIONS",
     "OBSERVATION_RULES",
+    "OTHER_FINDING",
+    "OTHER_FINDING_RULE",
     "ObservationRule",
     "PATHOLOGIES",
     "aggregate",
