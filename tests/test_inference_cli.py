@@ -60,7 +60,9 @@ def test_folder_csv_and_dicom_to_structured_rows_with_errors(tmp_path, study_tre
     assert row["report"] == LEARNED_REPORT and row["num_views"] == 2 and rows["s2"]["num_views"] == 1
     assert row["impression"] == "No acute cardiopulmonary abnormality."
     assert row["findings"] == "Heart size is unchanged. The lungs are clear."
-    assert row["No Finding"] == "positive" and all(row[name] for name in OBSERVATIONS)
+    # "heart size is unchanged" is an uncertain Cardiomegaly (CheXpert's convention), which rules out No Finding
+    assert row["Cardiomegaly"] == "uncertain" and row["No Finding"] == "not_mentioned"
+    assert all(row[name] for name in OBSERVATIONS)
     assert [f["phrase"] for f in row["flags"]] == ["unchanged"] and row["seconds_per_study"] > 0
 
     errors = {e["study_id"]: e["reason"] for e in read_rows(output.with_name("reports.jsonl.errors.jsonl"))}
