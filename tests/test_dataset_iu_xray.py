@@ -353,3 +353,55 @@ def test_kaggle_layout_accepts_arbitrary_uids_and_file_names(tmp_path: Path) -> 
     assert sorted(examples) == ["syn-a10", "syn-b2"]
     assert examples["syn-b2"]["lateral"] is None and examples["syn-b2"]["report"] == "Left effusion. Effusion."
     assert examples["syn-a10"]["image_files"] == ["front_a.png", "side_a.png"] and examples["syn-a10"]["mesh"] == []
+
+
+def test_dataset_push_sends_parquet_and_card_with_the_builders_counts(tmp_path: Path) -> None:
+    from huggingface_hub import DatasetCard
+
+    from dataset_builder import push_dataset_to_hub
+
+    root = write_kaggle(tmp_path / "k", default_studies(12) + [FakeStudy(uid=99, views=(("2001", "Lateral"),))])
+    dsd = _load(root, tmp_path)
+    calls: list[tuple[str, dict]] = []
+
+    class RecordingApi:  # the huggingface_hub boundary: what would be sent where
+        def create_repo(self, repo_id, **kwargs):
+            calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
+
+        def upload_folder(self, **kwargs):
+            calls.append(("upload_folder", kwargs))
+
+    plan = push_dataset_to_hub(dsd, "org/iu-xray-test", tmp_path / "repo", title="IU X-ray (test)",
+                               source="synthetic Kaggle layout", terms="test terms", api=RecordingApi())
+    assert [name for name, _ in calls] == ["create_repo", "upload_folder"]
+    assert calls[0][1] == {"repo_id": "org/iu-xray-test", "repo_type": "dataset", "private": True, "exist_ok": True}
+    assert calls[1][1]["repo_type"] == "dataset" and calls[1][1]["folder_path"] == str(tmp_path / "repo")
+    sent = sorted(str(p.relative_to(tmp_path / "repo")) for p in (tmp_path / "repo").rglob("*") if p.is_file())
+    assert sent == sorted(plan.files) and "README.md" in sent
+    stats = preparation_stats(dsd)
+    card = DatasetCard.load(tmp_path / "repo" / "README.md")
+    splits = {entry["split"] for entry in card.data.configs[0]["data_files"]}
+    assert splits == {split for split, count in stats["splits"].items() if count}
+    for split, count in stats["splits"].items():
+        assert f"| {split} | {count} |" in card.text
+    assert f"{stats['studies_seen']} studies read, {stats['studies_kept']} kept" in card.text
+    assert "| no_frontal_view | 1 |" in card.text
+    reloaded = datasets.load_dataset(str(tmp_path / "repo"))  # what others get: images embedded, no builder
+    assert {split: len(part) for split, part in reloaded.items()} == {s: len(p) for s, p in dsd.items() if len(p)}
+    first = reloaded["train"][0]
+    assert first["frontal"].size == dsd["train"][0]["frontal"].size and first["report"] == dsd["train"][0]["report"]
+    assert plan.empty_splits == [split for split, part in dsd.items() if len(part) == 0]  # named, not lost
+
+
+def test_dataset_push_dry_run_uploads_nothing(tmp_path: Path) -> None:
+    from dataset_builder import push_dataset_to_hub
+
+    dsd = _load(write_kaggle(tmp_path / "k", default_studies(6)), tmp_path)
+
+    class FailingApi:
+        def __getattr__(self, name):
+            raise AssertionError(f"dry run called {name}")
+
+    plan = push_dataset_to_hub(dsd, "org/x", tmp_path / "repo", title="t", source="s", terms="t",
+                               dry_run=True, api=FailingApi())
+    assert (tmp_path / "repo" / "README.md").is_file() and plan.files

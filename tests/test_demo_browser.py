@@ -6,6 +6,7 @@ reason when one is absent. Set XRAY_REPORT_SCREENSHOT_DIR to keep the screenshot
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -50,19 +51,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory, trained_model_dir):
-    """`python -m demo.app` on 127.0.0.1 with one CSV example; yields its URL, stops it afterwards."""
-    tmp_path = tmp_path_factory.mktemp("demo")
-    write_png(tmp_path / "ex" / "frontal.png", seed=11)
-    examples = write_study_csv(
-        tmp_path / "examples.csv", [{"study_id": "ex1", "frontal": "ex/frontal.png", "reference": "Reference text here."}]
-    )
-    port = _free_port()
-    log = (tmp_path / "demo.log").open("w")
-    command = [sys.executable, "-m", "demo.app", "--model", str(trained_model_dir), "--port", str(port),
-               "--examples", str(examples), "--max-file-size", "1mb"]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=cli_env(),
+@contextlib.contextmanager
+def _serving(command: list[str], env: dict[str, str], port: int, log_path: Path):
+    """Runs a dashboard command until it answers on 127.0.0.1:`port`; yields its URL, stops it afterwards."""
+    log = log_path.open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                cwd=Path(__file__).resolve().parents[1])
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -75,7 +68,7 @@ def demo_server(tmp_path_factory, trained_model_dir):
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("demo did not start:\n" + (tmp_path / "demo.log").read_text()[-3000:])
+                raise AssertionError("the dashboard did not start:\n" + log_path.read_text()[-3000:])
             time.sleep(1)
         yield url
     finally:
@@ -85,6 +78,32 @@ def demo_server(tmp_path_factory, trained_model_dir):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory, trained_model_dir):
+    """`python -m demo.app` on 127.0.0.1 with one CSV example; yields its URL, stops it afterwards."""
+    tmp_path = tmp_path_factory.mktemp("demo")
+    write_png(tmp_path / "ex" / "frontal.png", seed=11)
+    examples = write_study_csv(
+        tmp_path / "examples.csv", [{"study_id": "ex1", "frontal": "ex/frontal.png", "reference": "Reference text here."}]
+    )
+    port = _free_port()
+    command = [sys.executable, "-m", "demo.app", "--model", str(trained_model_dir), "--port", str(port),
+               "--examples", str(examples), "--max-file-size", "1mb"]
+    with _serving(command, cli_env(), port, tmp_path / "demo.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def space_server(tmp_path_factory, trained_model_dir):
+    """`python space/app.py` as a Space runs it (model and port from the environment), outside a Space."""
+    tmp_path = tmp_path_factory.mktemp("space")
+    port = _free_port()
+    env = {**cli_env(), "XRAY_REPORT_MODEL": str(trained_model_dir), "PORT": str(port)}
+    env.pop("SPACE_ID", None)
+    with _serving([sys.executable, "space/app.py"], env, port, tmp_path / "space.log") as url:
+        yield url
 
 
 @pytest.fixture
@@ -99,6 +118,35 @@ def browser(tmp_path):
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
+
+
+def _upload_and_generate(browser, url: str, tmp_path: Path):
+    """Opens the page, uploads a frontal image, generates, and waits for the report and its heatmaps."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def value(selector: str) -> str:
+        return browser.find_element(By.CSS_SELECTOR, f"{selector} textarea").get_attribute("value") or ""
+
+    browser.get(url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#generate-btn"))
+    assert "not a medical device" in browser.find_element(By.TAG_NAME, "body").text
+    image = write_png(tmp_path / "upload" / "frontal.png", seed=12, bright_spot=True)
+    browser.find_element(By.CSS_SELECTOR, "#frontal-input input[type=file]").send_keys(str(image))
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#frontal-input img"))
+    browser.find_element(By.CSS_SELECTOR, "#generate-btn").click()
+    WebDriverWait(browser, 90).until(lambda d: value("#generated-report") == LEARNED_REPORT)
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#heatmaps img")) == 3)
+    return value
+
+
+def test_the_space_serves_the_dashboard_on_its_model(space_server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    value = _upload_and_generate(browser, space_server, tmp_path)
+    assert value("#report-findings") == "Heart size is unchanged. The lungs are clear."
+    assert space_server.startswith("http://127.0.0.1:")  # outside a Space it binds this machine only
+    assert browser.find_elements(By.CSS_SELECTOR, "#heatmaps img")
 
 
 def test_upload_generate_and_see_report_and_heatmaps(demo_server, browser, tmp_path):
@@ -122,7 +170,7 @@ def test_upload_generate_and_see_report_and_heatmaps(demo_server, browser, tmp_p
     assert value("#report-impression") == "No acute cardiopulmonary abnormality."
     assert value("#report-findings") == "Heart size is unchanged. The lungs are clear."
     page = browser.find_element(By.TAG_NAME, "body").text
-    assert "No Finding" in page and "Heart size is unchanged." in page and "unchanged" in page
+    assert "Cardiomegaly" in page and "uncertain" in page and "Heart size is unchanged." in page
     heatmap = browser.find_elements(By.CSS_SELECTOR, "#heatmaps img")[0]
     WebDriverWait(browser, 30).until(lambda d: int(heatmap.get_attribute("naturalWidth") or 0) > 0)
     assert browser.find_elements(By.CSS_SELECTOR, "#model-view img")
