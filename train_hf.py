@@ -7,7 +7,7 @@
 
 The first argument is a YAML or JSON config (flat keys of the `ModelArguments`, `DataArguments` and
 `ReportTrainingArguments` dataclasses in `training/arguments.py`); `--option value` tokens override it.
-See the Training section of README.md.
+See docs/training.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 IU X-ray (Kaggle CSV, R2Gen split, Open-i XML), MIMIC-CXR-JPG and a generic
 image-folder layout, each a ``GeneratorBasedBuilder`` used in-process plus a
-``load_*`` helper returning a ``DatasetDict``. See the Datasets section of README.md.
+``load_*`` helper returning a ``DatasetDict``. See docs/datasets.md.
 """
 
 from .base import ReportDatasetBuilder, ReportDatasetConfig, report_features

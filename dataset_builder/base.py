@@ -53,7 +53,7 @@ def report_features(extra: Optional[dict[str, Any]] = None) -> datasets.Features
 
 @dataclass
 class ReportDatasetConfig(datasets.BuilderConfig):
-    """Options shared by every image-report builder (see README.md, Datasets).
+    """Options shared by every image-report builder (see docs/datasets.md).
 
     Attributes:
         report_sections: Target text: ``findings_impression``, ``findings`` or ``impression``.

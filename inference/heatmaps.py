@@ -2,7 +2,7 @@
 
 The maps come from the report pipeline (`modeling.pipeline_xray_report`, `return_heatmaps=True`), out of the
 attention weights of the very `generate` call that wrote the report: no second forward pass. The rule (documented
-in README.md, Grounding heatmaps):
+in docs/usage.md, Grounding heatmaps):
 
 1. At each decoding step the cross-attention of layer `l`, head `h` is a distribution over the
    `num_views * g * g` encoder tokens (view 0 first, row-major patch grid, `g = image_size / 32`); the step's map is

@@ -1,6 +1,6 @@
 """Finding the studies to report on: image files, folders of studies, or a CSV listing them.
 
-Input rules (see README.md, Using a trained model):
+Input rules (see docs/usage.md):
 
 - An image file (``.png``, ``.jpg``, ``.jpeg``, ``.dcm``, ``.dicom``) is one frontal-only study; its id is the
   file name without its suffix.

@@ -52,7 +52,7 @@ def test_tiny_model_learns_findings_from_images(tmp_path):
 
     Measured on 2 cores: findings 1.0 on all three. The heatmap pointing game is not asserted: it was 0.00 at this
     budget, 0.72 with the main job's (1,200 studies, 600 steps) and 0.08 after 1,200 steps, against 0.18-0.20 for
-    a uniform map, so no bar holds (see the README's Benchmarks section).
+    a uniform map, so no bar holds (see docs/benchmarks.md).
     """
     import importlib.util
 

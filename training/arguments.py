@@ -48,7 +48,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelArguments:
-    """Which model to train: a saved report model, or an encoder and a decoder to assemble (see README.md, Training)."""
+    """Which model to train: a saved report model, or an encoder and a decoder to assemble (see docs/training.md)."""
 
     model_name_or_path: str | None = field(
         default=None,

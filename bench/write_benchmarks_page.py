@@ -1,0 +1,226 @@
+"""Writes docs/benchmarks.md from the results files under bench/results/, so the page never disagrees with them.
+
+Every figure on the page is read from a results file; a benchmark whose file is absent is listed as not run.
+Run it after re-running a benchmark:
+
+    python bench/write_benchmarks_page.py            # writes docs/benchmarks.md
+    python bench/write_benchmarks_page.py --check    # exit 1 when the page is out of date (the tests do this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = REPO_ROOT / "bench" / "results"
+PAGE = REPO_ROOT / "docs" / "benchmarks.md"
+
+HEADER = """# Benchmarks
+
+Scripts under `bench/` print their figures and write `bench/results/*.json`; this page is generated from those
+files by `bench/write_benchmarks_page.py` (do not edit it by hand). Figures are medians of repeated runs on the
+project's CI-class machine (2 CPU cores, 24 GiB, no GPU, torch 2.14.1, PyTorch's default OpenMP settings) unless a
+section says otherwise. Ratios were measured within one run; absolute times move by 10–20 % between runs on a
+shared machine. No GPU figures exist yet (`bench/bench_inference.py --device cuda` and `bench/bench_gpu_training.py`
+write them when run on one).
+"""
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+
+
+def inference_section(data: dict[str, Any]) -> str:
+    roof, work = data["roofline"], data["work"]
+    rows = []
+    for name, recipe in data["recipes"].items():
+        m, r = recipe["measured"], recipe["ratio_to_bound"]
+        agreement = "—"
+        if name != "fp32":
+            trained = recipe.get("trained_model_agreement") or {}
+            agreement = f"{recipe['fp32_token_agreement']:.0%} tokens"
+            if trained:
+                agreement += (f"; {trained['identical_reports']:.0%} of {trained['studies']} reports, "
+                              f"{trained['identical_chexpert_labels']:.0%} labels")
+        rows.append(
+            f"| {name} | {_f(m['encoder_s_per_study'])} ({_f(r['encoder_s_per_study'], 2)}) "
+            f"| {_f(m['decoder_ms_per_step_batch1'], 1)} / {_f(m['decoder_ms_per_step_batch8'], 1)} "
+            f"({_f(r['decoder_ms_per_step_batch1'], 1)} / {_f(r['decoder_ms_per_step_batch8'], 1)}) "
+            f"| {_f(m['cli_s_per_study_batch1'], 2)} ({_f(r['cli_s_per_study_batch1'], 2)}) "
+            f"| {_f(m['cli_s_per_study_batch8'], 2)} ({_f(r['cli_s_per_study_batch8'], 2)}) | {agreement} |"
+        )
+    profile = data.get("fp32_batch1_decoding_profile") or {}
+    profile_line = ""
+    if profile:
+        total = profile["generate_wall_s"]
+        profile_line = (
+            f"\n\nWhere fp32 batch-1 decoding time goes (one profiled call): "
+            f"{profile['matmul_and_attention_s'] / total:.0%} matrix products and attention, "
+            f"{profile['other_ops_s'] / total:.0%} other ops, {profile['outside_ops_s'] / total:.0%} outside any op "
+            "(Python in `generate`)."
+        )
+    return f"""## Inference (`bench/bench_inference.py`, `inference.json`)
+
+Real-size architecture (BioViL-T ResNet-50 + GPT-2 124M shape, random weights), 2 views at 448 px, greedy, exactly
+60 new tokens; the CLI figure is `xray-report`'s `seconds_per_study` (reading, generating, structuring, writing).
+Measured in the same run: fp32 matmul {_f(roof['fp32_matmul_gflops'], 0)} GFLOPS, bf16
+{_f(roof['bf16_matmul_gflops'], 0)} GFLOPS, int8 {_f(roof['int8_matmul_gops'], 0)} GOPS, memory read
+{_f(roof['memory_gb_per_s'], 1)} GB/s; encoder {_f(work['encoder_gflop_per_study'], 1)} GFLOP per study, decoder
+{_f(work['decoder_weight_mb'], 0)} MB of fp32 weights and {_f(work['decoder_gflop_per_step_batch1'], 2)} GFLOP per
+step at batch 1. Bounds: encoder FLOPs / matmul rate of its dtype; decoding step max(weight bytes / bandwidth,
+FLOPs / rate); CLI = encoder + 60 steps. In brackets: measured / bound.
+
+| recipe | encoder s/study | decoder ms/step b1 / b8 | CLI s/study b1 | CLI s/study b8 | agreement with fp32 |
+| --- | --- | --- | --- | --- | --- |
+{chr(10).join(rows)}{profile_line}
+"""
+
+
+def proof_section(data: dict[str, Any]) -> str:
+    variants = data["variants"]
+    names = list(variants)
+    titles = {"true": "recipe", "shuffled": "training images shuffled"}
+    header = "| on held-out studies | " + " | ".join(titles.get(n, n.replace("_", " ")) for n in names) + " |"
+    rule = "| --- |" + " --- |" * len(names)
+
+    def row(label: str, get: Callable[[dict[str, Any]], str]) -> str:
+        return f"| {label} | " + " | ".join(get(variants[n]) for n in names) + " |"
+
+    rows = [
+        row("findings stated correctly", lambda v: _f(v["finding_accuracy"])),
+        row("best image-blind report", lambda v: _f(v["control_finding_accuracy"])),
+        row("opacity zone named", lambda v: _f(v["zone_accuracy"])),
+        row("heatmap peaks on the opacity", lambda v: _f(v["pointing_accuracy"])),
+        row("uniform map (chance)", lambda v: _f(v["uniform_map_pointing_accuracy"])),
+        row("distinct / unfinished reports", lambda v: f"{v['distinct_reports']} / {v['unfinished_reports']}"),
+    ]
+    return f"""## Proof of learning (`bench/bench_proof_of_learning.py`, `proof_of_learning.json`)
+
+The main job's recipe on {data['num_studies']} synthetic studies ({variants[names[0]]['test_studies']} held out),
+{data['max_steps']} steps, `{data['config']}`; each variant changes one thing.
+
+{header}
+{rule}
+{chr(10).join(rows)}
+"""
+
+
+def baselines_section(data: dict[str, Any]) -> str:
+    keys = ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider", "ce_micro_f1")
+    rows = []
+    for protocol in ("default", "r2gen"):
+        for name, result in data.get(protocol, {}).get("rows", {}).items():
+            rows.append(f"| {protocol} | {name.replace('_', ' ')} | "
+                        + " | ".join(_f(result["corpus"].get(k)) for k in keys) + " |")
+    return f"""## Trivial baselines on IU X-ray (`bench/bench_baselines.py`, `baselines.json`)
+
+Reports that never look at an image, given to all {data['num_test_studies']} test studies of the R2Gen split.
+
+| protocol | baseline | BLEU-1 | BLEU-4 | METEOR | ROUGE-L | CIDEr | CE micro F1 (14) |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+{chr(10).join(rows)}
+"""
+
+
+def r2gen_section(data: dict[str, Any]) -> str:
+    return f"""## The R2Gen protocol against R2Gen's own code (`bench/check_r2gen_protocol.py`, `r2gen_protocol.json`)
+
+On `{data['split_file']}` ({data['dataset']}): vocabularies equal: {data['vocabularies_equal']}
+({data['vocabulary_size']['ours']} words); references equal: {data['references_equal']} of {data['references']};
+decoded outputs unchanged by the prediction cleaning: {data['decoded_outputs_unchanged']} of {data['decoded_outputs']}.
+"""
+
+
+def dataset_section(data: dict[str, Any]) -> str:
+    f, s = data["figures"], data["setup"]
+    return f"""## Dataset builder (`bench/bench_dataset.py`, `dataset.json`)
+
+{s['studies']} studies of {s['views_per_study']} project-generated 8-bit PNGs of {s['source_image_size'][0]}×{s['source_image_size'][1]}
+({_f(s['source_png_mb_mean'], 2)} MB each) prepared to the {s['stored_short_side']}-px store, medians of {s['repeats']} runs.
+
+| figure | median |
+| --- | --- |
+| preparation, single process | {_f(f['prepare_s_per_1000_studies_num_proc_1'], 0)} s per 1,000 studies |
+| preparation, `num_proc=2` | {_f(f['prepare_s_per_1000_studies_num_proc_2'], 0)} s per 1,000 studies |
+| iteration through the processor, single process | {_f(f['iterate_examples_per_s_single_process'], 1)} examples/s |
+| iteration, `DataLoader` with {s['workers']} workers | {_f(f['iterate_examples_per_s_2_workers'], 1)} examples/s |
+
+This machine's 2 cores give {_f(data['machine']['cpu_parallel_scaling_2_procs'], 2)}× on pure-Python work with 2
+processes (measured in the same run).
+"""
+
+
+def training_section(data: dict[str, Any]) -> str:
+    return f"""## Training loop overhead (`bench/bench_training.py`, `training.json`)
+
+`train_hf.py`'s Trainer against a bare PyTorch loop over the same model ({data['model']}), batches of
+{data['batch_size']} and collator, in the same process: Trainer {_f(data['trainer_steps_per_s'], 2)} steps/s, bare
+loop {_f(data['bare_loop_steps_per_s'], 2)} steps/s, ratio {_f(data['trainer_over_bare_ratio'], 2)}
+(target {data['target_ratio']}).
+"""
+
+
+def model_section(data: dict[str, Any]) -> str:
+    return f"""## Model (`bench/bench_model.py`, `model.json`)
+
+Real-size encoder forward, ours against bare hi-ml at batch 1: {_f(data['encoder_s_per_study_b1'], 2)} s against
+{_f(data['hi_ml_encoder_s_per_study_b1'], 2)} s per study (ratio {_f(data['wrapper_overhead_ratio_b1'], 2)}); at
+batch 4: ratio {_f(data['wrapper_overhead_ratio_b4'], 2)}. Train step at batch 2: {_f(data['train_step_s_b2'], 1)} s;
+peak RSS {_f(data['peak_rss_mib_after_train'], 0)} MiB.
+"""
+
+
+SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+    ("inference.json", inference_section),
+    ("proof_of_learning.json", proof_section),
+    ("baselines.json", baselines_section),
+    ("r2gen_protocol.json", r2gen_section),
+    ("dataset.json", dataset_section),
+    ("training.json", training_section),
+    ("model.json", model_section),
+)
+
+
+def render() -> str:
+    """The page's text."""
+    parts = [HEADER]
+    missing = []
+    for name, section in SECTIONS:
+        data = _load(name)
+        if data is None:
+            missing.append(name)
+        else:
+            parts.append(section(data))
+    if missing:
+        parts.append("Not run yet (no results file): " + ", ".join(f"`{name}`" for name in missing) + ".\n")
+    return "\n".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when docs/benchmarks.md is out of date")
+    args = parser.parse_args()
+    text = render()
+    if args.check:
+        current = PAGE.read_text(encoding="utf-8") if PAGE.is_file() else ""
+        if current != text:
+            print(f"{PAGE} is out of date: run python bench/write_benchmarks_page.py")
+            return 1
+        return 0
+    PAGE.write_text(text, encoding="utf-8")
+    print(f"wrote {PAGE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
