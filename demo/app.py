@@ -25,7 +25,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from inference.generation import RESEARCH_NOTICE, load_model_and_processor, report_pipeline  # noqa: E402
 from inference.heatmaps import VIEW_NAMES, study_heatmaps  # noqa: E402
 from inference.precision import DTYPES, QUANTIZATIONS  # noqa: E402
-from inference.structured import SectionSplitter, StructuredReport, structure_report  # noqa: E402
+from evaluation.sections import SectionSplitter  # noqa: E402
+from inference.structured import StructuredReport, structure_report  # noqa: E402
 from inference.studies import Study, discover_studies  # noqa: E402
 
 logger = logging.getLogger("xray_report.demo")

@@ -20,7 +20,7 @@ _LAZY = {
     "report_pipeline": "generation", "apply_precision": "precision", "SentenceHeatmap": "heatmaps",
     "StudyHeatmaps": "heatmaps", "overlay_heatmap": "heatmaps", "save_heatmaps": "heatmaps",
     "study_heatmaps": "heatmaps",
-    "SectionSplitter": "structured", "Sections": "structured", "StructuredReport": "structured",
+    "StructuredReport": "structured",
     "structure_report": "structured", "Study": "studies", "StudyError": "studies", "StudyInputError": "studies",
     "discover_studies": "studies", "AppendOnlyWriter": "writer", "completed_ids": "writer", "read_rows": "writer",
 }
@@ -35,8 +35,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "RESEARCH_NOTICE",
     "AppendOnlyWriter",
-    "SectionSplitter",
-    "Sections",
     "SentenceHeatmap",
     "StructuredReport",
     "Study",

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Discovers studies, skips finished ones, generates the rest batch by batch and appends the rows."""
     from .generation import load_model_and_processor, report_pipeline, resolve_device
-    from .structured import SectionSplitter
+    from evaluation.sections import SectionSplitter
 
     check_arguments(args)
     device = resolve_device(args.device)

@@ -56,10 +56,6 @@ class Study:
     reference: str | None = None
     source: str = ""
 
-    @property
-    def num_views(self) -> int:
-        return 1 if self.lateral is None else 2
-
 
 @dataclass(frozen=True)
 class StudyError:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from processing import BioViLTImageProcessor
+
 from . import BioViLTConfig, BioViLTModel
 
 logger = logging.getLogger(__name__)
@@ -123,8 +125,6 @@ def convert_checkpoint(
     checkpoint: str, output_dir: str | Path, use_previous_image: bool = True, expected_md5: str | None = None
 ) -> ConversionReport:
     """Converts `checkpoint` and saves encoder + image processor to `output_dir`."""
-    from processing import BioViLTImageProcessor
-
     path = resolve_checkpoint(checkpoint)
     if expected_md5 is not None:
         actual = md5_of(path)

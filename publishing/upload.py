@@ -13,6 +13,7 @@ from huggingface_hub import HfApi
 from PIL import Image
 
 from modeling.convert_biovilt_checkpoint import CONVERSION_FILE
+from processing import load_xray_image
 from training.pipeline import RUN_ARGUMENTS_FILE
 
 from .model_card import build_model_card, read_metrics
@@ -181,8 +182,6 @@ def _check_model_dir(model_dir: Path) -> None:
 def _write_example_image(example_image: str | Path | None, destination: Path) -> None:
     """Copies the given image as PNG, or draws a synthetic radiograph-like image (never patient data)."""
     if example_image is not None:
-        from processing.image_loading import load_xray_image
-
         load_xray_image(example_image).save(destination)
         return
     rows, cols = np.mgrid[0:512, 0:512]

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from dataset_builder.iu_kaggle import KAGGLE_IMAGE_SUBDIR, PROJECTIONS_CSV, REPORTS_CSV
+from evaluation import Label, label_report
 
 ZONES: tuple[str, ...] = ("right upper", "right lower", "left upper", "left lower")
 """Lung zones an opacity can occupy (patient's side)."""
@@ -287,8 +288,6 @@ def finding_accuracy(truth: Sequence[StudyFindings], generated: Sequence[str]) -
     fraction of studies with all three right (`study_exact_match`) and, over studies with an opacity, how often
     the generated report names its zone (`zone_accuracy`).
     """
-    from evaluation import Label, label_report
-
     if len(truth) != len(generated) or not truth:
         raise ValueError(f"need as many generated reports as truths (>0), got {len(generated)} and {len(truth)}")
     correct = {name: 0 for name in FINDING_OBSERVATIONS}

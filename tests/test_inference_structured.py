@@ -9,7 +9,8 @@ import re
 from conftest import require_shared
 from evaluation import OBSERVATIONS
 from evaluation.truth_guard import split_sentences
-from inference.structured import SectionSplitter, fit_splitter_from_csv, structure_report
+from evaluation.sections import SectionSplitter, fit_splitter_from_csv
+from inference.structured import structure_report
 
 REPORT = "Heart size is unchanged. The lungs are clear. There is a small left pleural effusion. No acute cardiopulmonary abnormality."
 

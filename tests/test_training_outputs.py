@@ -97,6 +97,18 @@ def test_metrics_file_values_match_an_independent_rescoring(finished_run):
     assert summary.protocol.startswith("r2gen") and summary.num_studies == len(lines)
 
 
+def test_section_splitter_is_fitted_on_the_train_split_and_saved(finished_run):
+    from evaluation.sections import SPLITTER_FILE, SectionSplitter
+
+    result, output_dir = finished_run
+    splitter = SectionSplitter.for_model(output_dir)
+    assert (output_dir / SPLITTER_FILE).is_file() and splitter.method == "fitted"
+    train = result.dataset["train"]
+    report = train[0]["findings"] + " " + train[0]["impression"]
+    sections = splitter.split(report)
+    assert (sections.findings, sections.impression) == (train[0]["findings"], train[0]["impression"])
+
+
 def test_tensorboard_events_are_written(finished_run):
     if importlib.util.find_spec("tensorboard") is None:
         pytest.skip("tensorboard is not installed (pip install tensorboard)")

@@ -9,6 +9,7 @@ import datasets
 import numpy as np
 
 from dataset_builder import load_iu_xray, preparation_stats
+from synthetic import write_kaggle_studies
 
 from .arguments import ConfigError, DataArguments
 
@@ -29,8 +30,6 @@ def prepare_synthetic_studies(data_args: DataArguments) -> None:
     if _has_iu_data(data_dir):
         logger.info("%s already holds data: not writing synthetic studies", data_dir)
         return
-    from synthetic import write_kaggle_studies
-
     write_kaggle_studies(data_dir, data_args.synthetic_studies, seed=data_args.synthetic_seed)
     logger.info("wrote %d synthetic studies to %s", data_args.synthetic_studies, data_dir)
 

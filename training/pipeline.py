@@ -14,6 +14,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from evaluation.baselines import baseline_reports
 from evaluation.nlg import R2GenVocabulary
+from evaluation.sections import SectionSplitter
 
 from .arguments import ConfigError, DataArguments, ModelArguments, ReportTrainingArguments
 from .collator import XrayReportCollator
@@ -93,6 +94,20 @@ def r2gen_vocabulary(
     return R2GenVocabulary.from_reports(train_reports, training_args.eval_r2gen_dataset, source="the train split")
 
 
+def save_section_splitter(train: datasets.Dataset, output_dir: str | Path) -> Path | None:
+    """Fits the Findings / Impression splitter on the train split's sections and saves it next to the model.
+
+    The CLI and the dashboard then split generated reports with it (`SectionSplitter.for_model`). Nothing is
+    written when the train split has no findings or no impression sentence (the rule splitter is used then).
+    """
+    try:
+        splitter = SectionSplitter.fit(list(train["findings"]), list(train["impression"]))
+    except ValueError as err:  # e.g. R2Gen's annotation reports: findings only
+        logger.info("no section splitter saved (the rule splitter is used): %s", err)
+        return None
+    return splitter.save(output_dir)
+
+
 def trivial_baselines(
     dataset: datasets.DatasetDict, training_args: ReportTrainingArguments, vocabulary: R2GenVocabulary | None
 ) -> dict[str, str] | None:
@@ -165,6 +180,7 @@ def run_training(
         if trainer.is_world_process_zero():
             arguments = {"model": vars(model_args), "data": vars(data_args)}
             Path(training_args.output_dir, RUN_ARGUMENTS_FILE).write_text(json.dumps(arguments, indent=2, default=str))
+            save_section_splitter(dataset["train"], training_args.output_dir)
     if training_args.do_eval and trainer.eval_dataset is not None:
         run.eval_metrics = trainer.evaluate()
         trainer.save_metrics("eval", run.eval_metrics)

@@ -17,8 +17,6 @@ from .metrics import decode_reports
 
 logger = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS: tuple[str, ...] = ("study_id", "reference", "generated")
-"""Leading columns of every predictions line; per-study scores and labels follow."""
 
 
 def generate_reports(trainer: Any, dataset: datasets.Dataset, processor: XrayReportProcessor) -> list[str]:
@@ -84,4 +82,4 @@ def write_predictions(
     return predictions_path, metrics_path
 
 
-__all__ = ["PREDICTION_COLUMNS", "generate_reports", "write_predictions"]
+__all__ = ["generate_reports", "write_predictions"]

@@ -12,7 +12,6 @@ from transformers import Seq2SeqTrainer, TrainerCallback, TrainerControl, Traine
 
 logger = logging.getLogger(__name__)
 
-PART_NAMES: tuple[str, ...] = ("encoder", "bridge", "decoder")
 _BRIDGE_MARKERS = ("enc_to_dec_proj.", ".crossattention.", ".ln_cross_attn.")
 
 
@@ -154,7 +153,6 @@ class XrayReportTrainer(Seq2SeqTrainer):
 
 __all__ = [
     "EncoderFreezeCallback",
-    "PART_NAMES",
     "StopAfterStepsCallback",
     "XrayReportTrainer",
     "encoder_is_frozen",

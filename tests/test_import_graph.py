@@ -1,0 +1,100 @@
+"""Layers point one way: modeling ← processing ← data / training / evaluation ← inference / publishing / demo ← scripts.
+
+Every import of a project package anywhere in a module (top level or inside a function) counts. Command-line
+entry modules belong to the scripts layer wherever their file lives; only they may import lazily (to answer
+``--help`` at once), and no module may import a package of a higher layer.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LAYERS: dict[str, int] = {
+    "modeling": 0,
+    "processing": 1,
+    "dataset_builder": 2, "evaluation": 2, "training": 2, "synthetic": 2,
+    "inference": 3, "publishing": 3, "demo": 3,
+}
+SCRIPT_MODULES = {
+    "modeling/convert_biovilt_checkpoint.py", "synthetic/make_studies.py", "evaluation/rescore.py",
+    "evaluation/validate_labeler.py", "evaluation/chexpert_conformance.py", "inference/cli.py", "inference/__main__.py",
+    "demo/app.py",
+}
+SCRIPT_LAYER = 4
+
+
+def _project_imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported project package, imported inside a function) for every import in the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            names = []
+            if isinstance(child, ast.Import):
+                names = [alias.name for alias in child.names]
+            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
+                names = [child.module]
+            found.extend((name.split(".")[0], in_function) for name in names if name.split(".")[0] in LAYERS)
+            visit(child, nested)
+
+    visit(tree, False)
+    return found
+
+
+def _modules() -> list[tuple[str, Path]]:
+    return [
+        (package, path)
+        for package in LAYERS
+        for path in sorted((REPO_ROOT / package).rglob("*.py"))
+        if "metrics" not in path.relative_to(REPO_ROOT).parts  # evaluate modules: links to evaluation's files
+    ]
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    violations = []
+    for package, path in _modules():
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        layer = SCRIPT_LAYER if relative in SCRIPT_MODULES else LAYERS[package]
+        for imported, _ in _project_imports(path):
+            if imported != package and LAYERS[imported] > layer:
+                violations.append(f"{relative} (layer {layer}) imports {imported} (layer {LAYERS[imported]})")
+    assert violations == []
+
+
+def test_only_entry_modules_import_project_packages_inside_functions() -> None:
+    hidden = [
+        f"{path.relative_to(REPO_ROOT).as_posix()} imports {imported} inside a function"
+        for package, path in _modules()
+        if path.relative_to(REPO_ROOT).as_posix() not in SCRIPT_MODULES
+        for imported, in_function in _project_imports(path)
+        if in_function and imported != package
+    ]
+    assert hidden == []
+
+
+def test_package_graph_has_no_cycle() -> None:
+    edges: dict[str, set[str]] = {package: set() for package in LAYERS}
+    for package, path in _modules():
+        if path.relative_to(REPO_ROOT).as_posix() in SCRIPT_MODULES:
+            continue
+        edges[package] |= {imported for imported, _ in _project_imports(path) if imported != package}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})) for nxt in edges[start])
+
+    assert [package for package in LAYERS if reaches(package, package, {package})] == []
+
+
+def test_the_check_sees_a_violation() -> None:
+    # the parser finds imports at any depth, so a function-local import of a higher layer cannot hide
+    source = "def f():\n    if True:\n        from inference.cli import main\n"
+    probe = REPO_ROOT / "tests" / "_probe_module.py"
+    probe.write_text(source, encoding="utf-8")
+    try:
+        assert _project_imports(probe) == [("inference", True)]
+    finally:
+        probe.unlink()
