@@ -42,7 +42,7 @@ from .nlg import (
     describe_protocol,
     protocol_preparers,
 )
-from .truth_guard import find_prior_comparisons, guard_report, prior_comparison_stats
+from .truth_guard import guard_report, prior_comparison_stats
 
 logger = logging.getLogger(__name__)
 

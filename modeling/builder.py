@@ -23,6 +23,7 @@ def build_report_model(
     decoder: str | os.PathLike | PreTrainedConfig | PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     generation: dict[str, Any] | None = None,
+    decoder_overrides: dict[str, Any] | None = None,
 ) -> XrayReportModel:
     """Builds an [`XrayReportModel`] with consistent special tokens and generation defaults.
 
@@ -33,10 +34,12 @@ def build_report_model(
         tokenizer: the report tokenizer, with a pad token distinct from EOS (`processing.load_report_tokenizer`).
             The decoder's embeddings are resized to `len(tokenizer)`.
         generation: overrides of the generation defaults stored in `model.generation_config`.
+        decoder_overrides: config attributes set on a decoder loaded by name or given as a config (e.g. the
+            dropout rates `resid_pdrop`, `embd_pdrop`, `attn_pdrop`).
     """
     check_report_tokenizer(tokenizer)
     encoder_model = _build_encoder(encoder)
-    decoder_model = _build_decoder(decoder, tokenizer)
+    decoder_model = _build_decoder(decoder, tokenizer, decoder_overrides or {})
     if decoder_model.get_input_embeddings().num_embeddings < len(tokenizer):
         decoder_model.resize_token_embeddings(len(tokenizer))
 
@@ -102,7 +105,9 @@ def _build_encoder(encoder: str | os.PathLike | BioViLTConfig | BioViLTModel) ->
 
 
 def _build_decoder(
-    decoder: str | os.PathLike | PreTrainedConfig | PreTrainedModel, tokenizer: PreTrainedTokenizerBase
+    decoder: str | os.PathLike | PreTrainedConfig | PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    overrides: dict[str, Any],
 ) -> PreTrainedModel:
     if isinstance(decoder, PreTrainedModel):
         if not (getattr(decoder.config, "is_decoder", False) and getattr(decoder.config, "add_cross_attention", False)):
@@ -110,13 +115,15 @@ def _build_decoder(
         return decoder
     if isinstance(decoder, PreTrainedConfig):
         config = copy.deepcopy(decoder)
+        for name, value in overrides.items():
+            setattr(config, name, value)
         config.is_decoder = True
         config.add_cross_attention = True
         config.vocab_size = len(tokenizer)  # a fresh decoder's vocabulary is exactly the tokenizer's
         config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
         config.pad_token_id = tokenizer.pad_token_id
         return AutoModelForCausalLM.from_config(config)
-    config = AutoConfig.from_pretrained(decoder, is_decoder=True, add_cross_attention=True)
+    config = AutoConfig.from_pretrained(decoder, is_decoder=True, add_cross_attention=True, **overrides)
     return AutoModelForCausalLM.from_pretrained(decoder, config=config)
 
 

@@ -116,3 +116,28 @@ def test_report_model_keeps_loss_kwargs_off():
     from modeling import XrayReportModel
 
     assert XrayReportModel.accepts_loss_kwargs is False
+
+
+def test_named_encoder_and_decoder_are_loaded_checked_and_given_the_dropout(tmp_path):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from modeling import BioViLTConfig, BioViLTModel
+    from training import parse_config
+    from training.arguments import ConfigError
+    from training.model_factory import build_model_and_processor
+    from training_fixtures import TINY_CONFIG
+
+    encoder = BioViLTModel(BioViLTConfig(image_encoder_type="resnet18_multi_image", image_size=64, use_previous_image=False))
+    encoder.save_pretrained(tmp_path / "encoder")
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=64)).save_pretrained(tmp_path / "decoder")
+    common = [str(TINY_CONFIG), "--output_dir", str(tmp_path / "out"), "--encoder_name_or_path", str(tmp_path / "encoder"),
+              "--decoder_name_or_path", str(tmp_path / "decoder"), "--tokenizer_type", "bpe", "--decoder_dropout", "0.3"]
+    model_args, data_args, _ = parse_config(common + ["--image_size", "64"])
+    model, _ = build_model_and_processor(model_args, data_args, ["The heart is normal."] * 4)
+    first = next(iter(encoder.state_dict()))
+    assert torch.equal(model.encoder.state_dict()[first], encoder.state_dict()[first])  # the saved weights
+    assert model.decoder.config.resid_pdrop == 0.3 and model.decoder.config.add_cross_attention
+    model_args, data_args, _ = parse_config(common + ["--image_size", "96"])
+    with pytest.raises(ConfigError, match="image_size=64"):
+        build_model_and_processor(model_args, data_args, ["The heart is normal."] * 4)

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import GPT2Config, PreTrainedTokenizerBase
 
-from modeling import BioViLTConfig, BioViLTModel, XrayReportModel, build_report_model
+from modeling import BioViLTConfig, XrayReportModel, build_report_model
 from processing import (
     BioViLTImageProcessor,
     XrayReportProcessor,
@@ -65,17 +65,17 @@ def _dropout_overrides(model_args: ModelArguments) -> dict[str, float]:
     return {} if rate is None else {"resid_pdrop": rate, "embd_pdrop": rate, "attn_pdrop": rate}
 
 
-def _build_encoder(model_args: ModelArguments) -> BioViLTModel | BioViLTConfig:
+def _encoder_spec(model_args: ModelArguments) -> str | BioViLTConfig:
+    """The encoder argument of `build_report_model`: a checked directory / hub id, or a fresh config."""
     if model_args.encoder_name_or_path:
-        encoder = BioViLTModel.from_pretrained(model_args.encoder_name_or_path)
-        config = encoder.config
+        config = BioViLTConfig.from_pretrained(model_args.encoder_name_or_path)
         if config.image_size != model_args.image_size or config.use_previous_image != model_args.use_previous_image:
             raise ConfigError(
                 f"encoder_name_or_path {model_args.encoder_name_or_path} has image_size={config.image_size}, "
                 f"use_previous_image={config.use_previous_image}; the config asks for image_size="
                 f"{model_args.image_size}, use_previous_image={model_args.use_previous_image}"
             )
-        return encoder
+        return model_args.encoder_name_or_path
     return BioViLTConfig(
         image_encoder_type=model_args.encoder_type,
         image_size=model_args.image_size,
@@ -83,19 +83,15 @@ def _build_encoder(model_args: ModelArguments) -> BioViLTModel | BioViLTConfig:
     )
 
 
-def _build_decoder(model_args: ModelArguments) -> PreTrainedModel | GPT2Config:
-    overrides = _dropout_overrides(model_args)
+def _decoder_spec(model_args: ModelArguments) -> str | GPT2Config:
+    """The decoder argument of `build_report_model`: a GPT-2-family name or directory, or a fresh config."""
     if model_args.decoder_name_or_path:
-        config = AutoConfig.from_pretrained(
-            model_args.decoder_name_or_path, is_decoder=True, add_cross_attention=True, **overrides
-        )
-        return AutoModelForCausalLM.from_pretrained(model_args.decoder_name_or_path, config=config)
+        return model_args.decoder_name_or_path
     return GPT2Config(
         n_layer=model_args.decoder_layers,
         n_embd=model_args.decoder_width,
         n_head=model_args.decoder_heads,
         n_positions=model_args.decoder_positions,
-        **overrides,
     )
 
 
@@ -115,7 +111,8 @@ def build_model_and_processor(
         return model, processor
     tokenizer = build_tokenizer(model_args, train_reports)
     generation = {"max_new_tokens": model_args.max_new_tokens, "num_beams": model_args.num_beams}
-    model = build_report_model(_build_encoder(model_args), _build_decoder(model_args), tokenizer, generation)
+    model = build_report_model(_encoder_spec(model_args), _decoder_spec(model_args), tokenizer, generation,
+                               decoder_overrides=_dropout_overrides(model_args))
     processor = XrayReportProcessor(
         build_image_processor(model_args.image_size), tokenizer, max_target_length=data_args.max_target_length
     )
