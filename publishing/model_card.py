@@ -22,6 +22,8 @@ CARD_METRICS: dict[str, tuple[str, str]] = {
     "ce_macro_f1": ("CheXpert-label F1 (macro, rule-based labeler)", "f1"),
 }
 _KEY_PREFIXES = ("test_", "eval_", "predict_")
+CARD_TEMPLATE = Path(__file__).with_name("model_card_template.md")
+"""The card's text, a Jinja template rendered by `huggingface_hub.ModelCard.from_template`."""
 REQUIREMENTS = ("torch", "transformers>=5", "tokenizers", "hi-ml-multimodal", "pillow", "numpy", "pydicom (DICOM input only)")
 
 
@@ -145,8 +147,10 @@ def build_model_card(
         eval_results=eval_results,
         widget=[{"src": example_image_url, "example_title": "Synthetic frontal radiograph (not a patient)"}],
     )
-    body = _card_body(repo_id, encoder, decoder, metrics) + _provenance(base_models)
-    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
+    return ModelCard.from_template(
+        card_data, template_path=CARD_TEMPLATE, provenance=_provenance(base_models),
+        **_template_values(repo_id, encoder, decoder, metrics),
+    )
 
 
 def _provenance(base_models: list[str] | None) -> str:
@@ -157,100 +161,27 @@ def _provenance(base_models: list[str] | None) -> str:
     return "\n## Starting point\nFine-tuned from " + ", ".join(f"`{name}`" for name in base_models) + ".\n"
 
 
-def _card_body(repo_id: str, encoder: dict[str, Any], decoder: dict[str, Any], metrics: MetricsSummary | None) -> str:
+def _template_values(repo_id: str, encoder: dict[str, Any], decoder: dict[str, Any],
+                     metrics: MetricsSummary | None) -> dict[str, Any]:
+    """The variables of `model_card_template.md`."""
     image_size = encoder.get("image_size", 448)
     grid = image_size // 32
     views = encoder.get("num_views", 2)
-    width = decoder.get("n_embd", 768)
-    layers = decoder.get("n_layer", 12)
-    return f"""
-# {repo_id.split("/")[-1]}: chest X-ray report generation (BioViL-T → GPT-2)
-
-> **Research use only. Not a medical device.** The reports this model writes can be wrong, incomplete or invented.
-> They must not be used for diagnosis, triage or any decision about a patient.
-
-## What it is
-A `VisionEncoderDecoderModel`: Microsoft's BioViL-T image encoder (`{encoder.get("image_encoder_type", "resnet50_multi_image")}`,
-from hi-ml-multimodal) reads a chest X-ray study (frontal view, optional lateral view{", optional prior frontal image" if encoder.get("use_previous_image") else ""})
-and a GPT-2 decoder ({layers} layers, width {width}) with cross-attention writes the report (Findings, then Impression).
-
-## Architecture and shapes
-| tensor | shape |
-| --- | --- |
-| `pixel_values` | (batch, {views}, 3, {image_size}, {image_size}), values in [0, 1], frontal first |
-| `view_mask` | (batch, {views}), False where a view is absent |
-| BioViL-T patch embeddings | (batch, views, 512, {grid}, {grid}): 256 static + 256 temporal channels |
-| encoder output (`last_hidden_state`) | (batch, {views * grid * grid}, 512), with view and position embeddings; an absent view is a learned missing-view embedding |
-| decoder cross-attention input | (batch, {views * grid * grid}, {width}) after a linear projection |
-
-## How to use
-Requires: {", ".join(REQUIREMENTS)}. The model's code is in this repository (`trust_remote_code=True`).
-
-```python
-from transformers import pipeline
-
-generator = pipeline("image-to-text", model="{repo_id}", trust_remote_code=True)
-report = generator({{"frontal": "frontal.png", "lateral": "lateral.png"}})  # PNG, JPEG or DICOM; lateral optional
-print(report[0]["generated_text"])       # also: "finished", "sentences" (text and character spans), "notes"
-generator(["a.png", "b.png"], batch_size=8)                       # many studies, 8 per generate call
-generator("frontal.png", return_heatmaps=True)                    # + each sentence's cross-attention map per view
-```
-
-The same model loads with `AutoModelForImageTextToText.from_pretrained("{repo_id}", trust_remote_code=True)` and
-its processor with `AutoProcessor`; the pipeline above is the path that reads, preprocesses, generates and decodes.
-
-## Intended use
-Research on automatic radiology report generation: benchmarking, error analysis, method development.
-
-## Out-of-scope use
-Any clinical use: diagnosis, triage, screening, worklist prioritisation, or reports shown to patients or clinicians
-as if written by a radiologist. It has not been validated clinically and is not a medical device in any jurisdiction.
-Do not use it on data from populations, devices or views unlike the training data without your own evaluation.
-
-## Training data
-IU X-ray (Open-i, Indiana University chest X-ray collection; Demner-Fushman et al., 2016): frontal and lateral views
-with radiology reports; the report target is Findings followed by Impression. The data has its own terms of use
-(Open-i / U.S. National Library of Medicine); check them before reuse. Reports are de-identified; "XXXX" is the
-collection's de-identification mask.
-
-## Evaluation
-{_metrics_table(metrics)}
-
-{_protocol_line(metrics)}
-The baseline columns are reports that do not look at the image (the most frequent training report; the single
-training report that scores best on the validation split), scored the same way: a model is only reading images
-where it beats them. CheXpert-label F1 uses this project's rule-based labeler (14 observations, with negation and uncertainty handling) on
-generated versus reference reports; it is not the CheXbert labeler, so it does not compare one-to-one with papers
-that use CheXbert.
-
-## Limitations and known failure modes
-- Trained on a small single-institution collection: expect poor transfer to other hospitals, devices and populations.
-- Report generators favour frequent normal phrasing and can miss or invent findings; rare findings are under-reported.
-- With no prior image, sentences claiming a comparison with a prior study ("unchanged", "again seen") are not grounded
-  in any input; the project's truth guard flags them.
-- Laterality, sizes and device positions are unreliable.
-- The pipeline makes no attempt to detect non-chest or non-X-ray inputs.
-
-## Citation
-```bibtex
-@inproceedings{{bannur2023biovilt,
-  title     = {{Learning to Exploit Temporal Structure for Biomedical Vision-Language Processing}},
-  author    = {{Bannur, Shruthi and Hyland, Stephanie and Liu, Qianchu and P{{\\'e}}rez-Garc{{\\'i}}a, Fernando and Ilse, Maximilian
-               and Castro, Daniel C. and Boecking, Benedikt and Sharma, Harshita and Bouzid, Kenza and Thieme, Anja
-               and Schwaighofer, Anton and Wetscherek, Maria and Lungren, Matthew P. and Nori, Aditya
-               and Alvarez-Valle, Javier and Oktay, Ozan}},
-  booktitle = {{Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)}},
-  year      = {{2023}}
-}}
-@article{{demner2016iuxray,
-  title   = {{Preparing a collection of radiology examinations for distribution and retrieval}},
-  author  = {{Demner-Fushman, Dina and Kohli, Marc D. and Rosenman, Marc B. and Shooshan, Sonya E. and Rodriguez, Laritza
-             and Antani, Sameer and Thoma, George R. and McDonald, Clement J.}},
-  journal = {{Journal of the American Medical Informatics Association}},
-  volume  = {{23}}, number = {{2}}, pages = {{304--310}}, year = {{2016}}
-}}
-```
-"""
+    return {
+        "repo_id": repo_id,
+        "model_name": repo_id.split("/")[-1],
+        "encoder_type": encoder.get("image_encoder_type", "resnet50_multi_image"),
+        "prior_clause": ", optional prior frontal image" if encoder.get("use_previous_image") else "",
+        "layers": decoder.get("n_layer", 12),
+        "width": decoder.get("n_embd", 768),
+        "views": views,
+        "image_size": image_size,
+        "grid": grid,
+        "tokens": views * grid * grid,
+        "requirements": ", ".join(REQUIREMENTS),
+        "metrics_table": _metrics_table(metrics),
+        "protocol_line": _protocol_line(metrics),
+    }
 
 
 _BASELINE_TITLES = {
