@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from publishing import UploadPlan, build_upload_folder, upload_folder_to_hub
+from xray_report.publishing import UploadPlan, build_upload_folder, upload_folder_to_hub
 
 logger = logging.getLogger("push_to_hub")
 
@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--private", action="store_true", help="Create the repository as private.")
     parser.add_argument("--revision", default="main", help="Branch to upload to (created if missing).")
     parser.add_argument("--commit-message", default="Upload chest X-ray report model")
-    parser.add_argument("--metrics", type=Path, default=None, help="Metrics JSON (evaluation.rescore or train_hf.py).")
+    parser.add_argument("--metrics", type=Path, default=None, help="Metrics JSON (xray_report.evaluation.rescore or train_hf.py).")
     parser.add_argument("--example-image", type=Path, default=None, help="Widget image; default: a synthetic one.")
     parser.add_argument("--dataset", action="append", default=None, help="Hub dataset id(s) for the card metadata.")
     parser.add_argument("--license", default="mit")

@@ -5,7 +5,7 @@
 It walks the whole path once, on studies this project generates (no download):
 
 1. writes synthetic two-view studies in IU X-ray's Kaggle layout whose findings are fixed by the images
-   (`synthetic/`: heart size and an opacity in a named lung zone on the frontal view, a pleural effusion on the
+   (`xray_report/synthetic/`: heart size and an opacity in a named lung zone on the frontal view, a pleural effusion on the
    lateral view);
 2. builds them with the real IU X-ray builder, learns a word-level tokenizer from the training reports and trains
    the tiny BioViL-T → GPT-2 model (`configs/tiny_cpu.yaml`) with `train_hf.py`'s pipeline;
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.notice import RESEARCH_NOTICE
+from xray_report.inference.notice import RESEARCH_NOTICE
 
 logger = logging.getLogger("quickstart")
 
@@ -70,8 +70,8 @@ def train(
     Args:
         overrides: further `train_hf.py` options (e.g. `--shuffle_train_images true` for the control experiment).
     """
-    from synthetic import LABELS_CSV, write_kaggle_studies
-    from training import parse_config, run_training
+    from xray_report.synthetic import LABELS_CSV, write_kaggle_studies
+    from xray_report.training import parse_config, run_training
 
     if not (studies_dir / LABELS_CSV).exists():
         write_kaggle_studies(studies_dir, num_studies, seed=seed)
@@ -86,9 +86,9 @@ def train(
 
 def report_test_studies(model_dir: Path, studies_dir: Path, study_ids: list[str]) -> list[dict[str, Any]]:
     """Step 3: the saved model, reloaded, writes every test study's report through the report pipeline."""
-    from inference.generation import generate_for_studies, load_model_and_processor, load_study_images, report_pipeline
-    from inference.studies import Study, StudyError
-    from synthetic import study_image_paths
+    from xray_report.inference.generation import generate_for_studies, load_model_and_processor, load_study_images, report_pipeline
+    from xray_report.inference.studies import Study, StudyError
+    from xray_report.synthetic import study_image_paths
 
     model, processor = load_model_and_processor(model_dir)
     pipe = report_pipeline(model, processor)
@@ -106,8 +106,8 @@ def score(run: Any, outputs: list[dict[str, Any]], studies_dir: Path) -> dict[st
     """Step 4: the figures of `quickstart.json` (see the README for what each one means)."""
     from PIL import Image
 
-    from synthetic import best_constant_report, finding_accuracy, read_truth, study_image_paths
-    from synthetic.grounding import opacity_sentence, pointing_game, region_cells
+    from xray_report.synthetic import best_constant_report, finding_accuracy, read_truth, study_image_paths
+    from xray_report.synthetic.grounding import opacity_sentence, pointing_game, region_cells
 
     truth = read_truth(studies_dir)
     test, train_split = run.dataset["test"], run.dataset["train"]
@@ -165,7 +165,7 @@ def write_examples_csv(path: Path, studies_dir: Path, test: Any, count: int) -> 
     """A study list (the CLI's and the dashboard's CSV input) of the first `count` test studies."""
     import csv
 
-    from synthetic import study_image_paths
+    from xray_report.synthetic import study_image_paths
 
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -191,9 +191,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     output_dir = args.output_dir.resolve()
     studies_dir, model_dir = output_dir / "studies", output_dir / "model"
 
-    from inference.generation import report_pipeline
-    from synthetic import describe_findings, read_truth, study_image_paths
-    from training.predict import write_predictions
+    from xray_report.inference.generation import report_pipeline
+    from xray_report.synthetic import describe_findings, read_truth, study_image_paths
+    from xray_report.training.predict import write_predictions
 
     run = train(studies_dir, model_dir, args.num_studies, args.max_steps, args.seed)
     test = run.dataset["test"]
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     write_examples_csv(output_dir / "test_studies.csv", studies_dir, test, count=len(test))  # for the CLI
     examples = write_examples_csv(output_dir / "examples.csv", studies_dir, test, count=8)
     logger.info("Open the dashboard on this model (needs the demo extra, installed by .ci/setup.sh):\n"
-                "  .venv/bin/python -m demo.app --model %s --examples %s", shlex.quote(str(model_dir)),
+                "  .venv/bin/python -m xray_report.demo.app --model %s --examples %s", shlex.quote(str(model_dir)),
                 shlex.quote(str(examples)))
     logger.info(RESEARCH_NOTICE)
     if not result["fresh_process_reload_identical"]:

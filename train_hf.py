@@ -6,7 +6,7 @@
     python train_hf.py configs/iu_xray.yaml --resume_from_checkpoint latest
 
 The first argument is a YAML or JSON config (flat keys of the `ModelArguments`, `DataArguments` and
-`ReportTrainingArguments` dataclasses in `training/arguments.py`); `--option value` tokens override it.
+`ReportTrainingArguments` dataclasses in `xray_report/training/arguments.py`); `--option value` tokens override it.
 See docs/training.md.
 """
 
@@ -22,10 +22,10 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_cpu.yaml"
 
 
 def main(argv: Sequence[str] | None = None):
-    """Parses the config and overrides, runs `training.run_training`, and returns its `TrainingRun`."""
+    """Parses the config and overrides, runs `xray_report.training.run_training`, and returns its `TrainingRun`."""
     from transformers.utils import logging as hf_logging
 
-    from training import parse_config, run_training
+    from xray_report.training import parse_config, run_training
 
     model_args, data_args, training_args = parse_config(argv, default_config=DEFAULT_CONFIG)
     level = logging.INFO if training_args.should_log else logging.WARNING

@@ -1,6 +1,6 @@
 """What reports that never look at an image score on the IU X-ray R2Gen test split (not a test).
 
-The trivial baselines of every results table (``evaluation.baselines``): the most frequent training report and
+The trivial baselines of every results table (``xray_report.evaluation.baselines``): the most frequent training report and
 the single training report with the best BLEU-4 on the validation split, each given to all 590 test studies and
 scored with both NLG protocols (``default`` and ``r2gen``) and the CE metrics. A model's row means something
 only above these.
@@ -21,9 +21,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from evaluation.baselines import baseline_reports  # noqa: E402
-from evaluation.nlg import PROTOCOLS, R2GenVocabulary, read_split_reports  # noqa: E402
-from evaluation.rescore import ScoringOptions, score_baselines  # noqa: E402
+from xray_report.evaluation.baselines import baseline_reports  # noqa: E402
+from xray_report.evaluation.nlg import PROTOCOLS, R2GenVocabulary, read_split_reports  # noqa: E402
+from xray_report.evaluation.rescore import ScoringOptions, score_baselines  # noqa: E402
 
 DEFAULT_SPLIT_FILE = REPO_ROOT.parent / "shared" / "data" / "iu_xray" / "r2gen" / "annotation.json"
 TABLE_KEYS = ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider", "ce_micro_f1", "ce_example_f1", "positive_findings_stated")

@@ -130,7 +130,7 @@ def main() -> int:
     if args.steps <= args.warmup:
         parser.error("--steps must exceed --warmup")
 
-    from training import ReportTrainingArguments, XrayReportTrainer
+    from xray_report.training import ReportTrainingArguments, XrayReportTrainer
 
     device = torch.device(args.device)
     model = build_model(args.image_size)

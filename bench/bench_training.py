@@ -49,11 +49,11 @@ class StepTimer(TrainerCallback):
 
 def trainer_step_times(argv: list[str], steps: int) -> list[float]:
     """Per-step seconds of `XrayReportTrainer` as train_hf.py builds it."""
-    from training import parse_config
-    from training.collator import XrayReportCollator
-    from training.data import load_report_datasets
-    from training.model_factory import build_model_and_processor
-    from training.staged import XrayReportTrainer
+    from xray_report.training import parse_config
+    from xray_report.training.collator import XrayReportCollator
+    from xray_report.training.data import load_report_datasets
+    from xray_report.training.model_factory import build_model_and_processor
+    from xray_report.training.staged import XrayReportTrainer
     from transformers import set_seed
 
     model_args, data_args, args = parse_config(argv + ["--max_steps", str(steps)])
@@ -70,10 +70,10 @@ def trainer_step_times(argv: list[str], steps: int) -> list[float]:
 
 def bare_step_times(argv: list[str], steps: int) -> list[float]:
     """Per-step seconds of a plain PyTorch loop: DataLoader + collator, forward, backward, clip, AdamW, schedule."""
-    from training import parse_config
-    from training.collator import XrayReportCollator
-    from training.data import load_report_datasets
-    from training.model_factory import build_model_and_processor
+    from xray_report.training import parse_config
+    from xray_report.training.collator import XrayReportCollator
+    from xray_report.training.data import load_report_datasets
+    from xray_report.training.model_factory import build_model_and_processor
     from transformers import set_seed
 
     model_args, data_args, args = parse_config(argv + ["--max_steps", str(steps)])
@@ -114,7 +114,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "training.json")
     args = parser.parse_args()
 
-    from synthetic import write_kaggle_studies
+    from xray_report.synthetic import write_kaggle_studies
 
     with tempfile.TemporaryDirectory() as work:
         data_dir = Path(work) / "studies"

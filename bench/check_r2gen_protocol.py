@@ -2,7 +2,7 @@
 
 R2Gen's evaluation scores, with pycocoevalcap, the references its tokenizer produces (clean, map rare words to
 ``<unk>``, cut the id sequence, decode) and the decoded model outputs. This script runs R2Gen's own tokenizer from
-a clone of its repository next to ``evaluation.nlg.R2GenVocabulary`` on every report of a split file and counts:
+a clone of its repository next to ``xray_report.evaluation.nlg.R2GenVocabulary`` on every report of a split file and counts:
 
 * equal vocabularies (same words);
 * equal references, for every study of every split;
@@ -29,7 +29,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from evaluation.nlg import R2GEN_DATASETS, R2GenVocabulary, read_split_reports  # noqa: E402
+from xray_report.evaluation.nlg import R2GEN_DATASETS, R2GenVocabulary, read_split_reports  # noqa: E402
 
 
 def load_r2gen_tokenizer(r2gen_repo: Path, split_file: Path, dataset: str):

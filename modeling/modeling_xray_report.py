@@ -14,11 +14,11 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
 from .configuration_xray_report import XrayReportConfig
+from .pipeline_xray_report import PIPELINE_TASK
 from .modeling_biovil_t import BioViLTModel
 
 
 _PIPELINE_FILE = "pipeline_xray_report.py"
-_PIPELINE_TASK = "image-to-text"
 
 
 @dataclass
@@ -177,7 +177,7 @@ class XrayReportModel(VisionEncoderDecoderModel):
         pipeline_file = Path(__file__).with_name(_PIPELINE_FILE)
         if pipeline_file.exists():
             self.config.custom_pipelines = {
-                _PIPELINE_TASK: {
+                PIPELINE_TASK: {
                     "impl": f"{pipeline_file.stem}.XrayReportPipeline",
                     "pt": ["AutoModelForImageTextToText"],
                     "type": "multimodal",

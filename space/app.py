@@ -8,7 +8,7 @@ Settings (the Space's variables, or the environment when run elsewhere):
 * ``PORT``: the port (default 7860, the one a Space serves).
 
 Inside a Space (``SPACE_ID`` is set there) the app binds ``0.0.0.0`` as the Space's proxy requires; anywhere else it
-binds ``127.0.0.1``, this machine only. Extra arguments are passed to the dashboard (``python -m demo.app --help``).
+binds ``127.0.0.1``, this machine only. Extra arguments are passed to the dashboard (``python -m xray_report.demo.app --help``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ MODEL_VARIABLE = "XRAY_REPORT_MODEL"
 
 
 def dashboard_arguments(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
-    """The `demo.app` arguments: model from `--model` or `XRAY_REPORT_MODEL`, host and port as the place requires."""
+    """The `xray_report.demo.app` arguments: model from `--model` or `XRAY_REPORT_MODEL`, host and port as the place requires."""
     arguments = list(argv)
     if "--model" not in arguments:
         model = environ.get(MODEL_VARIABLE, "").strip()
@@ -37,6 +37,6 @@ def dashboard_arguments(argv: Sequence[str], environ: Mapping[str, str]) -> list
 
 
 if __name__ == "__main__":
-    from demo.app import main
+    from xray_report.demo.app import main
 
     sys.exit(main(dashboard_arguments(sys.argv[1:], os.environ)))

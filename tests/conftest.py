@@ -32,6 +32,25 @@ def require_shared(*parts: str) -> Path:
     return path
 
 
+def hidden_shared_failure(skip_reason: str, shared: Path = SHARED) -> str | None:
+    """Why a skip must count as a failure: it blames missing shared data although ../shared is there (else None)."""
+    if shared.is_dir() and str(shared) in skip_reason:
+        return f"{shared} exists, so this test must run, not skip: {skip_reason}"
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Where ../shared exists (CI, developer machines) a skip for missing shared data is a failure, never a skip."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and isinstance(report.longrepr, tuple):
+        failure = hidden_shared_failure(str(report.longrepr[2]))
+        if failure is not None:
+            report.outcome = "failed"
+            report.longrepr = failure
+
+
 @pytest.fixture(scope="session")
 def report_tokenizer():
     """The real GPT-2 vocabulary from ../shared when present, else the byte-level stand-in (no download either way)."""

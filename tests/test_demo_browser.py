@@ -82,14 +82,14 @@ def _serving(command: list[str], env: dict[str, str], port: int, log_path: Path)
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory, trained_model_dir):
-    """`python -m demo.app` on 127.0.0.1 with one CSV example; yields its URL, stops it afterwards."""
+    """`python -m xray_report.demo.app` on 127.0.0.1 with one CSV example; yields its URL, stops it afterwards."""
     tmp_path = tmp_path_factory.mktemp("demo")
     write_png(tmp_path / "ex" / "frontal.png", seed=11)
     examples = write_study_csv(
         tmp_path / "examples.csv", [{"study_id": "ex1", "frontal": "ex/frontal.png", "reference": "Reference text here."}]
     )
     port = _free_port()
-    command = [sys.executable, "-m", "demo.app", "--model", str(trained_model_dir), "--port", str(port),
+    command = [sys.executable, "-m", "xray_report.demo.app", "--model", str(trained_model_dir), "--port", str(port),
                "--examples", str(examples), "--max-file-size", "1mb"]
     with _serving(command, cli_env(), port, tmp_path / "demo.log") as url:
         yield url
@@ -153,20 +153,7 @@ def test_upload_generate_and_see_report_and_heatmaps(demo_server, browser, tmp_p
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    def value(selector: str) -> str:
-        return browser.find_element(By.CSS_SELECTOR, f"{selector} textarea").get_attribute("value") or ""
-
-    browser.get(demo_server)
-    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#generate-btn"))
-    assert "not a medical device" in browser.find_element(By.TAG_NAME, "body").text
-
-    image = write_png(tmp_path / "upload" / "frontal.png", seed=12, bright_spot=True)
-    browser.find_element(By.CSS_SELECTOR, "#frontal-input input[type=file]").send_keys(str(image))
-    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#frontal-input img"))
-    browser.find_element(By.CSS_SELECTOR, "#generate-btn").click()
-
-    WebDriverWait(browser, 90).until(lambda d: value("#generated-report") == LEARNED_REPORT)
-    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#heatmaps img")) == 3)
+    value = _upload_and_generate(browser, demo_server, tmp_path)
     assert value("#report-impression") == "No acute cardiopulmonary abnormality."
     assert value("#report-findings") == "Heart size is unchanged. The lungs are clear."
     page = browser.find_element(By.TAG_NAME, "body").text

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.chexpert_labeler import OBSERVATIONS, Label
-from evaluation.clinical_efficacy import binarize, binary_scores, clinical_efficacy_from_labels, compute_clinical_efficacy
+from xray_report.evaluation.chexpert_labeler import OBSERVATIONS, Label
+from xray_report.evaluation.clinical_efficacy import binarize, binary_scores, clinical_efficacy_from_labels, compute_clinical_efficacy
 
 
 def test_binary_scores_hand_computed() -> None:
@@ -85,7 +85,7 @@ def _labels(**positives: Label) -> dict[str, Label]:
 
 
 def test_tables_abnormal_subset_and_findings_stated() -> None:
-    from evaluation.clinical_efficacy import abnormal_studies, ce_tables, positive_findings_stated
+    from xray_report.evaluation.clinical_efficacy import abnormal_studies, ce_tables, positive_findings_stated
 
     references = [
         _labels(Cardiomegaly=Label.POSITIVE, Pleural_Effusion=Label.POSITIVE),

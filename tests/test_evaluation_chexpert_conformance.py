@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.chexpert_conformance import (
+from xray_report.evaluation.chexpert_conformance import (
     agreement,
     chexpert_expected,
     chexpert_mentions,
@@ -17,7 +17,7 @@ from evaluation.chexpert_conformance import (
     phrase_templates,
     trigger_sentences,
 )
-from evaluation.chexpert_labeler import Label, label_report
+from xray_report.evaluation.chexpert_labeler import Label, label_report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 P, N, U, M = Label.POSITIVE, Label.NEGATIVE, Label.UNCERTAIN, Label.NOT_MENTIONED
@@ -93,7 +93,7 @@ def test_conventions_and_deliberate_differences(text: str, expected: dict[str, L
 
 
 def test_cli_writes_both_figures(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "evaluation.chexpert_conformance", "--output-dir", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "xray_report.evaluation.chexpert_conformance", "--output-dir", str(tmp_path)],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "conformance.json").read_text())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.chexpert_labeler import (
+from xray_report.evaluation.chexpert_labeler import (
     OBSERVATIONS,
     PATHOLOGIES,
     Label,
@@ -15,7 +15,7 @@ from evaluation.chexpert_labeler import (
     label_report_with_mentions,
     split_report_sentences,
 )
-from evaluation.validate_labeler import mesh_to_observations, validate
+from xray_report.evaluation.validate_labeler import mesh_to_observations, validate
 
 KAGGLE_REPORTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "iu_xray" / "kaggle" / "indiana_reports.csv"
 

@@ -18,14 +18,14 @@ import json, sys
 class _BlockProjectPackages:
     # The project may be pip-installed (editable) in this environment: make it unimportable here.
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("modeling", "processing", "dataset_builder", "evaluation"):
+        if name.split(".")[0] in ("modeling", "processing", "dataset_builder", "xray_report"):
             raise ImportError(f"project package {name} must not be imported here")
 
 sys.meta_path.insert(0, _BlockProjectPackages())
 import evaluate
-assert "evaluation" not in sys.modules
-nlg = evaluate.load(sys.argv[1] + "/evaluation/metrics/report_nlg")
-ce = evaluate.load(sys.argv[1] + "/evaluation/metrics/chexpert_ce")
+assert "xray_report" not in sys.modules
+nlg = evaluate.load(sys.argv[1] + "/xray_report/evaluation/metrics/report_nlg")
+ce = evaluate.load(sys.argv[1] + "/xray_report/evaluation/metrics/chexpert_ce")
 refs = ["The heart is enlarged. Small left pleural effusion.", "No acute disease. The lungs are clear."]
 preds = ["Cardiomegaly. No pleural effusion.", "No acute disease. The lungs are clear."]
 out = {
@@ -33,7 +33,7 @@ out = {
     "nlg_r2gen": nlg.compute(predictions=preds, references=refs, meteor=False, protocol="r2gen",
                              train_reports=["the heart is enlarged . no acute disease ."] * 3),
     "ce": ce.compute(predictions=preds, references=refs, return_labels=True),
-    "project_imported": sorted(name for name in sys.modules if name.split(".")[0] == "evaluation"),
+    "project_imported": sorted(name for name in sys.modules if name.split(".")[0] == "xray_report"),
 }
 print(json.dumps(out))
 """
@@ -70,7 +70,7 @@ def test_report_nlg_module(loaded: dict) -> None:
 
 
 def test_report_nlg_module_r2gen_protocol(loaded: dict) -> None:
-    from evaluation.nlg import R2GenVocabulary, compute_nlg_metrics
+    from xray_report.evaluation.nlg import R2GenVocabulary, compute_nlg_metrics
 
     refs = ["The heart is enlarged. Small left pleural effusion.", "No acute disease. The lungs are clear."]
     preds = ["Cardiomegaly. No pleural effusion.", "No acute disease. The lungs are clear."]

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from evaluation import nlg
-from evaluation.nlg import METRIC_KEYS, compute_nlg_metrics, normalize_report
+from xray_report.evaluation import nlg
+from xray_report.evaluation.nlg import METRIC_KEYS, compute_nlg_metrics, normalize_report
 
 REFERENCES = [
     "The heart is normal in size. The lungs are clear. No pleural effusion or pneumothorax.",
@@ -62,7 +62,7 @@ def test_input_errors() -> None:
 
 def test_meteor_unavailable_without_java(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(nlg.shutil, "which", lambda name: None)
-    with caplog.at_level(logging.WARNING, logger="evaluation.nlg"):
+    with caplog.at_level(logging.WARNING, logger="xray_report.evaluation.nlg"):
         result = compute_nlg_metrics(REFERENCES, REFERENCES)
     assert result.corpus["meteor"] is None and all(r["meteor"] is None for r in result.per_report)
     assert "java" in result.unavailable["meteor"] and "METEOR unavailable" in caplog.text

@@ -15,15 +15,15 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
-from evaluation.baselines import BEST_ON_VALIDATION, MOST_FREQUENT, baseline_reports, best_single_report
-from evaluation.nlg import (
+from xray_report.evaluation.baselines import BEST_ON_VALIDATION, MOST_FREQUENT, baseline_reports, best_single_report
+from xray_report.evaluation.nlg import (
     R2GEN_UNK,
     R2GenVocabulary,
     SplitFileError,
     clean_report_r2gen,
     compute_nlg_metrics,
 )
-from evaluation.rescore import Prediction, rescore
+from xray_report.evaluation.rescore import Prediction, rescore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs java, absent on this machine")
@@ -164,7 +164,7 @@ def test_rescore_cli_r2gen_protocol(tmp_path: Path) -> None:
     predictions.write_text("".join(json.dumps({"study_id": f"t{i}", "reference": r, "generated": TRAIN[0]}) + "\n"
                                    for i, r in enumerate(TEST)), encoding="utf-8")
     output = tmp_path / "metrics.json"
-    command = [sys.executable, "-m", "evaluation.rescore", str(predictions), "--protocol", "r2gen",
+    command = [sys.executable, "-m", "xray_report.evaluation.rescore", str(predictions), "--protocol", "r2gen",
                "--split-file", str(annotation), "--output", str(output), "--no-meteor"]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""`python -m evaluation.rescore`: end to end in a subprocess, and its checks of malformed predictions files."""
+"""`python -m xray_report.evaluation.rescore`: end to end in a subprocess, and its checks of malformed predictions files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.rescore import PredictionsFileError, read_predictions, rescore
+from xray_report.evaluation.rescore import PredictionsFileError, read_predictions, rescore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "out" / "metrics.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "evaluation.rescore", str(predictions), "--output", str(output), "--no-meteor"],
+        [sys.executable, "-m", "xray_report.evaluation.rescore", str(predictions), "--output", str(output), "--no-meteor"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -64,7 +64,7 @@ def test_cli_reports_a_malformed_file_by_row(tmp_path: Path) -> None:
     bad = _write_jsonl(tmp_path / "bad.jsonl", [ROWS[0], {**ROWS[1], "reference": "  "}])
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "evaluation.rescore", str(bad), "--output", str(tmp_path / "m.json")],
+        [sys.executable, "-m", "xray_report.evaluation.rescore", str(bad), "--output", str(tmp_path / "m.json")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2

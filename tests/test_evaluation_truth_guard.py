@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.truth_guard import find_prior_comparisons, guard_report, prior_comparison_stats, remove_prior_comparisons
+from xray_report.evaluation.truth_guard import find_prior_comparisons, guard_report, prior_comparison_stats, remove_prior_comparisons
 
 REPORT = (
     "Heart size is unchanged. The lungs are clear. Left effusion is again seen. "

@@ -14,15 +14,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LAYERS: dict[str, int] = {
     "modeling": 0,
     "processing": 1,
-    "dataset_builder": 2, "evaluation": 2, "training": 2, "synthetic": 2,
-    "inference": 3, "publishing": 3, "demo": 3,
+    "dataset_builder": 2, "xray_report.evaluation": 2, "xray_report.training": 2, "xray_report.synthetic": 2,
+    "xray_report.inference": 3, "xray_report.publishing": 3, "xray_report.demo": 3,
 }
 SCRIPT_MODULES = {
-    "modeling/convert_biovilt_checkpoint.py", "synthetic/make_studies.py", "evaluation/rescore.py",
-    "evaluation/validate_labeler.py", "evaluation/chexpert_conformance.py", "inference/cli.py", "inference/__main__.py",
-    "demo/app.py",
+    "modeling/convert_biovilt_checkpoint.py", "xray_report/synthetic/make_studies.py", "xray_report/evaluation/rescore.py",
+    "xray_report/evaluation/validate_labeler.py", "xray_report/evaluation/chexpert_conformance.py",
+    "xray_report/inference/cli.py", "xray_report/inference/__main__.py", "xray_report/demo/app.py",
 }
 SCRIPT_LAYER = 4
+
+
+def _package_of(module: str) -> str:
+    """The layered package a module belongs to (``xray_report.training.data`` -> ``xray_report.training``)."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "xray_report" else parts[0]
 
 
 def _project_imports(path: Path) -> list[tuple[str, bool]]:
@@ -38,7 +44,7 @@ def _project_imports(path: Path) -> list[tuple[str, bool]]:
                 names = [alias.name for alias in child.names]
             elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
                 names = [child.module]
-            found.extend((name.split(".")[0], in_function) for name in names if name.split(".")[0] in LAYERS)
+            found.extend((_package_of(name), in_function) for name in names if _package_of(name) in LAYERS)
             visit(child, nested)
 
     visit(tree, False)
@@ -49,7 +55,7 @@ def _modules() -> list[tuple[str, Path]]:
     return [
         (package, path)
         for package in LAYERS
-        for path in sorted((REPO_ROOT / package).rglob("*.py"))
+        for path in sorted((REPO_ROOT / package.replace(".", "/")).rglob("*.py"))
         if "metrics" not in path.relative_to(REPO_ROOT).parts  # evaluate modules: links to evaluation's files
     ]
 
@@ -91,10 +97,10 @@ def test_package_graph_has_no_cycle() -> None:
 
 def test_the_check_sees_a_violation() -> None:
     # the parser finds imports at any depth, so a function-local import of a higher layer cannot hide
-    source = "def f():\n    if True:\n        from inference.cli import main\n"
+    source = "def f():\n    if True:\n        from xray_report.inference.cli import main\n"
     probe = REPO_ROOT / "tests" / "_probe_module.py"
     probe.write_text(source, encoding="utf-8")
     try:
-        assert _project_imports(probe) == [("inference", True)]
+        assert _project_imports(probe) == [("xray_report.inference", True)]
     finally:
         probe.unlink()

@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from conftest import SHARED
-from evaluation import OBSERVATIONS
-from inference.cli import main, output_columns
-from inference.writer import read_rows
+from xray_report.evaluation import OBSERVATIONS
+from xray_report.inference.cli import main, output_columns
+from xray_report.inference.writer import read_rows
 from inference_fixtures import (  # noqa: F401
     LEARNED_REPORT,
     cli_env,
@@ -114,7 +114,7 @@ def test_remove_prior_claims_keeps_them_listed(tmp_path, trained_model_dir):
 
 
 def test_python_m_inference_help_and_clear_errors(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "inference", *a], capture_output=True, text=True,  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "xray_report.inference", *a], capture_output=True, text=True,  # noqa: E731
                                     env=cli_env(), timeout=120)
     helped = run("--help")
     assert helped.returncode == 0 and "--batch-size" in helped.stdout
@@ -127,8 +127,8 @@ def test_mixed_prior_batch_uses_previous_mask(report_tokenizer):
     """With a temporal model, studies without a prior share a batch: zeros and previous_mask False, and only the
     study with a prior passes through the temporal pooler."""
     from conftest import build_tiny_report_model, synthetic_radiograph, tiny_image_processor
-    from inference.generation import LoadedStudy, generate_for_studies, report_pipeline
-    from inference.studies import Study
+    from xray_report.inference.generation import LoadedStudy, generate_for_studies, report_pipeline
+    from xray_report.inference.studies import Study
     from processing import XrayReportProcessor, load_xray_image
 
     model = build_tiny_report_model(report_tokenizer, image_size=448, use_previous_image=True).eval()

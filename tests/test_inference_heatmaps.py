@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-import inference.heatmaps as heatmaps
+import xray_report.inference.heatmaps as heatmaps
 from conftest import synthetic_radiograph
-from inference.generation import load_model_and_processor, report_pipeline
+from xray_report.inference.generation import load_model_and_processor, report_pipeline
 from inference_fixtures import LEARNED_SENTENCES, trained_model_dir  # noqa: F401
 
 

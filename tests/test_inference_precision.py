@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import build_tiny_report_model, synthetic_radiograph
-from inference.generation import load_model_and_processor, report_pipeline
-from inference.precision import apply_precision, convert_conv1d_to_linear, fold_batch_norms
+from xray_report.inference.generation import load_model_and_processor, report_pipeline
+from xray_report.inference.precision import apply_precision, convert_conv1d_to_linear, fold_batch_norms
 from inference_fixtures import LEARNED_REPORT, trained_model_dir  # noqa: F401
 
 

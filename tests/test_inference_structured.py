@@ -7,10 +7,10 @@ import json
 import re
 
 from conftest import require_shared
-from evaluation import OBSERVATIONS
-from evaluation.truth_guard import split_sentences
-from evaluation.sections import SectionSplitter, fit_splitter_from_csv
-from inference.structured import structure_report
+from xray_report.evaluation import OBSERVATIONS
+from xray_report.evaluation.truth_guard import split_sentences
+from xray_report.evaluation.sections import SectionSplitter, fit_splitter_from_csv
+from xray_report.inference.structured import structure_report
 
 REPORT = "Heart size is unchanged. The lungs are clear. There is a small left pleural effusion. No acute cardiopulmonary abnormality."
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.studies import StudyInputError, discover_studies, study_from_images
+from xray_report.inference.studies import StudyInputError, discover_studies, study_from_images
 from inference_fixtures import study_tree, write_png, write_study_csv  # noqa: F401
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from inference.writer import AppendOnlyWriter, completed_ids, read_rows, repair_partial_tail
+from xray_report.inference.writer import AppendOnlyWriter, completed_ids, read_rows, repair_partial_tail
 
 COLUMNS = ["study_id", "report", "flags"]
 

@@ -13,8 +13,8 @@ from huggingface_hub import ModelCard
 
 import push_to_hub
 from conftest import build_tiny_report_model, run_without_project, synthetic_radiograph, tiny_image_processor
-from publishing import REQUIRED_FILES, UploadPlan, build_upload_folder, read_metrics, upload_folder_to_hub
-from publishing.model_card import REQUIREMENTS
+from xray_report.publishing import REQUIRED_FILES, UploadPlan, build_upload_folder, read_metrics, upload_folder_to_hub
+from xray_report.publishing.model_card import REQUIREMENTS
 
 METRICS = {
     "corpus": {"bleu_1": 0.41, "bleu_4": 0.12, "meteor": None, "rouge_l": 0.33, "cider": 0.4, "ce_micro_f1": 0.3},
@@ -146,7 +146,7 @@ def test_upload_calls_at_the_hub_boundary(model_dir, tmp_path):
 def test_cli_uploads_the_folder_it_built(model_dir, monkeypatch):
     _, _, directory = model_dir
     RecordingHfApi.instances.clear()
-    monkeypatch.setattr("publishing.upload.HfApi", RecordingHfApi)
+    monkeypatch.setattr("xray_report.publishing.upload.HfApi", RecordingHfApi)
     push_to_hub.main([str(directory), "--repo-id", "org/cxr", "--token", "hf_test", "--commit-message", "msg"])
     (api,) = RecordingHfApi.instances
     assert api.token == "hf_test"
@@ -349,7 +349,7 @@ print(json.dumps(generator({{"frontal": "frontal.png"}}, max_new_tokens=5)))
 
 def test_base_models_are_the_checkpoints_the_run_started_from(tmp_path):
     from modeling.convert_biovilt_checkpoint import CONVERSION_FILE
-    from publishing import base_models_of_run
+    from xray_report.publishing import base_models_of_run
 
     encoder = tmp_path / "converted"
     encoder.mkdir()

@@ -30,5 +30,5 @@ def test_quickstart_writes_its_figures_and_reloads_in_a_fresh_process(tmp_path, 
     assert written["fresh_process_reload_identical"] is True
     assert 0.0 < written["uniform_map_pointing_accuracy"] < 1.0
     log = caplog.text
-    assert "not a medical device" in log and "image shows:" in log and "python -m demo.app --model" in log
+    assert "not a medical device" in log and "image shows:" in log and "python -m xray_report.demo.app --model" in log
     assert (tmp_path / "qs" / "examples.csv").exists() and (tmp_path / "qs" / "model" / "tokenizer.json").exists()

@@ -96,8 +96,8 @@ print(json.dumps({{"labels": labels.tolist(), "decoded": processor.batch_decode(
 
 def test_training_learns_the_tokenizer_from_the_training_split_only(tmp_path):
     """No decoder or tokenizer named: the run learns one from the training reports and saves it with the model."""
-    from training import build_tokenizer
-    from training.arguments import ModelArguments
+    from xray_report.training import build_tokenizer
+    from xray_report.training.arguments import ModelArguments
 
     args = ModelArguments(encoder_type="resnet18_multi_image", image_size=64, tokenizer_min_frequency=1)
     tokenizer = build_tokenizer(args, ["The lungs are clear.", "Small effusion."])

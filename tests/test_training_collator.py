@@ -25,7 +25,7 @@ def rows():
 
 
 def test_collator_output_is_exactly_the_processor_output(rows, tiny_processor):
-    from training import XrayReportCollator
+    from xray_report.training import XrayReportCollator
 
     batch = XrayReportCollator(tiny_processor, use_previous_image=False)(rows)
     assert set(batch) == {"pixel_values", "view_mask", "labels", "decoder_input_ids", "decoder_attention_mask"}
@@ -54,7 +54,7 @@ def test_collator_output_is_exactly_the_processor_output(rows, tiny_processor):
 
 
 def test_temporal_collator_always_supplies_priors(rows, tiny_processor):
-    from training import XrayReportCollator
+    from xray_report.training import XrayReportCollator
 
     batch = XrayReportCollator(tiny_processor, use_previous_image=True)(rows)
     assert set(batch) == {"pixel_values", "view_mask", "labels", "decoder_input_ids", "decoder_attention_mask",
@@ -72,7 +72,7 @@ def test_temporal_collator_always_supplies_priors(rows, tiny_processor):
 def test_temporal_model_uses_every_parameter_with_collated_batch(rows, report_tokenizer):
     """DDP without find_unused_parameters needs every parameter in every step: priors must always be passed."""
     from processing import XrayReportProcessor
-    from training import XrayReportCollator
+    from xray_report.training import XrayReportCollator
 
     model = build_tiny_report_model(report_tokenizer, image_size=448, use_previous_image=True)
     processor = XrayReportProcessor(tiny_image_processor(448), report_tokenizer)
@@ -84,7 +84,7 @@ def test_temporal_model_uses_every_parameter_with_collated_batch(rows, report_to
 
 
 def test_collator_names_missing_columns(tiny_processor):
-    from training import XrayReportCollator
+    from xray_report.training import XrayReportCollator
 
     with pytest.raises(KeyError, match="report"):
         XrayReportCollator(tiny_processor, use_previous_image=False)([{"frontal": _image(0)}])
@@ -93,7 +93,7 @@ def test_collator_names_missing_columns(tiny_processor):
 def test_shuffled_images_move_together_and_never_stay():
     import datasets
 
-    from training.data import derangement, shuffle_images_across_studies
+    from xray_report.training.data import derangement, shuffle_images_across_studies
 
     permutation = derangement(50, seed=3)
     assert sorted(permutation.tolist()) == list(range(50))

@@ -25,7 +25,7 @@ def _no_gpu_overrides() -> list[str]:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_config_parses(path, tmp_path):
-    from training import parse_config
+    from xray_report.training import parse_config
 
     model_args, data_args, training_args = parse_config(
         [str(path), "--output_dir", str(tmp_path), *_no_gpu_overrides()]
@@ -37,7 +37,7 @@ def test_every_config_parses(path, tmp_path):
 
 
 def test_real_configs_use_biovil_t_and_gpt2(tmp_path):
-    from training import parse_config, read_config_file
+    from xray_report.training import parse_config, read_config_file
 
     for name in ("iu_xray.yaml", "kaggle_t4x2_fp16.yaml"):
         path = REPO_ROOT / "configs" / name
@@ -50,7 +50,7 @@ def test_real_configs_use_biovil_t_and_gpt2(tmp_path):
 
 
 def test_command_line_overrides_the_file(tmp_path):
-    from training import parse_config
+    from xray_report.training import parse_config
 
     model_args, data_args, training_args = parse_config(
         [str(REPO_ROOT / "configs" / "tiny_cpu.yaml"), "--learning_rate", "3e-4", "--image_size", "96",
@@ -62,7 +62,7 @@ def test_command_line_overrides_the_file(tmp_path):
 
 
 def test_yaml_scientific_notation_and_dicts_are_converted(tmp_path):
-    from training import parse_config
+    from xray_report.training import parse_config
 
     config = tmp_path / "run.yaml"
     config.write_text("data_dir: studies\noutput_dir: out\nlearning_rate: 1e-4\n"
@@ -75,7 +75,7 @@ def test_yaml_scientific_notation_and_dicts_are_converted(tmp_path):
 
 
 def test_unknown_key_names_the_file_and_the_key(tmp_path):
-    from training import ConfigError, parse_config
+    from xray_report.training import ConfigError, parse_config
 
     config = tmp_path / "bad.yaml"
     config.write_text("data_dir: x\nlearning_rat: 0.1\n")
@@ -84,7 +84,7 @@ def test_unknown_key_names_the_file_and_the_key(tmp_path):
 
 
 def test_null_value_and_non_mapping_are_refused(tmp_path):
-    from training import ConfigError, parse_config
+    from xray_report.training import ConfigError, parse_config
 
     config = tmp_path / "null.yaml"
     config.write_text("data_dir: x\nlearning_rate:\n")
@@ -96,7 +96,7 @@ def test_null_value_and_non_mapping_are_refused(tmp_path):
 
 
 def test_remove_unused_columns_true_is_refused(tmp_path):
-    from training import ConfigError, parse_config
+    from xray_report.training import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match="remove_unused_columns"):
         parse_config([str(REPO_ROOT / "configs" / "tiny_cpu.yaml"), "--output_dir", str(tmp_path),
@@ -104,7 +104,7 @@ def test_remove_unused_columns_true_is_refused(tmp_path):
 
 
 def test_early_stopping_without_best_model_is_refused(tmp_path):
-    from training import ConfigError, parse_config
+    from xray_report.training import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match="early_stopping_patience"):
         parse_config([str(REPO_ROOT / "configs" / "tiny_cpu.yaml"), "--output_dir", str(tmp_path),
@@ -123,9 +123,9 @@ def test_named_encoder_and_decoder_are_loaded_checked_and_given_the_dropout(tmp_
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from modeling import BioViLTConfig, BioViLTModel
-    from training import parse_config
-    from training.arguments import ConfigError
-    from training.model_factory import build_model_and_processor
+    from xray_report.training import parse_config
+    from xray_report.training.arguments import ConfigError
+    from xray_report.training.model_factory import build_model_and_processor
     from training_fixtures import TINY_CONFIG
 
     encoder = BioViLTModel(BioViLTConfig(image_encoder_type="resnet18_multi_image", image_size=64, use_previous_image=False))

@@ -55,7 +55,7 @@ def test_best_model_by_the_chosen_metric(finished_run):
 
 
 def test_predictions_and_metrics_files(finished_run, studies):
-    from evaluation.rescore import read_predictions
+    from xray_report.evaluation.rescore import read_predictions
 
     result, output_dir = finished_run
     lines = [json.loads(line) for line in (output_dir / "predictions_test.jsonl").read_text().splitlines()]
@@ -71,9 +71,9 @@ def test_predictions_and_metrics_files(finished_run, studies):
 
 
 def test_metrics_file_values_match_an_independent_rescoring(finished_run):
-    from evaluation.baselines import MOST_FREQUENT, baseline_reports
-    from evaluation.nlg import R2GenVocabulary, compute_nlg_metrics
-    from publishing import read_metrics
+    from xray_report.evaluation.baselines import MOST_FREQUENT, baseline_reports
+    from xray_report.evaluation.nlg import R2GenVocabulary, compute_nlg_metrics
+    from xray_report.publishing import read_metrics
 
     result, output_dir = finished_run
     lines = [json.loads(line) for line in (output_dir / "predictions_test.jsonl").read_text().splitlines()]
@@ -98,7 +98,7 @@ def test_metrics_file_values_match_an_independent_rescoring(finished_run):
 
 
 def test_section_splitter_is_fitted_on_the_train_split_and_saved(finished_run):
-    from evaluation.sections import SPLITTER_FILE, SectionSplitter
+    from xray_report.evaluation.sections import SPLITTER_FILE, SectionSplitter
 
     result, output_dir = finished_run
     splitter = SectionSplitter.for_model(output_dir)
@@ -121,8 +121,8 @@ def test_lora_on_the_decoder(studies, tmp_path, report_tokenizer):
         pytest.skip("peft is not installed (pip install peft): LoRA is an optional extra")
     from conftest import build_tiny_report_model
     from modeling import XrayReportModel
-    from training import ModelArguments
-    from training.lora import apply_decoder_lora
+    from xray_report.training import ModelArguments
+    from xray_report.training.lora import apply_decoder_lora
 
     model = apply_decoder_lora(build_tiny_report_model(report_tokenizer), ModelArguments(lora_r=4))
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
@@ -142,7 +142,7 @@ def test_lora_on_the_decoder(studies, tmp_path, report_tokenizer):
     # the run's own starting point (same seed, same arguments, same learnt tokenizer): its frozen base weights
     from transformers import set_seed
 
-    from training import build_model_and_processor, parse_config
+    from xray_report.training import build_model_and_processor, parse_config
 
     model_args, data_args, training_args = parse_config(tiny_argv(studies, output_dir, "--lora_r", "4"))
     set_seed(training_args.seed)

@@ -19,7 +19,7 @@ def test_synthetic_reports_are_recovered_by_the_labeler():
     """The benchmark's premise: the labeler reads each reference report's findings back exactly."""
     import numpy as np
 
-    from synthetic import finding_accuracy, report_for, sample_findings
+    from xray_report.synthetic import finding_accuracy, report_for, sample_findings
 
     rng = np.random.default_rng(0)
     truth = [sample_findings(rng) for _ in range(200)]
@@ -33,7 +33,7 @@ def test_synthetic_reports_are_recovered_by_the_labeler():
 
 def test_builder_reads_the_synthetic_kaggle_layout(tmp_path):
     from dataset_builder import load_iu_xray
-    from synthetic import read_truth
+    from xray_report.synthetic import read_truth
 
     data_dir = write_studies(tmp_path / "studies", num_studies=20)
     dataset = load_iu_xray(data_dir, cache_dir=tmp_path / "cache", image_short_side=80)
@@ -57,7 +57,7 @@ def test_tiny_model_learns_findings_from_images(tmp_path):
     import importlib.util
 
     from conftest import REPO_ROOT
-    from synthetic import FINDING_OBSERVATIONS, read_truth
+    from xray_report.synthetic import FINDING_OBSERVATIONS, read_truth
 
     spec = importlib.util.spec_from_file_location("quickstart", REPO_ROOT / "quickstart.py")
     quickstart = importlib.util.module_from_spec(spec)

@@ -34,7 +34,7 @@ def test_stop_and_resume_matches_uninterrupted(studies, tmp_path):
 
 
 def test_resume_latest_without_checkpoint_is_an_error(studies, tmp_path):
-    from training import ConfigError
+    from xray_report.training import ConfigError
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no checkpoint"):

@@ -17,7 +17,7 @@ def _batch(model, seed: int = 0):
 
 
 def test_model_parts():
-    from training import model_part
+    from xray_report.training import model_part
 
     assert model_part("encoder.image_encoder.encoder.conv1.weight") == "encoder"
     assert model_part("enc_to_dec_proj.weight") == "bridge"
@@ -28,7 +28,7 @@ def test_model_parts():
 
 
 def test_frozen_encoder_gets_no_gradients_and_keeps_weights_and_statistics(report_tokenizer):
-    from training.staged import encoder_is_frozen, set_encoder_frozen
+    from xray_report.training.staged import encoder_is_frozen, set_encoder_frozen
 
     model = build_tiny_report_model(report_tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
@@ -58,8 +58,8 @@ def test_frozen_encoder_gets_no_gradients_and_keeps_weights_and_statistics(repor
 def test_freeze_callback_follows_the_step_counter(report_tokenizer):
     from transformers import TrainerControl, TrainerState
 
-    from training import EncoderFreezeCallback
-    from training.staged import encoder_is_frozen
+    from xray_report.training import EncoderFreezeCallback
+    from xray_report.training.staged import encoder_is_frozen
 
     model = build_tiny_report_model(report_tokenizer)
     callback = EncoderFreezeCallback(model, freeze_steps=3)
@@ -82,7 +82,7 @@ def test_freeze_callback_follows_the_step_counter(report_tokenizer):
 
 
 def test_optimizer_has_a_learning_rate_per_part(report_tokenizer, tmp_path):
-    from training import ReportTrainingArguments, XrayReportTrainer
+    from xray_report.training import ReportTrainingArguments, XrayReportTrainer
 
     model = build_tiny_report_model(report_tokenizer)
     args = ReportTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, encoder_learning_rate=1e-5,

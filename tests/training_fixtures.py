@@ -14,7 +14,7 @@ TINY_CONFIG = REPO_ROOT / "configs" / "tiny_cpu.yaml"
 def write_studies(data_dir: Path, num_studies: int = 40, seed: int = 0, same_report: bool = False) -> Path:
     """Writes synthetic studies in the Kaggle layout; `same_report` gives every study study 1's report text
     (every label sequence then has the same length, so a token mean equals a mean of per-batch means)."""
-    from synthetic import write_kaggle_studies
+    from xray_report.synthetic import write_kaggle_studies
 
     write_kaggle_studies(data_dir, num_studies, seed=seed, frontal_size=(96, 90), lateral_size=(96, 96))
     if same_report:
@@ -55,7 +55,7 @@ def tiny_argv(data_dir: Path, output_dir: Path, *overrides: str) -> list[str]:
 
 def run(argv: list[str]):
     """Runs train_hf.py's pipeline in this process and returns the `TrainingRun`."""
-    from training import parse_config, run_training
+    from xray_report.training import parse_config, run_training
 
     return run_training(*parse_config(argv))
 

@@ -1,0 +1,56 @@
+"""Using a trained report model: batch CLI, structured output, truth guard flags and grounding heatmaps.
+
+* :mod:`xray_report.inference.studies`: input discovery (image files, study folders, CSV lists) with per-study errors.
+* :mod:`xray_report.inference.generation`: loading a saved model, reading studies once, generation through the model's pipeline.
+* :mod:`xray_report.inference.precision`: bf16 / fp16 / int8 inference recipes.
+* :mod:`xray_report.inference.structured`: Findings / Impression split, CheXpert labels, prior-comparison flags.
+* :mod:`xray_report.inference.heatmaps`: per-sentence cross-attention maps per view, PNG overlays.
+* :mod:`xray_report.inference.writer`: resumable append-only CSV / JSONL results.
+* ``xray-report`` / ``python -m xray_report.inference``: the batch CLI (:func:`xray_report.inference.cli.main`).
+"""
+
+from importlib import import_module
+from typing import Any
+
+from .notice import RESEARCH_NOTICE
+
+# Heavy modules (torch, transformers) load on first use, so `python -m xray_report.inference --help` answers at once.
+_LAZY = {
+    "generate_for_studies": "generation", "load_model_and_processor": "generation", "load_study_images": "generation",
+    "report_pipeline": "generation", "apply_precision": "precision", "SentenceHeatmap": "heatmaps",
+    "StudyHeatmaps": "heatmaps", "overlay_heatmap": "heatmaps", "save_heatmaps": "heatmaps",
+    "study_heatmaps": "heatmaps",
+    "StructuredReport": "structured",
+    "structure_report": "structured", "Study": "studies", "StudyError": "studies", "StudyInputError": "studies",
+    "discover_studies": "studies", "AppendOnlyWriter": "writer", "completed_ids": "writer", "read_rows": "writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "RESEARCH_NOTICE",
+    "AppendOnlyWriter",
+    "SentenceHeatmap",
+    "StructuredReport",
+    "Study",
+    "StudyError",
+    "StudyHeatmaps",
+    "StudyInputError",
+    "completed_ids",
+    "apply_precision",
+    "discover_studies",
+    "generate_for_studies",
+    "load_model_and_processor",
+    "load_study_images",
+    "overlay_heatmap",
+    "read_rows",
+    "report_pipeline",
+    "save_heatmaps",
+    "structure_report",
+    "study_heatmaps",
+]

@@ -1,0 +1,67 @@
+"""Structured output of a generated report: Findings / Impression sections, CheXpert labels, truth-guard flags.
+
+The section split is `xray_report.evaluation.sections` (a splitter fitted during training and saved next to the model, or
+the built-in rule); labels come from `xray_report.evaluation.label_report`, flags from `xray_report.evaluation.guard_report`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from xray_report.evaluation import OBSERVATIONS, guard_report, label_report
+from xray_report.evaluation.sections import SectionSplitter
+
+@dataclass
+class StructuredReport:
+    """A generated report with its sections, CheXpert labels and truth-guard flags.
+
+    Attributes:
+        report: the report text (without the flagged sentences when removal was asked for).
+        generated: the text as the model wrote it.
+        findings, impression: the sections of `report`.
+        section_method: ``headers``, ``fitted`` or ``rule``.
+        labels: CheXpert observation -> ``positive`` / ``negative`` / ``uncertain`` / ``not_mentioned`` (of `report`).
+        flags: sentences claiming a comparison with a prior study although no prior image was given
+            (``{"sentence", "phrase", "label", "removed"}``).
+        has_prior_image: whether the model was given a prior image.
+    """
+
+    report: str
+    generated: str
+    findings: str
+    impression: str
+    section_method: str
+    labels: dict[str, str]
+    flags: list[dict[str, Any]] = field(default_factory=list)
+    has_prior_image: bool = False
+
+
+def structure_report(
+    text: str,
+    has_prior_image: bool = False,
+    remove_prior_claims: bool = False,
+    splitter: SectionSplitter | None = None,
+) -> StructuredReport:
+    """Applies the truth guard (flag, optionally remove), then splits sections and labels the result."""
+    guarded = guard_report(text, has_prior_image=has_prior_image, remove=remove_prior_claims)
+    report = guarded.text
+    sections = (splitter or SectionSplitter()).split(report)
+    labels = {name: label.value for name, label in label_report(report).items()}
+    flags = [
+        {"sentence": f.sentence, "phrase": f.phrase, "label": f.label, "removed": remove_prior_claims}
+        for f in guarded.flagged
+    ]
+    return StructuredReport(
+        report=report,
+        generated=text,
+        findings=sections.findings,
+        impression=sections.impression,
+        section_method=sections.method,
+        labels={name: labels[name] for name in OBSERVATIONS},
+        flags=flags,
+        has_prior_image=has_prior_image,
+    )
+
+
+__all__ = ["StructuredReport", "structure_report"]

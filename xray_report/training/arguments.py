@@ -1,0 +1,360 @@
+"""Argument dataclasses of `train_hf.py` and the config-file + command-line parser.
+
+A run is described by three dataclasses, parsed by `transformers.HfArgumentParser`:
+[`ModelArguments`], [`DataArguments`] and [`ReportTrainingArguments`] (a `Seq2SeqTrainingArguments` with the
+project's extra options). `parse_config` reads a YAML or JSON file (keys of any of the three, flat) and applies
+command-line overrides (`--learning_rate 1e-4`) on top: the file's values become command-line tokens that come
+first, so a later token wins and every value goes through the same type conversion.
+
+Relative paths in a config file (`data_dir`, `tokenizer_name_or_path`, ...) are resolved against the file's own
+folder, never against the working directory; relative paths given on the command line are taken as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser, Seq2SeqTrainingArguments
+
+from xray_report.evaluation.nlg import PROTOCOLS, R2GEN_DATASETS
+from processing import LEARNT_TOKENIZER_KINDS
+
+BYTE_LEVEL_TOKENIZER = "byte-level"
+"""`tokenizer_name_or_path` value selecting `processing.build_byte_level_tokenizer` (no download, no files)."""
+
+PATH_FIELDS: tuple[str, ...] = (
+    "model_name_or_path",
+    "encoder_name_or_path",
+    "decoder_name_or_path",
+    "tokenizer_name_or_path",
+    "data_dir",
+    "split_file",
+    "cache_dir",
+    "output_dir",
+    "resume_from_checkpoint",
+)
+"""Fields whose relative values in a config file are resolved against the file's folder."""
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot describe a run; the message names the file and the field."""
+
+
+@dataclass
+class ModelArguments:
+    """Which model to train: a saved report model, or an encoder and a decoder to assemble (see docs/training.md)."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "A saved XrayReportModel directory to continue from (its processor is loaded with it). "
+                  "When set, the encoder_*/decoder_* options below are not used."},
+    )
+    encoder_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Converted BioViL-T encoder directory (python -m modeling.convert_biovilt_checkpoint). "
+                  "None builds a randomly initialised encoder from encoder_type/image_size."},
+    )
+    encoder_type: str = field(
+        default="resnet50_multi_image",
+        metadata={"help": "resnet50_multi_image (BioViL-T) or resnet18_multi_image (small, for tests and CPU runs)."},
+    )
+    image_size: int = field(default=448, metadata={"help": "Input side in pixels (multiple of 32; 448 with priors)."})
+    use_previous_image: bool = field(
+        default=False, metadata={"help": "Keep BioViL-T's temporal pooler and feed each study's prior frontal image."}
+    )
+    decoder_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "GPT-2-family decoder (hub id such as gpt2, or a directory). None builds a fresh GPT-2 "
+                  "from decoder_layers/decoder_width/decoder_heads."},
+    )
+    decoder_layers: int = field(default=2, metadata={"help": "Layers of a fresh decoder."})
+    decoder_width: int = field(default=64, metadata={"help": "Hidden size of a fresh decoder."})
+    decoder_heads: int = field(default=2, metadata={"help": "Attention heads of a fresh decoder."})
+    decoder_positions: int = field(default=256, metadata={"help": "Maximum positions of a fresh decoder."})
+    decoder_dropout: float | None = field(
+        default=None, metadata={"help": "Overrides the decoder's embedding, attention and residual dropout."}
+    )
+    tokenizer_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": f"Report tokenizer: a directory or hub id, or '{BYTE_LEVEL_TOKENIZER}'. Defaults to "
+                  "decoder_name_or_path's; with neither, a tokenizer is learnt from the training reports."},
+    )
+    tokenizer_type: str = field(
+        default="word",
+        metadata={"help": "Kind of learnt tokenizer: word (one token per word or punctuation mark, rare words "
+                  "become <|unk|>) or bpe (byte-level BPE)."},
+    )
+    tokenizer_vocab_size: int = field(default=5000, metadata={"help": "Largest vocabulary of a learnt tokenizer."})
+    tokenizer_min_frequency: int = field(
+        default=3, metadata={"help": "A word (word) or merge (bpe) seen fewer times in the training reports is not learnt."}
+    )
+    max_new_tokens: int = field(default=128, metadata={"help": "Generation length limit stored in the model."})
+    num_beams: int = field(default=1, metadata={"help": "Beams stored in the model's generation config."})
+    lora_r: int = field(default=0, metadata={"help": "Rank of LoRA adapters on the decoder (0 = no LoRA; needs peft)."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch."})
+    lora_target_modules: str = field(
+        default=r".*\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)$",
+        metadata={"help": "Regex (peft target_modules) of the decoder modules given adapters; cross-attention "
+                  "and the encoder-to-decoder projection are new and always trained in full."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.image_size <= 0 or self.image_size % 32:
+            raise ConfigError(f"image_size must be a positive multiple of 32, got {self.image_size}")
+        if self.lora_r < 0:
+            raise ConfigError(f"lora_r must be >= 0, got {self.lora_r}")
+        if self.tokenizer_type not in LEARNT_TOKENIZER_KINDS:
+            raise ConfigError(f"tokenizer_type must be one of {LEARNT_TOKENIZER_KINDS}, got {self.tokenizer_type!r}")
+        if self.tokenizer_vocab_size < 8 or self.tokenizer_min_frequency < 1:
+            raise ConfigError("tokenizer_vocab_size must be >= 8 and tokenizer_min_frequency >= 1, got "
+                              f"{self.tokenizer_vocab_size} and {self.tokenizer_min_frequency}")
+
+
+@dataclass
+class DataArguments:
+    """Where the studies come from and how they become training examples."""
+
+    data_dir: str | None = field(
+        default=None, metadata={"help": "IU X-ray folder in any supported layout (see dataset_builder)."}
+    )
+    layout: str = field(default="auto", metadata={"help": "auto, kaggle, r2gen or openi."})
+    split_file: str | None = field(default=None, metadata={"help": "R2Gen annotation.json whose split is applied."})
+    report_sections: str = field(default="findings_impression", metadata={"help": "findings_impression, findings "
+                                 "or impression."})
+    mask_policy: str = field(default="keep", metadata={"help": "keep, drop or replace the XXXX mask."})
+    image_short_side: int = field(default=512, metadata={"help": "Short side of the images stored by the builder."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where the builder writes its Arrow files."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for the builder."})
+    max_target_length: int = field(default=128, metadata={"help": "Longest label sequence, EOS included."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training studies."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation studies."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Use only the first N test studies."})
+    synthetic_studies: int = field(
+        default=0,
+        metadata={"help": "When > 0 and data_dir holds no data yet, first write this many synthetic studies "
+                  "(python -m xray_report.synthetic.make_studies) into data_dir."},
+    )
+    synthetic_seed: int = field(default=0, metadata={"help": "Seed of the synthetic studies."})
+    shuffle_train_images: bool = field(
+        default=False,
+        metadata={"help": "Control experiment: pair every training report with another study's images "
+                  "(a derangement); validation and test stay intact."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_target_length < 2:
+            raise ConfigError(f"max_target_length must be at least 2, got {self.max_target_length}")
+        if self.synthetic_studies < 0:
+            raise ConfigError(f"synthetic_studies must be >= 0, got {self.synthetic_studies}")
+
+
+@dataclass
+class ReportTrainingArguments(Seq2SeqTrainingArguments):
+    """`Seq2SeqTrainingArguments` with the report model's defaults and its staged-training options.
+
+    Defaults changed from transformers': `remove_unused_columns=False` (the collator builds exactly the model
+    inputs; True would silently drop `previous_pixel_values`) and `predict_with_generate=True`.
+    """
+
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Must stay False: the collator needs the raw image columns."}
+    )
+    predict_with_generate: bool = field(default=True, metadata={"help": "Generate reports during evaluation."})
+    encoder_learning_rate: float | None = field(
+        default=None, metadata={"help": "Peak learning rate of the image encoder (default: learning_rate)."}
+    )
+    bridge_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Peak learning rate of the new parts joining image and text: the encoder-to-decoder "
+                  "projection and the decoder's cross-attention (default: learning_rate)."},
+    )
+    freeze_encoder_steps: int = field(
+        default=0, metadata={"help": "Keep the image encoder frozen (no gradients, BatchNorm statistics fixed) "
+                             "for the first N optimizer steps."}
+    )
+    freeze_encoder_epochs: float = field(
+        default=0.0, metadata={"help": "Keep the image encoder frozen for the first N epochs."}
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after N evaluations without improvement of metric_for_best_model."}
+    )
+    early_stopping_threshold: float = field(default=0.0, metadata={"help": "Minimum improvement that counts."})
+    stop_after_steps: int | None = field(
+        default=None,
+        metadata={"help": "End this session after N optimizer steps (a checkpoint is saved) without changing the "
+                  "schedule: for time-limited machines; continue with --resume_from_checkpoint."},
+    )
+    eval_meteor: bool = field(default=True, metadata={"help": "Compute METEOR (needs java) in evaluations."})
+    eval_protocol: str = field(
+        default="default",
+        metadata={"help": "NLG protocol of evaluations and the metrics file: default (whole normalised reports) or "
+                  "r2gen (the R2Gen papers' references: vocabulary from split_file's train reports, or from the "
+                  "train split when no split_file is given)."},
+    )
+    eval_r2gen_dataset: str = field(
+        default="iu_xray", metadata={"help": "R2Gen cleaner and defaults for eval_protocol r2gen: iu_xray or mimic_cxr."}
+    )
+    eval_baselines: bool = field(
+        default=True,
+        metadata={"help": "Score the trivial baselines (most frequent train report, best single train report on "
+                  "validation) next to the model in the metrics file."},
+    )
+    predict_split: str | None = field(
+        default="test", metadata={"help": "Split to write predictions and metrics for after training (None: skip)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.remove_unused_columns:
+            raise ConfigError(
+                "remove_unused_columns must be False: Trainer would drop the image columns the collator needs "
+                "(and previous_pixel_values would never reach the model)."
+            )
+        super().__post_init__()
+        if self.eval_protocol not in PROTOCOLS:
+            raise ConfigError(f"eval_protocol must be one of {list(PROTOCOLS)}, got {self.eval_protocol!r}")
+        if self.eval_r2gen_dataset not in R2GEN_DATASETS:
+            raise ConfigError(
+                f"eval_r2gen_dataset must be one of {sorted(R2GEN_DATASETS)}, got {self.eval_r2gen_dataset!r}"
+            )
+        if self.freeze_encoder_steps < 0 or self.freeze_encoder_epochs < 0:
+            raise ConfigError("freeze_encoder_steps and freeze_encoder_epochs must be >= 0")
+        if self.early_stopping_patience is not None and not (self.load_best_model_at_end and self.metric_for_best_model):
+            raise ConfigError(
+                "early_stopping_patience needs load_best_model_at_end: true and a metric_for_best_model "
+                "(e.g. bleu_4 or ce_micro_f1) with matching eval_strategy and save_strategy."
+            )
+        if (self.freeze_encoder_steps or self.freeze_encoder_epochs) and self.ddp_find_unused_parameters is False:
+            raise ConfigError(
+                "freeze_encoder_steps/freeze_encoder_epochs need ddp_find_unused_parameters: true under DDP "
+                "(the frozen encoder's parameters get no gradients)"
+            )
+        if (self.freeze_encoder_steps or self.freeze_encoder_epochs) and self.ddp_find_unused_parameters is None:
+            self.ddp_find_unused_parameters = True  # Trainer would pick False with activation checkpointing
+        if self.stop_after_steps is not None and self.stop_after_steps < 1:
+            raise ConfigError(f"stop_after_steps must be >= 1, got {self.stop_after_steps}")
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, ReportTrainingArguments)
+
+
+def _known_fields() -> dict[str, str]:
+    """Field name -> dataclass name, over the three argument classes."""
+    return {item.name: cls.__name__ for cls in ARGUMENT_CLASSES for item in fields(cls) if item.init}
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads a flat YAML/JSON mapping, checks its keys and resolves its relative paths against its folder.
+
+    Raises:
+        ConfigError: unreadable file, not a mapping, unknown keys, or null values (names file and key).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error}") from error
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}") from error
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of option names to values, got {type(data).__name__}")
+    known = _known_fields()
+    unknown = sorted(key for key in data if key not in known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown option(s) {unknown}; options are the fields of "
+                          f"{', '.join(cls.__name__ for cls in ARGUMENT_CLASSES)} (see python train_hf.py --help)")
+    nulls = sorted(key for key, value in data.items() if value is None)
+    if nulls:
+        raise ConfigError(f"{path}: option(s) {nulls} are null; leave a key out to keep its default")
+    for key in PATH_FIELDS:
+        value = data.get(key)
+        if isinstance(value, str) and _is_relative_path(key, value, path.parent):
+            data[key] = str((path.parent / value).expanduser().resolve())
+    return data
+
+
+_HUB_OR_PATH_FIELDS = ("model_name_or_path", "encoder_name_or_path", "decoder_name_or_path", "tokenizer_name_or_path")
+
+
+def _is_relative_path(key: str, value: str, base: Path) -> bool:
+    """Whether `value` of option `key` is a relative path to resolve against `base`.
+
+    Options that accept a hub id (`gpt2`, `owner/name`) count as paths only when they start with `.` or when
+    the path exists relative to the config file.
+    """
+    if os.path.isabs(value) or value.startswith("~") or value == BYTE_LEVEL_TOKENIZER:
+        return False
+    if key not in _HUB_OR_PATH_FIELDS:
+        return True
+    return value.startswith(".") or (base / value).exists()
+
+
+def config_to_tokens(config: dict[str, Any]) -> list[str]:
+    """Turns a config mapping into `--name value` tokens for `HfArgumentParser` (lists spread, dicts as JSON)."""
+    tokens: list[str] = []
+    for key, value in config.items():
+        tokens.append(f"--{key}")
+        if isinstance(value, bool):
+            tokens.append("true" if value else "false")
+        elif isinstance(value, (list, tuple)):
+            tokens.extend(str(item) for item in value)
+        elif isinstance(value, dict):
+            tokens.append(json.dumps(value))
+        else:
+            tokens.append(str(value))
+    return tokens
+
+
+def parse_config(
+    argv: Sequence[str] | None = None, default_config: str | os.PathLike | None = None
+) -> tuple[ModelArguments, DataArguments, ReportTrainingArguments]:
+    """Parses `[CONFIG.yaml|CONFIG.json] [--option value ...]` into the three argument dataclasses.
+
+    Args:
+        argv: the command-line tokens (without the program name); `None` reads `sys.argv[1:]`.
+        default_config: the config used when `argv` does not start with a config file.
+
+    Raises:
+        ConfigError: a bad config file or option (named).
+    """
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config_path = None
+    if argv and not argv[0].startswith("-"):
+        config_path = argv.pop(0)
+    elif default_config is not None:
+        config_path = default_config
+    tokens = config_to_tokens(read_config_file(config_path)) if config_path else []
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    try:
+        model_args, data_args, training_args = parser.parse_args_into_dataclasses(
+            args=tokens + argv, look_for_args_file=False
+        )
+    except ConfigError as error:
+        raise ConfigError(f"{config_path or 'command line'}: {error}") from error
+    except ValueError as error:
+        raise ConfigError(f"{config_path or 'command line'}: {error}") from error
+    return model_args, data_args, training_args
+
+
+__all__ = [
+    "ARGUMENT_CLASSES",
+    "BYTE_LEVEL_TOKENIZER",
+    "ConfigError",
+    "DataArguments",
+    "ModelArguments",
+    "ReportTrainingArguments",
+    "config_to_tokens",
+    "parse_config",
+    "read_config_file",
+]

@@ -1,0 +1,93 @@
+"""Loads the studies for training through the project's dataset builder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from dataset_builder import load_iu_xray, preparation_stats
+from xray_report.synthetic import write_kaggle_studies
+
+from .arguments import ConfigError, DataArguments
+
+logger = logging.getLogger(__name__)
+
+IMAGE_COLUMNS: tuple[str, ...] = ("frontal", "lateral", "previous_frontal")
+
+
+def _has_iu_data(data_dir: Path) -> bool:
+    return data_dir.is_dir() and any(data_dir.iterdir())
+
+
+def prepare_synthetic_studies(data_args: DataArguments) -> None:
+    """Writes `synthetic_studies` project-generated studies into `data_dir` when it holds no data yet."""
+    if data_args.synthetic_studies <= 0:
+        return
+    data_dir = Path(data_args.data_dir)
+    if _has_iu_data(data_dir):
+        logger.info("%s already holds data: not writing synthetic studies", data_dir)
+        return
+    write_kaggle_studies(data_dir, data_args.synthetic_studies, seed=data_args.synthetic_seed)
+    logger.info("wrote %d synthetic studies to %s", data_args.synthetic_studies, data_dir)
+
+
+def load_report_datasets(data_args: DataArguments) -> datasets.DatasetDict:
+    """Builds the `DatasetDict` (train/validation/test) named by `data_args`, applying the sample limits.
+
+    The builder's drop counts (studies without a frontal image, unreadable files, ...) are logged by the builder
+    and returned by `dataset_builder.preparation_stats`; they are logged again here so a training log shows them.
+    """
+    if not data_args.data_dir:
+        raise ConfigError("data_dir is required: the folder holding IU X-ray (or synthetic_studies to generate)")
+    prepare_synthetic_studies(data_args)
+    if not Path(data_args.data_dir).is_dir():
+        raise ConfigError(f"data_dir {data_args.data_dir} is not a directory")
+    dataset = load_iu_xray(
+        data_args.data_dir,
+        layout=data_args.layout,
+        split_file=data_args.split_file,
+        report_sections=data_args.report_sections,
+        mask_policy=data_args.mask_policy,
+        image_short_side=data_args.image_short_side,
+        num_proc=data_args.preprocessing_num_workers,
+        cache_dir=data_args.cache_dir,
+    )
+    logger.info("dataset preparation counts: %s", preparation_stats(dataset))
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    for split, limit in limits.items():
+        if limit is not None and split in dataset and len(dataset[split]) > limit:
+            logger.info("using the first %d of %d %s studies", limit, len(dataset[split]), split)
+            dataset[split] = dataset[split].select(range(limit))
+    if data_args.shuffle_train_images:
+        dataset["train"] = shuffle_images_across_studies(dataset["train"], seed=data_args.synthetic_seed)
+    return dataset
+
+
+def derangement(size: int, seed: int) -> np.ndarray:
+    """A permutation of `range(size)` with no fixed point (every study gets another study's images)."""
+    if size < 2:
+        raise ValueError(f"cannot shuffle images across fewer than 2 studies (got {size})")
+    order = np.random.default_rng(seed).permutation(size)
+    result = np.empty(size, dtype=np.int64)
+    result[order] = np.roll(order, -1)
+    return result
+
+
+def shuffle_images_across_studies(dataset: datasets.Dataset, seed: int = 0) -> datasets.Dataset:
+    """The control experiment's training set: each report keeps its text but gets another study's images.
+
+    All image columns of a study (frontal, lateral, prior) move together, so views stay consistent.
+    """
+    image_columns = [name for name in IMAGE_COLUMNS if name in dataset.column_names]
+    images = dataset.select_columns(image_columns).select(derangement(len(dataset), seed)).flatten_indices()
+    rest = dataset.remove_columns(image_columns)
+    logger.warning("shuffle_train_images: %d training reports are paired with other studies' images", len(dataset))
+    return datasets.concatenate_datasets([rest, images], axis=1)
+
+
+__all__ = ["IMAGE_COLUMNS", "derangement", "load_report_datasets", "prepare_synthetic_studies",
+           "shuffle_images_across_studies"]
