@@ -10,6 +10,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from modeling.pipeline_xray_report import PIPELINE_TASK
+from xray_report.inference.notice import RESEARCH_NOTICE
 
 # metrics-file key → (name shown in the card, Hub metric type)
 CARD_METRICS: dict[str, tuple[str, str]] = {
@@ -183,6 +184,7 @@ def _template_values(repo_id: str, encoder: dict[str, Any], decoder: dict[str, A
         "requirements": ", ".join(REQUIREMENTS),
         "metrics_table": _metrics_table(metrics),
         "protocol_line": _protocol_line(metrics),
+        "notice": RESEARCH_NOTICE,
     }
 
 
