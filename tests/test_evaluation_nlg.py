@@ -24,6 +24,8 @@ def test_normalize_report_r2gen_style() -> None:
     assert normalize_report(text) == "the heart is normal . no effusion left base clear hearts sizeshape normal ."
     assert normalize_report("  ") == ""
     assert normalize_report("No T4-T5 fracture.") == "no t4-t5 fracture ."
+    # a decimal is not a sentence end (a split on "." would give "4 . 5"); list numbers go, also two-digit ones
+    assert normalize_report("A 4.5 cm nodule. 2. No effusion. 10. Clear.") == "a 45 cm nodule . no effusion . clear ."
 
 
 def test_identical_reports_score_one_and_unrelated_score_zero() -> None:

@@ -53,3 +53,37 @@ def test_stats() -> None:
     assert stats["report_rate"] == pytest.approx(2 / 3)
     assert stats["num_sentences"] == 7 and stats["num_sentences_flagged"] == 4
     assert stats["by_label"]["unchanged"] == 1 and stats["by_label"]["stable"] == 1
+
+
+FAMILY_CASES = [
+        ("unchanged", "Heart size is unchanged.", "Heart size is normal."),
+        ("no change", "No significant change.", "No significant effusion."),
+        ("stable", "Stable cardiomegaly.", "Mild cardiomegaly."),
+        ("again seen", "Left effusion is again noted.", "Left effusion is noted."),
+        ("redemonstrated", "Redemonstration of the nodule.", "Demonstration of a nodule."),
+        ("compared with prior", "The opacity is larger compared with prior.", "The opacity is larger compared with the right."),
+        ("since prior", "The opacity is larger than on prior.", "The opacity is larger than expected."),
+        ("prior study", "Prior radiographs show a nodule.", "Radiographs show a nodule."),
+        ("previously", "The nodule was previously described.", "The nodule was described."),
+        ("interval change", "Interval decrease of the effusion.", "Decrease of the effusion."),
+        ("persistent", "Persistent left basilar opacity.", "Left basilar opacity."),
+        ("improved / worsened", "Aeration has improved.", "Aeration is normal."),
+        ("resolved", "The effusion has resolved.", "The effusion is small."),
+        ("new", "There is a new opacity.", "There is an opacity."),
+        ("as before", "Heart size as before.", "Heart size as expected."),
+]
+
+
+def test_the_family_cases_cover_every_family() -> None:
+    from xray_report.evaluation.truth_guard import PRIOR_COMPARISON_PATTERNS
+
+    assert [case[0] for case in FAMILY_CASES] == [name for name, _ in PRIOR_COMPARISON_PATTERNS]
+
+
+@pytest.mark.parametrize(("label", "claims_a_prior", "plain"), FAMILY_CASES)
+def test_every_phrase_family_flags_its_claim_and_not_the_plain_sentence(label: str, claims_a_prior: str, plain: str) -> None:
+    from xray_report.evaluation.truth_guard import PRIOR_COMPARISON_PATTERNS
+
+    assert label in {name for name, _ in PRIOR_COMPARISON_PATTERNS}
+    assert [flag.label for flag in find_prior_comparisons(claims_a_prior)] == [label]  # only this family matches
+    assert find_prior_comparisons(plain) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 
 import pytest
@@ -103,14 +105,17 @@ def test_unreadable_or_foreign_checkpoints_give_clear_errors(tmp_path):
 def test_pickles_with_code_are_refused(tmp_path):
     """weights_only=True: a checkpoint that would run code on load is rejected, not executed."""
 
+    marker = tmp_path / "payload_ran"
+
     class Payload:
         def __reduce__(self):
-            return (print, ("executed",))
+            return (os.mkdir, (str(marker),))  # what unpickling would run
 
     path = tmp_path / "malicious.pt"
     torch.save({"encoder.x": Payload()}, path)
     with pytest.raises(ValueError, match="not a loadable PyTorch state dict"):
         convert_checkpoint(str(path), tmp_path / "out")
+    assert not marker.exists(), "the pickle's code ran: the checkpoint was not loaded with weights_only=True"
 
 
 @pytest.mark.slow

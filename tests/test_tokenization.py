@@ -105,3 +105,16 @@ def test_training_learns_the_tokenizer_from_the_training_split_only(tmp_path):
     assert "\u2581effusion" in vocab and "\u2581pneumothorax" not in vocab
     with pytest.raises(ValueError, match="no training reports"):
         build_tokenizer(args, [])
+
+
+def test_prepare_gives_a_pad_equal_to_eos_tokenizer_its_own_pad():
+    from processing import build_byte_level_tokenizer, prepare_report_tokenizer
+
+    tokenizer = build_byte_level_tokenizer()
+    tokenizer.pad_token = tokenizer.eos_token  # the usual GPT-2 recipe, which hides EOS from the loss
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+    prepared = prepare_report_tokenizer(tokenizer)
+    assert prepared.pad_token == REPORT_PAD_TOKEN and prepared.pad_token_id != prepared.eos_token_id
+    assert prepared.bos_token_id == prepared.eos_token_id and prepared.padding_side == "right"
+    ids = prepared(["a b", "a b c d"], padding=True)["input_ids"]
+    assert ids[0][-1] == prepared.pad_token_id  # padding uses the new token, never EOS
