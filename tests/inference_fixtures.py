@@ -43,6 +43,50 @@ def train_tiny_reporter(tokenizer, steps: int = 120, seed: int = 0):
     return model, processor, float(loss.detach())
 
 
+# A second tiny model whose report depends on the study: it says MARKER_REPORT when the frontal view has a bright
+# spot and PLAIN_REPORT otherwise, so tests can check which study got which report.
+MARKER_REPORT = "A bright spot is seen. No acute abnormality."
+PLAIN_REPORT = "The lungs are clear. No acute abnormality."
+
+
+def train_marker_reporter(tokenizer, steps: int = 150, seed: int = 0):
+    """The tiny model trained to tell a frontal view with a bright spot from one without (~25 s on 2 cores)."""
+    from processing import XrayReportProcessor
+
+    model = build_tiny_report_model(tokenizer, seed=seed)
+    processor = XrayReportProcessor(tiny_image_processor(), tokenizer)
+    studies = [[synthetic_radiograph(seed=100 + i, bright_spot=i % 2 == 0),
+                synthetic_radiograph(seed=200 + i) if i % 3 else None] for i in range(8)]
+    batch = processor(images=studies, text_target=[MARKER_REPORT if i % 2 == 0 else PLAIN_REPORT for i in range(8)])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    model.generation_config.max_new_tokens = 20
+    return model, processor, float(loss.detach())
+
+
+_MARKER_DIRS: dict[int, Path] = {}
+
+
+@pytest.fixture(scope="session")
+def marker_model_dir(tmp_path_factory, report_tokenizer) -> Path:
+    """A saved folder of the model whose report states whether the frontal view has a bright spot."""
+    key = id(report_tokenizer)
+    if key not in _MARKER_DIRS:
+        model, processor, loss = train_marker_reporter(report_tokenizer)
+        assert loss < 0.05, f"the marker model did not learn its two reports (loss {loss:.3f})"
+        folder = tmp_path_factory.mktemp("marker_reporter")
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        _MARKER_DIRS[key] = folder
+    return _MARKER_DIRS[key]
+
+
 _TRAINED_DIRS: dict[int, Path] = {}
 
 

@@ -1,0 +1,78 @@
+"""Which study got which report: a model whose report depends on the image, through the CLI and the pipeline.
+
+The marker model says MARKER_REPORT when the frontal view has a bright spot and PLAIN_REPORT otherwise, so a
+report written to the wrong study (reordered batches, a resume that shifts rows, beams mixed across studies) fails.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inference_fixtures import MARKER_REPORT, PLAIN_REPORT, marker_model_dir, write_png, write_study_csv  # noqa: F401
+
+# (study id, bright spot on the frontal view, has a lateral view): marker and plain studies interleaved unevenly
+STUDIES = [("a", True, True), ("b", False, False), ("c", False, True), ("d", True, False), ("e", True, True),
+           ("f", False, False), ("g", True, False)]
+EXPECTED = {study_id: MARKER_REPORT if spot else PLAIN_REPORT for study_id, spot, _ in STUDIES}
+
+
+def _study_csv(folder: Path, studies=STUDIES) -> Path:
+    rows = []
+    for index, (study_id, spot, lateral) in enumerate(studies):
+        write_png(folder / study_id / "frontal.png", seed=500 + index, bright_spot=spot)
+        if lateral:
+            write_png(folder / study_id / "lateral.png", seed=600 + index)
+        rows.append({"study_id": study_id, "frontal": f"{study_id}/frontal.png",
+                     "lateral": f"{study_id}/lateral.png" if lateral else ""})
+    return write_study_csv(folder / "studies.csv", rows)
+
+
+def _reports(path: Path) -> dict[str, str]:
+    from xray_report.inference.writer import read_rows
+
+    rows = read_rows(path)
+    assert len(rows) == len({row["study_id"] for row in rows}), "a study was written twice"
+    return {row["study_id"]: row["report"] for row in rows}
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_cli_writes_each_study_its_own_report(tmp_path: Path, marker_model_dir: Path, batch_size: int) -> None:
+    from xray_report.inference.cli import main
+
+    listing = _study_csv(tmp_path)
+    output = tmp_path / "reports.jsonl"
+    assert main([str(listing), "--model", str(marker_model_dir), "--output", str(output),
+                 "--batch-size", str(batch_size), "--no-progress"]) == 0
+    assert _reports(output) == EXPECTED
+
+
+def test_a_resumed_run_pairs_the_remaining_studies_right(tmp_path: Path, marker_model_dir: Path) -> None:
+    from xray_report.inference.cli import main
+
+    listing = _study_csv(tmp_path)
+    first_three = write_study_csv(tmp_path / "first.csv", [
+        {"study_id": s, "frontal": f"{s}/frontal.png", "lateral": f"{s}/lateral.png" if lateral else ""}
+        for s, _, lateral in STUDIES[:3]
+    ])
+    output = tmp_path / "reports.csv"
+    assert main([str(first_three), "--model", str(marker_model_dir), "--output", str(output), "--batch-size", "2",
+                 "--no-progress"]) == 0
+    assert main([str(listing), "--model", str(marker_model_dir), "--output", str(output), "--batch-size", "2",
+                 "--no-progress"]) == 0
+    assert _reports(output) == EXPECTED
+
+
+def test_the_pipeline_keeps_study_order_across_batch_sizes_and_beams(tmp_path: Path, marker_model_dir: Path) -> None:
+    from processing import load_xray_image
+    from xray_report.inference.generation import load_model_and_processor, report_pipeline
+
+    _study_csv(tmp_path)
+    pipe = report_pipeline(*load_model_and_processor(marker_model_dir))
+    inputs = [{"frontal": load_xray_image(tmp_path / s / "frontal.png"),
+               "lateral": load_xray_image(tmp_path / s / "lateral.png") if lateral else None} for s, _, lateral in STUDIES]
+    expected = [EXPECTED[s] for s, _, _ in STUDIES]
+    for batch_size, num_beams in ((1, 1), (3, 1), (4, 2)):
+        outputs = pipe(inputs, batch_size=batch_size, num_beams=num_beams)
+        assert [output[0]["generated_text"] for output in outputs] == expected, (batch_size, num_beams)
