@@ -50,8 +50,12 @@ def test_model_processor_and_generation_config_reload(finished_run, studies):
 def test_best_model_by_the_chosen_metric(finished_run):
     result, _ = finished_run
     state = result.trainer.state
-    assert state.best_metric is not None and state.best_model_checkpoint is not None
     assert {"eval_bleu_4", "eval_rouge_l", "eval_cider", "eval_ce_micro_f1"} <= set(result.eval_metrics)
+    evaluations = [(entry["step"], entry["eval_ce_micro_f1"]) for entry in state.log_history if "eval_ce_micro_f1" in entry]
+    assert [step for step, _ in evaluations][:2] == [2, 4]
+    best_step, best_value = max(evaluations[:2], key=lambda item: item[1])  # the first of equal values is kept
+    assert state.best_metric == pytest.approx(best_value)
+    assert state.best_model_checkpoint.endswith(f"checkpoint-{best_step}")
 
 
 def test_predictions_and_metrics_files(finished_run, studies):
@@ -152,3 +156,14 @@ def test_lora_on_the_decoder(studies, tmp_path, report_tokenizer):
         "the merged adapters changed the decoder's attention weights"
     frozen = "decoder.transformer.wpe.weight"  # no adapter there and frozen: unchanged by training
     assert torch.equal(dict(reloaded.named_parameters())[frozen], dict(base.named_parameters())[frozen])
+
+
+def test_early_stopping_stops_when_the_metric_stops_improving(studies, tmp_path):
+    # learning rate 0: the metric cannot improve after the first evaluation, so patience 1 ends training at step 2
+    result = run(tiny_argv(
+        studies, tmp_path / "model", "--max_steps", "6", "--learning_rate", "0", "--eval_strategy", "steps",
+        "--eval_steps", "1", "--save_strategy", "steps", "--save_steps", "1", "--load_best_model_at_end", "true",
+        "--metric_for_best_model", "ce_micro_f1", "--early_stopping_patience", "1", "--do_eval", "false",
+        "--per_device_eval_batch_size", "16", "--max_new_tokens", "8",
+    ))
+    assert result.trainer.state.global_step == 2 and result.trainer.state.max_steps == 6
