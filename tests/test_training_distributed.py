@@ -79,6 +79,7 @@ def test_two_process_ddp_on_cpu(equal_length_studies, tmp_path):
     single = run(tiny_argv(equal_length_studies, tmp_path / "single", "--per_device_train_batch_size", "4",
                            "--max_steps", "4", "--freeze_encoder_steps", "2"))
     ddp_losses, single_losses = ranks[0]["losses"], logged_losses(single.trainer)
+    assert len(ddp_losses) == len(single_losses) == 4, (ddp_losses, single_losses)  # logging_steps 1: one per step
     # Steps 1-2 (encoder frozen, BatchNorm fixed): the same 4 studies per step, the same loss, not 2x.
     for a, b in zip(single_losses[:2], ddp_losses[:2]):
         assert b == pytest.approx(a, rel=1e-3), (single_losses, ddp_losses)
