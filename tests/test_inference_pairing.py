@@ -76,3 +76,57 @@ def test_the_pipeline_keeps_study_order_across_batch_sizes_and_beams(tmp_path: P
     for batch_size, num_beams in ((1, 1), (3, 1), (4, 2)):
         outputs = pipe(inputs, batch_size=batch_size, num_beams=num_beams)
         assert [output[0]["generated_text"] for output in outputs] == expected, (batch_size, num_beams)
+
+
+def _errors(output: Path) -> dict[str, str]:
+    from xray_report.inference.writer import read_rows
+
+    return {row["study_id"]: row["reason"] for row in read_rows(output.with_name(output.name + ".errors.jsonl"))}
+
+
+def test_a_failed_generate_call_records_every_study_of_the_batch_and_goes_on(
+    tmp_path: Path, marker_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xray_report.inference import cli, generation
+
+    listing = _study_csv(tmp_path)
+    real = generation.generate_for_studies
+    calls = []
+
+    def failing_second_batch(pipe, loaded, **kwargs):
+        calls.append([item.study.study_id for item in loaded])
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return real(pipe, loaded, **kwargs)
+
+    monkeypatch.setattr(generation, "generate_for_studies", failing_second_batch)
+    output = tmp_path / "reports.jsonl"
+    cli.main([str(listing), "--model", str(marker_model_dir), "--output", str(output), "--batch-size", "3",
+              "--no-progress"])
+    failed = calls[1]
+    assert _errors(output) == {study: "generation failed: out of memory" for study in failed}
+    assert _reports(output) == {study: text for study, text in EXPECTED.items() if study not in failed}
+
+
+def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
+    tmp_path: Path, marker_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xray_report.inference import heatmaps
+    from xray_report.inference.cli import main
+    from xray_report.inference.writer import read_rows
+
+    write_png(tmp_path / "p" / "frontal.png", seed=500, bright_spot=True)
+    write_png(tmp_path / "p" / "prior.png", seed=501)
+    listing = write_study_csv(tmp_path / "one.csv", [{"study_id": "p", "frontal": "p/frontal.png", "prior": "p/prior.png"}])
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(heatmaps, "save_heatmaps", broken)
+    output = tmp_path / "reports.jsonl"
+    main([str(listing), "--model", str(marker_model_dir), "--output", str(output), "--heatmaps", str(tmp_path / "maps"),
+          "--no-progress"])
+    row = read_rows(output)[0]
+    assert row["report"] == MARKER_REPORT and row["has_prior_image"] is False
+    assert any("prior image ignored" in note for note in row["notes"])
+    assert _errors(output) == {"p": "heatmaps failed (report kept): disk full"}
