@@ -112,3 +112,60 @@ def test_tables_abnormal_subset_and_findings_stated() -> None:
     assert five["micro"] == pytest.approx({"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3})
     assert five["per_observation"]["Pleural Effusion"]["support"] == 1
     assert ce_tables(references[2:3], generated[2:3])["abnormal_studies"]["all_14"] is None
+
+
+def test_example_based_single_study_and_two_shared_positives() -> None:
+    one = binary_scores(np.array([[1, 1, 0]]), np.array([[1, 1, 1]]), ["A", "B", "C"]).example
+    # one study: 2 shared positives of 3 predicted and 2 true -> P 2/3, R 1, F1 2*2/(3+2)
+    assert one == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8})
+
+
+def test_observation_subset_and_uncertain_binarisation_reach_the_tables() -> None:
+    from xray_report.evaluation.clinical_efficacy import CHEXBERT_5, ce_tables
+
+    result = compute_clinical_efficacy(["Possible pneumonia. Small effusion."], ["Small effusion."], CHEXBERT_5)
+    assert set(result.scores.per_observation) == set(CHEXBERT_5)
+    strict = ce_tables(result.reference_labels, result.generated_labels)
+    lenient = ce_tables(result.reference_labels, result.generated_labels, uncertain_as_positive=True)
+    assert strict["abnormal_studies"]["num_studies"] == lenient["abnormal_studies"]["num_studies"] == 1
+    reference_only_uncertain = [{**result.reference_labels[0], "Pleural Effusion": Label.NEGATIVE}]
+    assert ce_tables(reference_only_uncertain, result.generated_labels)["abnormal_studies"]["num_studies"] == 0
+    assert ce_tables(reference_only_uncertain, result.generated_labels,
+                     uncertain_as_positive=True)["abnormal_studies"]["num_studies"] == 1
+
+
+def test_binary_scores_edges_and_errors() -> None:
+    empty = binary_scores(np.zeros((0, 2)), np.zeros((0, 2)), ["A", "B"])
+    assert empty.example == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert binary_scores(np.zeros((2, 0)), np.zeros((2, 0)), []).macro == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert set(empty.to_dict()) == {"num_examples", "micro", "macro", "example", "per_observation"}
+    assert empty.to_dict()["num_examples"] == 0
+    with pytest.raises(ValueError, match="shape mismatch"):
+        binary_scores(np.zeros(2), np.zeros(2), ["A", "B"])  # one-dimensional
+    with pytest.raises(ValueError, match="shape mismatch"):
+        binary_scores(np.zeros((2, 3)), np.zeros((2, 3)), ["A", "B"])  # columns and names disagree
+
+
+def test_from_labels_binarises_uncertain_as_asked_and_names_its_errors() -> None:
+    uncertain = {name: Label.NOT_MENTIONED for name in OBSERVATIONS} | {"Edema": Label.UNCERTAIN}
+    default = clinical_efficacy_from_labels([uncertain], [uncertain])
+    assert default.per_observation["Edema"]["tp"] == 0  # uncertain counts as negative by default
+    lenient = clinical_efficacy_from_labels([uncertain], [uncertain], uncertain_as_positive=True)
+    assert lenient.per_observation["Edema"]["tp"] == 1
+    with pytest.raises(ValueError, match="1 reference label sets but 0 generated label sets"):
+        clinical_efficacy_from_labels([uncertain], [])
+    with pytest.raises(ValueError, match="nothing to score"):
+        clinical_efficacy_from_labels([], [])
+
+
+def test_uncertain_binarisation_reaches_tables_findings_stated_and_the_result() -> None:
+    from xray_report.evaluation.clinical_efficacy import ce_tables, positive_findings_stated
+
+    reference = [{name: Label.NOT_MENTIONED for name in OBSERVATIONS} | {"Edema": Label.POSITIVE}]
+    generated = [{name: Label.NOT_MENTIONED for name in OBSERVATIONS} | {"Edema": Label.UNCERTAIN}]
+    assert positive_findings_stated(reference, generated) == 0.0
+    assert positive_findings_stated(reference, generated, uncertain_as_positive=True) == 1.0
+    edema = lambda tables: tables["all_studies"]["all_14"]["per_observation"]["Edema"]["tp"]  # noqa: E731
+    assert edema(ce_tables(reference, generated)) == 0
+    assert edema(ce_tables(reference, generated, uncertain_as_positive=True)) == 1
+    assert compute_clinical_efficacy(["Edema."], ["Edema."], uncertain_as_positive=True).uncertain_as_positive is True

@@ -87,3 +87,16 @@ def test_every_phrase_family_flags_its_claim_and_not_the_plain_sentence(label: s
     assert label in {name for name, _ in PRIOR_COMPARISON_PATTERNS}
     assert [flag.label for flag in find_prior_comparisons(claims_a_prior)] == [label]  # only this family matches
     assert find_prior_comparisons(plain) == []
+
+
+def test_stats_of_no_reports_and_the_rate_keys() -> None:
+    empty = prior_comparison_stats([])
+    assert empty["num_reports"] == 0 and empty["report_rate"] == 0.0 and empty["sentence_rate"] == 0.0
+    stats = prior_comparison_stats(["Stable cardiomegaly. No effusion."])
+    assert stats["report_rate"] == 1.0 and stats["sentence_rate"] == pytest.approx(0.5)
+
+
+def test_removal_still_reports_what_it_removed() -> None:
+    removed = guard_report(REPORT, remove=True)
+    assert [flag.phrase for flag in removed.flagged] == ["unchanged", "again seen", "Compared to the prior"]
+    assert guard_report(REPORT, has_prior_image=True).flagged == []

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Mutation testing of the critical modules with mutmut (configured in pyproject.toml, [tool.mutmut]): every mutant
+# of the listed modules is run against the fast test selection; the surviving mutants (with their diffs) are written
+# to bench/results/mutation_survivors.txt. Not part of CI. A survivor is a test gap to close or an equivalent mutant
+# to explain in bench/mutation_equivalents.tsv (mutant name, tab, reason).
+#   bash bench/run_mutation_tests.sh            # needs: pip install mutmut
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=.venv/bin/python
+[ -x "$python" ] || python=python3
+"$python" -m pip show mutmut >/dev/null 2>&1 || { echo "mutmut is not installed: pip install mutmut" >&2; exit 2; }
+rm -rf mutants
+mutmut=$(dirname "$python")/mutmut
+"$mutmut" run --max-children "$(nproc)" > /dev/null 2>&1 || true
+out=bench/results/mutation_survivors.txt
+{
+    echo "# mutmut run of $(date -u +%Y-%m-%d): modules and tests in pyproject.toml [tool.mutmut]"
+    "$mutmut" results --all true 2>/dev/null | awk '{print $2}' | sort | uniq -c | sed 's/^/# /'
+    for name in $("$mutmut" results 2>/dev/null | awk -F: '/survived/ {gsub(/ /, "", $1); print $1}'); do
+        echo
+        echo "## $name"
+        reason=$(awk -F'\t' -v n="$name" '$1 == n {print $2}' bench/mutation_equivalents.tsv)
+        echo "${reason:-NOT EXPLAINED: kill it with a test or add the reason to bench/mutation_equivalents.tsv}"
+        "$mutmut" show "$name" 2>/dev/null | grep '^[-+]' | grep -v '^+++\|^---'
+    done
+} > "$out"
+echo "wrote $out: $(grep -c '^## ' "$out") surviving mutants, $(grep -c '^NOT EXPLAINED' "$out") not explained"
