@@ -62,13 +62,17 @@ def test_decoder_model_without_cross_attention_is_refused(byte_tokenizer):
 
 def test_loss_ignores_padding_and_trainer_loss_kwargs_are_rejected(tiny_model, tiny_processor):
     images = [synthetic_radiograph(seed=1), synthetic_radiograph(seed=2)]
-    short = tiny_processor(images=images, text_target=["Heart size normal.", "No effusion."])
+    texts = ["Heart size normal.", "No acute cardiopulmonary abnormality is seen."]
+    short = tiny_processor(images=images, text_target=texts)
+    assert (short["labels"][0] == -100).any()  # the first row is padded in the batch
     tiny_model.eval()
     with torch.no_grad():
         loss = tiny_model(**short).loss
-        # Each row's loss alone, averaged by token count, equals the batch loss: padding (-100) adds nothing.
-        per_row = [tiny_model(**{k: v[i : i + 1] for k, v in short.items()}).loss for i in range(2)]
-    counts = (short["labels"] != -100).sum(dim=1).float()
+        # Each study encoded alone (no padding at all), averaged by token count, equals the padded batch's loss.
+        alone = [tiny_processor(images=[image], text_target=[text]) for image, text in zip(images, texts)]
+        per_row = [tiny_model(**inputs).loss for inputs in alone]
+    counts = torch.tensor([float((inputs["labels"] != -100).sum()) for inputs in alone])
+    assert not any((inputs["labels"] == -100).any() for inputs in alone)
     torch.testing.assert_close(loss, (torch.stack(per_row) * counts).sum() / counts.sum())
     with pytest.raises(TypeError):
         tiny_model(**short, num_items_in_batch=torch.tensor(4))
