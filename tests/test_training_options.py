@@ -1,0 +1,45 @@
+"""Training options that change what a run uses: sample limits, empty splits, resume paths, continuing a saved model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training_fixtures import run, tiny_argv, write_studies
+from xray_report.training import ConfigError
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    return write_studies(tmp_path_factory.mktemp("options") / "studies", num_studies=40)
+
+
+def test_sample_limits_take_the_first_studies_of_each_split(studies, tmp_path):
+    result = run(tiny_argv(studies, tmp_path / "model", "--max_steps", "1", "--max_train_samples", "5",
+                           "--max_eval_samples", "3", "--max_predict_samples", "2"))
+    full = run(tiny_argv(studies, tmp_path / "full", "--max_steps", "1"))
+    for split, limit in (("train", 5), ("validation", 3), ("test", 2)):
+        assert len(result.dataset[split]) == limit
+        assert result.dataset[split]["study_id"] == full.dataset[split]["study_id"][:limit]
+
+
+def test_an_empty_split_that_is_needed_is_an_error_naming_it(studies, tmp_path):
+    with pytest.raises(ConfigError, match="validation split, which is empty"):
+        run(tiny_argv(studies, tmp_path / "a", "--max_steps", "1", "--max_eval_samples", "0", "--do_eval", "true"))
+    with pytest.raises(ConfigError, match="predict_split=test: the dataset has no studies in that split"):
+        run(tiny_argv(studies, tmp_path / "b", "--max_steps", "1", "--max_predict_samples", "0", "--do_predict", "true"))
+
+
+def test_a_resume_path_that_is_not_a_folder_is_an_error(studies, tmp_path):
+    with pytest.raises(ConfigError, match="is not a directory"):
+        run(tiny_argv(studies, tmp_path / "c", "--max_steps", "1", "--resume_from_checkpoint", str(tmp_path / "nowhere")))
+
+
+def test_training_continues_from_a_saved_report_model(studies, tmp_path):
+    first = run(tiny_argv(studies, tmp_path / "first", "--max_steps", "2"))
+    saved = {name: p.detach().clone() for name, p in first.trainer.model.named_parameters()}
+    again = run(tiny_argv(studies, tmp_path / "second", "--max_steps", "1", "--learning_rate", "0",
+                          "--model_name_or_path", str(tmp_path / "first")))
+    loaded = dict(again.trainer.model.named_parameters())
+    assert all(torch.equal(loaded[name].detach(), value) for name, value in saved.items())  # lr 0: the saved weights
+    assert again.trainer.processing_class.tokenizer.get_vocab() == first.trainer.processing_class.tokenizer.get_vocab()
