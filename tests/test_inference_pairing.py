@@ -130,3 +130,33 @@ def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
     assert row["report"] == MARKER_REPORT and row["has_prior_image"] is False
     assert any("prior image ignored" in note for note in row["notes"])
     assert _errors(output) == {"p": "heatmaps failed (report kept): disk full"}
+
+
+def test_device_resolution() -> None:
+    import torch
+
+    from xray_report.inference.generation import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+
+
+def test_a_sections_file_given_on_the_command_line_splits_the_reports(tmp_path: Path, marker_model_dir: Path) -> None:
+    from xray_report.evaluation.sections import SectionSplitter
+    from xray_report.inference.cli import main
+    from xray_report.inference.writer import read_rows
+
+    # trained so that the marker sentence is Findings and "No acute abnormality." is Impression
+    splitter = SectionSplitter.fit(["A bright spot is seen.", "The lungs are clear."] * 3, ["No acute abnormality."] * 6)
+    sections = splitter.save(tmp_path / "splitter.json")
+    listing = _study_csv(tmp_path, STUDIES[:2])
+    output = tmp_path / "reports.jsonl"
+    main([str(listing), "--model", str(marker_model_dir), "--output", str(output), "--sections", str(sections),
+          "--no-progress"])
+    rows = {row["study_id"]: row for row in read_rows(output)}
+    assert rows["a"]["section_method"] == "fitted"
+    assert (rows["a"]["findings"], rows["a"]["impression"]) == ("A bright spot is seen.", "No acute abnormality.")
+    assert (rows["b"]["findings"], rows["b"]["impression"]) == ("The lungs are clear.", "No acute abnormality.")
