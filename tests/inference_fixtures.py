@@ -31,6 +31,13 @@ def train_tiny_reporter(tokenizer, steps: int = 120, seed: int = 0):
         [synthetic_radiograph(seed=3, bright_spot=True), None],
     ]
     batch = processor(images=studies, text_target=[LEARNED_REPORT] * len(studies))
+    loss = _overfit(model, batch, steps)
+    model.generation_config.max_new_tokens = 40
+    return model, processor, loss
+
+
+def _overfit(model, batch, steps: int) -> float:
+    """Trains `model` on one batch for `steps` AdamW steps (lr 3e-3); returns the last loss, model in eval mode."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for _ in range(steps):
@@ -39,8 +46,7 @@ def train_tiny_reporter(tokenizer, steps: int = 120, seed: int = 0):
         loss.backward()
         optimizer.step()
     model.eval()
-    model.generation_config.max_new_tokens = 40
-    return model, processor, float(loss.detach())
+    return float(loss.detach())
 
 
 # A second tiny model whose report depends on the study: it says MARKER_REPORT when the frontal view has a bright
@@ -58,16 +64,9 @@ def train_marker_reporter(tokenizer, steps: int = 150, seed: int = 0):
     studies = [[synthetic_radiograph(seed=100 + i, bright_spot=i % 2 == 0),
                 synthetic_radiograph(seed=200 + i) if i % 3 else None] for i in range(8)]
     batch = processor(images=studies, text_target=[MARKER_REPORT if i % 2 == 0 else PLAIN_REPORT for i in range(8)])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
+    loss = _overfit(model, batch, steps)
     model.generation_config.max_new_tokens = 20
-    return model, processor, float(loss.detach())
+    return model, processor, loss
 
 
 _MARKER_DIRS: dict[int, Path] = {}
