@@ -32,8 +32,14 @@ def train_tiny_reporter(tokenizer, steps: int = 120, seed: int = 0):
     ]
     batch = processor(images=studies, text_target=[LEARNED_REPORT] * len(studies))
     loss = _overfit(model, batch, steps)
-    model.generation_config.max_new_tokens = 40
+    model.generation_config.max_new_tokens = _room_for(tokenizer, LEARNED_REPORT)
     return model, processor, loss
+
+
+def _room_for(tokenizer, *reports: str) -> int:
+    """New tokens enough for the longest report plus EOS with this tokenizer (the byte-level stand-in used
+    without ../shared needs a token per byte, GPT-2's vocabulary far fewer)."""
+    return max(len(tokenizer(report)["input_ids"]) for report in reports) + 4
 
 
 def _overfit(model, batch, steps: int) -> float:
@@ -65,7 +71,7 @@ def train_marker_reporter(tokenizer, steps: int = 150, seed: int = 0):
                 synthetic_radiograph(seed=200 + i) if i % 3 else None] for i in range(8)]
     batch = processor(images=studies, text_target=[MARKER_REPORT if i % 2 == 0 else PLAIN_REPORT for i in range(8)])
     loss = _overfit(model, batch, steps)
-    model.generation_config.max_new_tokens = 20
+    model.generation_config.max_new_tokens = _room_for(tokenizer, MARKER_REPORT, PLAIN_REPORT)
     return model, processor, loss
 
 
