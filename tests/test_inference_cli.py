@@ -82,7 +82,7 @@ def test_batches_are_single_generate_calls_and_rerun_resumes_after_a_kill(tmp_pa
         write_png(folder / f"p{index}" / "0.png", seed=index)
     output = tmp_path / "reports.csv"
     args = ["--model", str(trained_model_dir), str(folder), "--output", str(output), "--no-progress"]
-    assert main([*args, "--batch-size", "2", "--max-new-tokens", "30"]) == 0
+    assert main([*args, "--batch-size", "2"]) == 0
     assert generate_calls == [2, 2, 1]
     lines = output.read_text().splitlines(keepends=True)
     assert len(lines) == 6 and lines[0].startswith("study_id,report,findings,impression")
