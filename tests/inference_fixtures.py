@@ -75,24 +75,26 @@ def train_marker_reporter(tokenizer, steps: int = 150, seed: int = 0):
     return model, processor, loss
 
 
-_MARKER_DIRS: dict[int, Path] = {}
+_SAVED_DIRS: dict[tuple[str, int], Path] = {}
+
+
+def _trained_once(name: str, train, tokenizer, tmp_path_factory) -> Path:
+    """Trains `train(tokenizer)` once per test session and tokenizer, checks it learnt, saves model + processor."""
+    key = (name, id(tokenizer))
+    if key not in _SAVED_DIRS:
+        model, processor, loss = train(tokenizer)
+        assert loss < 0.05, f"the {name} did not learn its reports (loss {loss:.3f})"
+        folder = tmp_path_factory.mktemp(name)
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        _SAVED_DIRS[key] = folder
+    return _SAVED_DIRS[key]
 
 
 @pytest.fixture(scope="session")
 def marker_model_dir(tmp_path_factory, report_tokenizer) -> Path:
     """A saved folder of the model whose report states whether the frontal view has a bright spot."""
-    key = id(report_tokenizer)
-    if key not in _MARKER_DIRS:
-        model, processor, loss = train_marker_reporter(report_tokenizer)
-        assert loss < 0.05, f"the marker model did not learn its two reports (loss {loss:.3f})"
-        folder = tmp_path_factory.mktemp("marker_reporter")
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
-        _MARKER_DIRS[key] = folder
-    return _MARKER_DIRS[key]
-
-
-_TRAINED_DIRS: dict[int, Path] = {}
+    return _trained_once("marker_reporter", train_marker_reporter, report_tokenizer, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -101,15 +103,7 @@ def trained_model_dir(tmp_path_factory, report_tokenizer) -> Path:
 
     Trained once per test session even when several test modules import this fixture.
     """
-    key = id(report_tokenizer)
-    if key not in _TRAINED_DIRS:
-        model, processor, loss = train_tiny_reporter(report_tokenizer)
-        assert loss < 0.05, f"the tiny model did not learn its report (loss {loss:.3f})"
-        folder = tmp_path_factory.mktemp("tiny_reporter")
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
-        _TRAINED_DIRS[key] = folder
-    return _TRAINED_DIRS[key]
+    return _trained_once("tiny_reporter", train_tiny_reporter, report_tokenizer, tmp_path_factory)
 
 
 def write_png(path: Path, seed: int = 0, bright_spot: bool = False) -> Path:

@@ -246,16 +246,17 @@ def _split_file_inputs(args: argparse.Namespace) -> tuple[Optional[R2GenVocabula
     """The r2gen vocabulary (when asked) and the baseline reports (unless turned off) from ``--split-file``."""
     if args.split_file is None:
         return None, None
+    splits = read_split_reports(args.split_file)  # read once for the vocabulary and the baselines
+    if not splits.get("train"):
+        raise SplitFileError(f"{args.split_file}: expected an object with a non-empty 'train' list")
     vocabulary = None
     if args.protocol == "r2gen":
-        vocabulary = R2GenVocabulary.from_split_file(
-            args.split_file, args.r2gen_dataset, args.r2gen_threshold, args.max_seq_length
+        vocabulary = R2GenVocabulary.from_reports(
+            splits["train"], args.r2gen_dataset, args.r2gen_threshold, args.max_seq_length,
+            source=f"{args.split_file.name} (train split)",
         )
     if args.no_baselines:
         return vocabulary, None
-    splits = read_split_reports(args.split_file)
-    if not splits.get("train"):
-        raise SplitFileError(f"{args.split_file}: no train reports for the baselines")
     return vocabulary, baseline_reports(splits["train"], splits.get("val"), args.protocol, vocabulary)
 
 
