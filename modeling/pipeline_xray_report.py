@@ -197,40 +197,55 @@ class XrayReportPipeline(Pipeline):
 
 
 def _decode_with_offsets(tokenizer: Any, ids: list[int]) -> tuple[str, list[int]]:
-    """The decoded text of `ids` (special tokens skipped) and the text length after each token, in one pass."""
+    """The decoded text of `ids` (special tokens skipped), as `tokenizer.decode` writes it, and its length after each token.
+
+    One streaming pass gives both; where the stream disagrees with `decode` (bytes that form no valid UTF-8, which
+    `decode` shows as U+FFFD and the stream drops), the lengths come from decoding each prefix instead.
+    """
     from tokenizers.decoders import DecodeStream
 
+    text = tokenizer.decode(ids, skip_special_tokens=True)
     stream = DecodeStream(skip_special_tokens=True)
     backend = tokenizer.backend_tokenizer
     pieces, ends, length = [], [], 0
     for token in ids:
-        piece = stream.step(backend, token) or ""
-        pieces.append(piece)
-        length += len(piece)
+        pieces.append(stream.step(backend, token) or "")
+        length += len(pieces[-1])
         ends.append(length)
-    return "".join(pieces), ends
+    if "".join(pieces) != text:
+        ends, length = [], 0
+        for count in range(1, len(ids) + 1):
+            length = max(length, min(len(tokenizer.decode(ids[:count], skip_special_tokens=True)), len(text)))
+            ends.append(length)
+    return text, ends
 
 
 def _sentences(report: str, text: str, token_ends: list[int]) -> list[dict[str, Any]]:
     """Sentences of the cleaned `report` with the positions of the generated tokens that wrote each one.
 
-    A token belongs to the sentence holding its first non-space character in the raw decoded `text`; the raw
-    sentences and the cleaned ones are the same sentences in the same order (cleaning only changes whitespace).
+    A token belongs to the sentence holding its first non-space character in the raw decoded `text`. A token that
+    shows no such character (whitespace, or the first bytes of a character the next token completes) belongs to the
+    sentence of the next token that does, or to the last sentence when none follows: every token is in one sentence.
+    The raw sentences and the cleaned ones are the same sentences in the same order (cleaning only changes whitespace).
     """
     raw_spans = split_sentence_spans(text)
     clean_spans = split_sentence_spans(report)
     members: list[list[int]] = [[] for _ in raw_spans]
+    pending: list[int] = []
     begin = 0
     for position, end in enumerate(token_ends):
         piece = text[begin:end]
         first = begin + len(piece) - len(piece.lstrip())
         begin = end
-        if first >= end:  # the token added only whitespace (or nothing)
+        pending.append(position)
+        if first >= end:
             continue
-        for index, (start, stop) in enumerate(raw_spans):
-            if start <= first < stop:
-                members[index].append(position)
-                break
+        index = next((i for i, (start, stop) in enumerate(raw_spans) if start <= first < stop), None)
+        if index is not None:
+            members[index].extend(pending)
+            pending = []
+    if pending and members:
+        members[-1].extend(pending)
     if len(clean_spans) != len(raw_spans):  # cleaning merged or split sentences: keep text, drop token positions
         members = [[] for _ in clean_spans]
     return [

@@ -120,5 +120,32 @@ def test_sentence_spans_and_token_membership():
     sentences = _sentences("The heart is normal. Lungs clear. No effusion of 4.5 cm.", "".join(pieces), ends)
     assert [s["text"] for s in sentences] == ["The heart is normal.", "Lungs clear.", "No effusion of 4.5 cm."]
     assert sentences[0]["tokens"] == [0, 1, 2, 3, 4]
-    assert sentences[1]["tokens"] == [6, 7, 8]  # the whitespace-only tokens 5 and 9 belong to no sentence
-    assert sentences[2]["tokens"] == list(range(10, 18))  # "4.5" does not end the sentence
+    assert sentences[1]["tokens"] == [5, 6, 7, 8]  # a whitespace-only token goes with the next visible one
+    assert sentences[2]["tokens"] == list(range(9, 18))  # "4.5" does not end the sentence
+
+
+def test_tokens_that_show_no_character_join_the_next_visible_one():
+    """Byte-level tokens can hold part of a character (decoded as nothing until the next completes it)."""
+    from modeling.pipeline_xray_report import _sentences
+
+    pieces = ["Heart", " normal", ".", "", " Lung", "\u00e9", " clear", ".", " "]  # token 3 starts the "é" token 5 ends
+    ends = list(np.cumsum([len(p) for p in pieces]))
+    text = "".join(pieces)
+    sentences = _sentences(text.strip(), text, ends)
+    assert [s["text"] for s in sentences] == ["Heart normal.", "Lung\u00e9 clear."]
+    assert sentences[0]["tokens"] == [0, 1, 2]
+    assert sentences[1]["tokens"] == [3, 4, 5, 6, 7, 8]  # the trailing space joins the last sentence
+
+
+def test_offsets_follow_decode_when_bytes_form_no_valid_character(byte_tokenizer):
+    """A random-weight byte-level model can emit bytes that form no UTF-8 character: the text is still `decode`'s."""
+    from modeling.pipeline_xray_report import _decode_with_offsets, _sentences
+
+    ids = byte_tokenizer("Heart ok. Lung")["input_ids"]
+    stray = byte_tokenizer.convert_tokens_to_ids("\u00e2")  # the byte 0xE2, a lead byte with no continuation
+    sequence = ids[:6] + [stray, stray] + ids[6:]
+    text, ends = _decode_with_offsets(byte_tokenizer, sequence)
+    assert text == byte_tokenizer.decode(sequence, skip_special_tokens=True) and "\ufffd" in text
+    assert ends == sorted(ends) and ends[-1] == len(text) and len(ends) == len(sequence)
+    sentences = _sentences(text, text, ends)
+    assert [token for sentence in sentences for token in sentence["tokens"]] == list(range(len(sequence)))

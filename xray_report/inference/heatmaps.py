@@ -8,7 +8,8 @@ in docs/usage.md, Grounding heatmaps):
    `num_views * g * g` encoder tokens (view 0 first, row-major patch grid, `g = image_size / 32`); the step's map is
    its mean over layers and heads, and belongs to the token that step generated.
 2. A sentence is the set of its generated tokens (sentences as `modeling.pipeline_xray_report.SENTENCE_END` splits
-   the report; a token belongs to the sentence of its first non-space character); EOS belongs to no sentence.
+   the report; a token belongs to the sentence of its first non-space character, a token that shows none, such as
+   whitespace or a partial UTF-8 character, to the sentence of the next one that does); EOS belongs to no sentence.
 3. The sentence map is the plain mean of its tokens' maps. Because every attention row sums to 1, the map over all
    encoder tokens sums to 1.
 4. That map is cut per view into a `(g, g)` grid. Each view's grid sums to the share of attention that view
