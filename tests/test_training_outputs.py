@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 
 import pytest
 import torch
@@ -45,6 +46,20 @@ def test_model_processor_and_generation_config_reload(finished_run, studies):
     trained = result.trainer.model.eval()
     with torch.no_grad():
         assert torch.equal(model.generate(**inputs), trained.generate(**inputs))
+
+
+def test_evaluation_and_prediction_leave_the_generation_config_alone(finished_run, caplog):
+    """Seq2SeqTrainer would fill in max_length=20 after a generate call: later calls warn and the model saves it."""
+    result, output_dir = finished_run
+    saved = json.loads((output_dir / "generation_config.json").read_text())
+    assert saved["max_new_tokens"] == 40 and "max_length" not in saved  # saved after two evaluations
+    trainer = result.trainer
+    trainer.args.per_device_eval_batch_size = 2  # several generate calls
+    with caplog.at_level(logging.WARNING):
+        trainer.predict(result.dataset["test"])
+    assert len(result.dataset["test"]) > 2
+    assert not [record for record in caplog.records if "max_new_tokens" in record.getMessage()]
+    assert trainer.model.generation_config.max_length is None
 
 
 def test_best_model_by_the_chosen_metric(finished_run):

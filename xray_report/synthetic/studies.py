@@ -46,6 +46,8 @@ _ZONE_CENTRES = {  # (x, y) as fractions of the image, before the per-study shif
     "left upper": (0.69, 0.30),
     "left lower": (0.73, 0.58),
 }
+LUNG_CENTRES_X = (0.31, 0.69)
+"""Horizontal centres of the patient's right and left lung on a frontal view (fractions of the frame)."""
 _LABEL_COLUMNS = ("uid", "cardiomegaly", "pleural_effusion", "opacity_zone",
                   "opacity_x", "opacity_y", "opacity_radius_x", "opacity_radius_y")
 _ZONE_PATTERN = re.compile(r"\b(right|left) (upper|lower) lobe\b")
@@ -121,11 +123,43 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return cols / width, rows / height
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: float) -> np.ndarray:
+def ellipse_mask(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: float) -> np.ndarray:
+    """Points `(x, y)` inside the axis-aligned ellipse of centre `(cx, cy)` and semi-axes `(ax, ay)`."""
     return ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1.0
 
 
 _OPACITY_SIGMA = 0.07
+
+
+def frontal_anatomy(
+    rng: np.random.Generator, height: int, width: int, cardiomegaly: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """The normal PA-like anatomy of a frontal view, with the heart shadow normal or enlarged.
+
+    Returns:
+        The float image `(height, width)` before brightness and noise, the per-pixel coordinates `x, y` in the
+        study's shifted and scaled frame (the frame anatomy and findings are drawn in), and the frame's
+        `(dx, dy, scale)`, which maps a frame point `p` back to image fractions as `(p - 0.5) * scale + 0.5 + d`.
+    """
+    x, y = _grid(height, width)
+    dx, dy = rng.uniform(-0.03, 0.03, size=2)
+    scale = rng.uniform(0.95, 1.05)
+    x, y = (x - dx - 0.5) / scale + 0.5, (y - dy - 0.5) / scale + 0.5
+    image = np.full((height, width), 25.0)
+    image[ellipse_mask(x, y, 0.5, 0.55, 0.42, 0.44)] = 150
+    for centre_x in LUNG_CENTRES_X:
+        image[ellipse_mask(x, y, centre_x, 0.48, 0.15, 0.3)] = 55
+    image[(np.abs(x - 0.5) < 0.04) & (y > 0.12) & (y < 0.95)] = 170
+    ratio = rng.uniform(0.60, 0.68) if cardiomegaly else rng.uniform(0.30, 0.38)
+    half_width = ratio * 0.84 / 2
+    image[ellipse_mask(x, y, 0.5 + half_width * 0.25, 0.72, half_width, 0.11)] = 175
+    return image, x, y, (float(dx), float(dy), float(scale))
+
+
+def finish_view(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Study-level brightness and acquisition noise; the view as `uint8`."""
+    image = image * rng.uniform(0.9, 1.1) + rng.normal(0, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def render_frontal(
@@ -136,18 +170,7 @@ def render_frontal(
     Returns:
         The image and, when it shows an opacity, the opacity's region on it.
     """
-    x, y = _grid(height, width)
-    dx, dy = rng.uniform(-0.03, 0.03, size=2)
-    scale = rng.uniform(0.95, 1.05)
-    x, y = (x - dx - 0.5) / scale + 0.5, (y - dy - 0.5) / scale + 0.5
-    image = np.full((height, width), 25.0)
-    image[_ellipse(x, y, 0.5, 0.55, 0.42, 0.44)] = 150
-    for centre_x in (0.31, 0.69):
-        image[_ellipse(x, y, centre_x, 0.48, 0.15, 0.3)] = 55
-    image[(np.abs(x - 0.5) < 0.04) & (y > 0.12) & (y < 0.95)] = 170
-    ratio = rng.uniform(0.60, 0.68) if findings.cardiomegaly else rng.uniform(0.30, 0.38)
-    half_width = ratio * 0.84 / 2
-    image[_ellipse(x, y, 0.5 + half_width * 0.25, 0.72, half_width, 0.11)] = 175
+    image, x, y, (dx, dy, scale) = frontal_anatomy(rng, height, width, findings.cardiomegaly)
     region = None
     if findings.opacity_zone is not None:
         cx, cy = _ZONE_CENTRES[findings.opacity_zone]
@@ -155,8 +178,7 @@ def render_frontal(
         # back from the shifted, scaled frame to image fractions; e^-2 of the peak lies at 2 sigma
         radius = 2 * _OPACITY_SIGMA * scale
         region = OpacityRegion((cx - 0.5) * scale + 0.5 + dx, (cy - 0.5) * scale + 0.5 + dy, radius, radius)
-    image = image * rng.uniform(0.9, 1.1) + rng.normal(0, 6, image.shape)
-    return np.clip(image, 0, 255).astype(np.uint8), region
+    return finish_view(image, rng), region
 
 
 def render_lateral(findings: StudyFindings, rng: np.random.Generator, height: int = 256, width: int = 256) -> np.ndarray:
@@ -165,15 +187,14 @@ def render_lateral(findings: StudyFindings, rng: np.random.Generator, height: in
     dx, dy = rng.uniform(-0.03, 0.03, size=2)
     x, y = x - dx, y - dy
     image = np.full((height, width), 25.0)
-    image[_ellipse(x, y, 0.5, 0.55, 0.36, 0.43)] = 140
-    lungs = _ellipse(x, y, 0.52, 0.5, 0.27, 0.33)
+    image[ellipse_mask(x, y, 0.5, 0.55, 0.36, 0.43)] = 140
+    lungs = ellipse_mask(x, y, 0.52, 0.5, 0.27, 0.33)
     image[lungs] = 60
-    image[_ellipse(x, y, 0.38, 0.64, rng.uniform(0.1, 0.13), 0.12)] = 165
+    image[ellipse_mask(x, y, 0.38, 0.64, rng.uniform(0.1, 0.13), 0.12)] = 165
     if findings.effusion:
         meniscus = 0.72 - 0.1 * ((x - 0.79) / 0.3) ** 2  # fluid climbs the posterior wall
         image[lungs & (x > 0.5) & (y > meniscus)] = 150
-    image = image * rng.uniform(0.9, 1.1) + rng.normal(0, 6, image.shape)
-    return np.clip(image, 0, 255).astype(np.uint8)
+    return finish_view(image, rng)
 
 
 def _mesh_terms(findings: StudyFindings) -> tuple[str, str]:

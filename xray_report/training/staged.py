@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -149,6 +150,17 @@ class XrayReportTrainer(Seq2SeqTrainer):
         self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         logger.info("optimizer groups: %s", [(g["part"], len(g["params"]), g["lr"], g["weight_decay"]) for g in groups])
         return self.optimizer
+
+    def prediction_step(self, model: nn.Module, inputs: dict[str, Any], prediction_loss_only: bool,
+                        ignore_keys: list[str] | None = None, **gen_kwargs: Any):
+        # Seq2SeqTrainer fills the model's generation config with the library defaults after each generate call
+        # (max_length=20 next to our max_new_tokens), which makes every later call warn and would be saved with
+        # the model: each batch generates with the model's own config instead.
+        generation_config = copy.deepcopy(self.model.generation_config)
+        try:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
+        finally:
+            self.model.generation_config = generation_config
 
 
 __all__ = [

@@ -1,0 +1,179 @@
+"""Benchmark: does the training recipe learn real report language from the image? (writes bench/results/semireal.json)
+
+The 3,851 real IU X-ray reports (Kaggle CSVs), each with phantom images rendered from the findings its text states
+(`xray_report.synthetic.semireal`), the R2Gen split, the real dataset builder and the real training entry point
+(`configs/semireal_cpu.yaml`). Variants: `true` (the recipe) and `shuffled` (the same training with the training
+images shuffled across studies: it can learn the report language, not what an image shows). Every variant and the
+trivial baselines (most frequent train report, best single train report by validation BLEU-4) are scored on the
+R2Gen test studies with both NLG protocols, CE on all 14 observations and on the rendered ones, distinct reports and
+the longest repeated n-gram.
+
+    python bench/bench_semireal.py                     # needs the Kaggle CSVs and R2Gen's annotation.json
+    python bench/bench_semireal.py --kaggle-dir DIR --split-file annotation.json --num-train-epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED = REPO.parent / "shared" / "data" / "iu_xray"
+CONFIG = REPO / "configs" / "semireal_cpu.yaml"
+VARIANT_OVERRIDES = {"true": [], "shuffled": ["--shuffle_train_images", "true"]}
+TARGETS = {"rendered_ce_micro_f1": 0.8, "distinct_fraction": 0.3}
+PROTOCOLS = ("default", "r2gen")
+SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_ce_micro_f1", "rendered_ce_macro_f1",
+               "distinct_reports", "distinct_fraction", "longest_repeated_ngram", "reports_repeating_4_gram")
+
+
+def train_variant(studies: Path, split_file: Path, output_dir: Path, overrides: list[str], args: argparse.Namespace):
+    """One training run through the real entry point; returns the run (model saved, test predictions written)."""
+    from xray_report.training import parse_config, run_training
+
+    argv = [str(args.config), "--data_dir", str(studies), "--split_file", str(split_file), "--output_dir",
+            str(output_dir), "--cache_dir", str(studies.parent / "cache"), "--seed", str(args.seed),
+            "--disable_tqdm", "true", "--eval_baselines", "false", *overrides]
+    if args.num_train_epochs is not None:
+        argv += ["--num_train_epochs", str(args.num_train_epochs)]
+    return run_training(*parse_config(argv))
+
+
+def read_generated(predictions_path: Path) -> dict[str, str]:
+    with open(predictions_path, encoding="utf-8") as handle:
+        return {row["study_id"]: row["generated"] for row in map(json.loads, handle)}
+
+
+def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool) -> dict[str, dict]:
+    """Scores every variant and the trivial baselines on the test split with both protocols.
+
+    Returns:
+        name -> {"<protocol>": NLG/CE corpus dict, "semireal": `semireal_scores`, "example": first report}.
+    """
+    from xray_report.evaluation.baselines import baseline_reports
+    from xray_report.evaluation.nlg import R2GenVocabulary
+    from xray_report.evaluation.rescore import Prediction, rescore
+    from xray_report.synthetic.semireal import semireal_scores
+
+    train, validation, test = (list(dataset[name]["report"]) for name in ("train", "validation", "test"))
+    study_ids = list(dataset["test"]["study_id"])
+    vocabulary = R2GenVocabulary.from_reports(train, "iu_xray", source="the train split")
+    rows: dict[str, dict] = {}
+    for protocol in PROTOCOLS:
+        used = vocabulary if protocol == "r2gen" else None
+        candidates = dict(generated_by_name)
+        for name, report in baseline_reports(train, validation, protocol, used).items():
+            candidates[f"{name} ({protocol})"] = [report] * len(test)
+        for name, generated in candidates.items():
+            predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, test, generated))]
+            result = rescore(predictions, meteor=meteor, protocol=protocol, vocabulary=used)
+            entry = rows.setdefault(name, {"semireal": semireal_scores(test, generated), "example": generated[0]})
+            entry[protocol] = result["corpus"]
+    return rows
+
+
+NLG_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider")
+
+
+def table(rows: dict[str, dict]) -> list[str]:
+    """The printed table: one column per variant or baseline, NLG rows per protocol, the rest once."""
+    lines = [f"{'R2Gen test split':<28}" + "".join(f"{name[:22]:>24}" for name in rows)]
+    keys = [(key, protocol) for protocol in PROTOCOLS for key in NLG_KEYS]
+    keys += [(key, None) for key in SCORED_KEYS if key not in NLG_KEYS]
+    for key, protocol in keys:
+        values = [row.get(protocol, {}).get(key) if protocol else row["semireal"].get(key, _any_corpus(row).get(key))
+                  for row in rows.values()]
+        label = f"{key} ({protocol})" if protocol else key
+        lines.append(f"{label:<28}" + "".join(f"{_fmt(value):>24}" for value in values))
+    return lines
+
+
+def _any_corpus(row: dict) -> dict:
+    """A baseline chosen under one protocol is scored under that protocol only."""
+    return next((row[protocol] for protocol in PROTOCOLS if protocol in row), {})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kaggle-dir", type=Path, default=SHARED / "kaggle", help="indiana_reports.csv and projections")
+    parser.add_argument("--split-file", type=Path, default=SHARED / "r2gen" / "annotation.json")
+    parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--variants", nargs="+", default=["true", "shuffled"], choices=list(VARIANT_OVERRIDES))
+    parser.add_argument("--num-train-epochs", type=float, default=None, help="default: the config's")
+    parser.add_argument("--image-size", type=int, default=128, help="rendered frontal height (default 128)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--meteor", action="store_true", help="also METEOR (needs java)")
+    parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "semireal.json")
+    args = parser.parse_args()
+    for path in (args.kaggle_dir / "indiana_reports.csv", args.split_file):
+        if not path.exists():
+            parser.error(f"{path} not found: give --kaggle-dir (Kaggle IU X-ray CSVs) and --split-file (R2Gen annotation.json)")
+
+    import datasets
+
+    from xray_report.synthetic.semireal import RENDERED_OBSERVATIONS, write_semireal_studies
+
+    datasets.disable_progress_bars()
+    started = time.perf_counter()
+    results: dict = {"config": str(args.config.relative_to(REPO)) if args.config.is_relative_to(REPO) else str(args.config),
+                     "seed": args.seed, "image_size": args.image_size, "targets": TARGETS,
+                     "rendered_observations": list(RENDERED_OBSERVATIONS), "cpu_count": os.cpu_count(),
+                     "date": time.strftime("%Y-%m-%d"), "variants": {}}
+    with tempfile.TemporaryDirectory() as temporary:
+        work = args.work_dir or Path(temporary)
+        studies = work / "studies"
+        if not (studies / "semireal_labels.csv").exists():
+            write_semireal_studies(args.kaggle_dir, studies, seed=args.seed, image_size=args.image_size)
+        results["render_seconds"] = time.perf_counter() - started
+        generated, dataset = {}, None
+        for name in args.variants:
+            begin = time.perf_counter()
+            run = train_variant(studies, args.split_file, work / name, VARIANT_OVERRIDES[name], args)
+            dataset = run.dataset
+            by_study = read_generated(run.predictions_path)
+            generated[name] = [by_study[s] for s in dataset["test"]["study_id"]]
+            results["variants"][name] = {"train_seconds": run.train_metrics.get("train_runtime"),
+                                         "train_loss": run.train_metrics.get("train_loss"),
+                                         "total_seconds": time.perf_counter() - begin,
+                                         "vocabulary_size": len(run.trainer.processing_class.tokenizer)}
+            print(name, json.dumps(results["variants"][name]), flush=True)
+        results["split_sizes"] = {split: len(dataset[split]) for split in dataset}
+        results["scores"] = score_all(dataset, generated, args.meteor)
+    results["wall_seconds"] = time.perf_counter() - started
+    if "true" in results["scores"]:
+        true = results["scores"]["true"]
+        constants = [row["default"] for name, row in results["scores"].items() if name.endswith("(default)")]
+        results["meets_targets"] = {
+            "rendered_ce_micro_f1": true["semireal"]["rendered_ce_micro_f1"] >= TARGETS["rendered_ce_micro_f1"],
+            "distinct_fraction": true["semireal"]["distinct_fraction"] >= TARGETS["distinct_fraction"],
+            "bleu_4_above_best_constant": true["default"]["bleu_4"] > max(c["bleu_4"] for c in constants),
+            "rouge_l_above_best_constant": true["default"]["rouge_l"] > max(c["rouge_l"] for c in constants),
+            "no_runaway_repetition": true["semireal"]["longest_repeated_ngram"]
+            <= true["semireal"]["reference_longest_repeated_ngram"],
+        }
+    print("\n".join(table(results["scores"])))
+    print("targets:", results.get("meets_targets"))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"wrote {args.output} ({results['wall_seconds']:.0f} s)")
+    return 0
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The semi-real IU X-ray layout: findings read from real-style reports, phantoms that show them, the builder on it,
+and the semi-real benchmark's scoring (bench/bench_semireal.py) on a few dozen studies."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dataset_fixtures import FakeStudy, write_kaggle, write_r2gen
+
+from xray_report.evaluation import Label, label_report
+from xray_report.synthetic.semireal import (
+    RENDERED_OBSERVATIONS,
+    LungFinding,
+    RenderedFindings,
+    findings_from_report,
+    read_semireal_truth,
+    render_semireal_frontal,
+    render_semireal_lateral,
+    semireal_scores,
+    write_semireal_studies,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+REPORTS = [
+    ("The heart is normal in size. The lungs are clear. No pleural effusion or pneumothorax.", "No acute disease."),
+    ("The heart is enlarged. Small left pleural effusion.", "Cardiomegaly with left effusion."),
+    ("Right upper lobe opacity. No pneumothorax.", "Right upper lobe pneumonia versus atelectasis."),
+    ("Bibasilar atelectasis. Pacemaker in place.", "Bibasilar atelectasis."),
+    ("Large right pneumothorax.", "Right pneumothorax."),
+    ("Nodule in the left upper lobe.", "Left upper lobe nodule."),
+    ("Possible small effusion. Heart size normal.", "No definite acute process."),
+    ("Dense consolidation in the left lower lobe.", "Left lower lobe consolidation."),
+]
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def test_findings_read_from_the_report_with_side_and_zone():
+    findings = findings_from_report(" ".join(REPORTS[1]), _rng())
+    assert findings.observations == ("Cardiomegaly", "Pleural Effusion")
+    assert findings.effusion_sides == ("left",)
+    findings = findings_from_report(" ".join(REPORTS[3]), _rng())
+    assert set(findings.observations) == {"Atelectasis", "Support Devices"}
+    assert set(findings.lung_findings) == {LungFinding("atelectasis", "right", "lower"),
+                                           LungFinding("atelectasis", "left", "lower")}
+    findings = findings_from_report(" ".join(REPORTS[4]), _rng())
+    assert findings.observations == ("Pneumothorax",) and findings.pneumothorax_sides == ("right",)
+    assert findings_from_report(" ".join(REPORTS[5]), _rng()).lung_findings == (LungFinding("nodule", "left", "upper"),)
+
+
+def test_negated_and_uncertain_findings_are_not_drawn():
+    assert findings_from_report(" ".join(REPORTS[0]), _rng()) == RenderedFindings()
+    # "possible" makes the effusion uncertain; "versus" makes the pneumonia / atelectasis uncertain
+    assert findings_from_report(" ".join(REPORTS[6]), _rng()).observations == ()
+    stated = findings_from_report(" ".join(REPORTS[2]), _rng())
+    assert stated.observations == ("Lung Opacity",)
+    assert stated.lung_findings == (LungFinding("opacity", "right", "upper"),)
+
+
+def test_an_unstated_side_is_drawn_from_the_seed():
+    sides = {findings_from_report("Small pleural effusion.", _rng(seed)).effusion_sides for seed in range(12)}
+    assert sides == {("right",), ("left",)}
+    assert findings_from_report("Small pleural effusion.", _rng(3)) == findings_from_report("Small pleural effusion.", _rng(3))
+
+
+def _difference(findings: RenderedFindings, height: int = 128, width: int = 120) -> np.ndarray:
+    """Pixel change a finding makes, same seed (same anatomy and noise)."""
+    plain = render_semireal_frontal(RenderedFindings(), _rng(5), height, width).astype(float)
+    shown = render_semireal_frontal(findings, _rng(5), height, width).astype(float)
+    return shown - plain
+
+
+def test_each_finding_changes_the_frontal_view_where_it_lies():
+    # the patient's left is the image's right; upper zone in the top half
+    effusion = _difference(RenderedFindings(("Pleural Effusion",), effusion_sides=("left",)))
+    rows, cols = np.nonzero(effusion)
+    assert len(rows) > 50 and cols.min() >= 60 and rows.min() >= 64 and effusion.sum() > 0
+    pneumothorax = _difference(RenderedFindings(("Pneumothorax",), pneumothorax_sides=("right",)))
+    assert pneumothorax[:, :60].sum() < 0 and not pneumothorax[:, 60:].any()
+    nodule = _difference(RenderedFindings(("Lung Lesion",), lung_findings=(LungFinding("nodule", "left", "upper"),)))
+    rows, cols = np.nonzero(nodule)
+    assert rows.max() < 64 and cols.min() >= 60
+    device = _difference(RenderedFindings(("Support Devices",)))
+    assert device.max() > 100
+    heart = _difference(RenderedFindings(("Cardiomegaly",)))
+    assert heart.sum() > 0
+
+
+def test_lung_finding_kinds_differ_in_shape():
+    areas = {}
+    for kind in ("opacity", "consolidation", "atelectasis", "nodule"):
+        change = _difference(RenderedFindings(lung_findings=(LungFinding(kind, "right", "middle"),)))
+        rows, cols = np.nonzero(change > 20)
+        areas[kind] = (len(rows), rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
+    assert areas["nodule"][0] < areas["atelectasis"][0] < areas["consolidation"][0]
+    height, width = areas["atelectasis"][1:]
+    assert width > 3 * height  # a band, not a blob
+
+
+def test_the_lateral_view_shows_an_effusion():
+    plain = render_semireal_lateral(RenderedFindings(), _rng(1), 96, 96).astype(float)
+    fluid = render_semireal_lateral(RenderedFindings(("Pleural Effusion",), effusion_sides=("right",)), _rng(1), 96, 96)
+    assert (fluid.astype(float) - plain).sum() > 0
+
+
+@pytest.fixture
+def kaggle_dir(tmp_path):
+    studies = []
+    for uid in range(1, 25):
+        findings, impression = REPORTS[uid % len(REPORTS)]
+        split = "train" if uid <= 16 else "val" if uid <= 20 else "test"
+        studies.append(FakeStudy(uid=uid, findings=findings, impression=impression, split=split))
+    write_kaggle(tmp_path / "kaggle", studies)
+    write_r2gen(tmp_path / "r2gen", studies)
+    return tmp_path
+
+
+def test_layout_builds_with_the_real_builder_and_its_truth_equals_the_reference_labels(kaggle_dir):
+    from dataset_builder import load_iu_xray
+
+    root = kaggle_dir / "semireal"
+    findings = write_semireal_studies(kaggle_dir / "kaggle", root, seed=0, image_size=64)
+    assert len(findings) == 24 and read_semireal_truth(root) == findings
+    dataset = load_iu_xray(root, split_file=kaggle_dir / "r2gen" / "annotation.json", image_short_side=48,
+                           cache_dir=kaggle_dir / "cache")
+    assert {split: len(dataset[split]) for split in dataset} == {"train": 16, "validation": 4, "test": 4}
+    for split in dataset:
+        for study_id, report, frontal, lateral in zip(*(dataset[split][c] for c in ("study_id", "report", "frontal", "lateral"))):
+            labels = label_report(report)
+            assert findings[study_id].observations == tuple(
+                name for name in RENDERED_OBSERVATIONS if labels[name] == Label.POSITIVE)
+            assert frontal is not None and lateral is not None
+
+
+def test_the_same_seed_writes_the_same_bytes(kaggle_dir):
+    def digest(root: Path) -> str:
+        files = sorted(path for path in root.rglob("*") if path.is_file())
+        return hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()
+
+    first = write_semireal_studies(kaggle_dir / "kaggle", kaggle_dir / "a", seed=4, image_size=48)
+    second = write_semireal_studies(kaggle_dir / "kaggle", kaggle_dir / "b", seed=4, image_size=48)
+    assert first == second and digest(kaggle_dir / "a") == digest(kaggle_dir / "b")
+    write_semireal_studies(kaggle_dir / "kaggle", kaggle_dir / "c", seed=5, image_size=48)
+    assert digest(kaggle_dir / "c") != digest(kaggle_dir / "a")
+
+
+def test_a_malformed_labels_file_names_the_file_and_row(tmp_path):
+    (tmp_path / "semireal_labels.csv").write_text(
+        "uid,observations,effusion_sides,pneumothorax_sides,lung_findings\n1,Cardiomegaly,,,opacity:right\n")
+    with pytest.raises(ValueError, match=r"semireal_labels.csv row 1.*kind:side:level"):
+        read_semireal_truth(tmp_path)
+    (tmp_path / "semireal_labels.csv").write_text(
+        "uid,observations,effusion_sides,pneumothorax_sides,lung_findings\n1,Heart Attack,,,\n")
+    with pytest.raises(ValueError, match="unknown observations"):
+        read_semireal_truth(tmp_path)
+
+
+def test_semireal_scores_by_hand():
+    references = ["Large right pleural effusion. Heart is enlarged.", "The lungs are clear.", "Right pneumothorax."]
+    generated = ["Right pleural effusion.", "The lungs are clear. The lungs are clear.", "The lungs are clear."]
+    scores = semireal_scores(references, generated)
+    # positives: reference {effusion, cardiomegaly, pneumothorax}; generated {effusion}: tp 1, fp 0, fn 2
+    assert scores["rendered_ce_micro_precision"] == 1.0
+    assert scores["rendered_ce_micro_recall"] == pytest.approx(1 / 3)
+    assert scores["rendered_ce_micro_f1"] == pytest.approx(0.5)
+    assert scores["distinct_reports"] == 3 and scores["distinct_fraction"] == 1.0
+    assert scores["longest_repeated_ngram"] == 5 and scores["reports_repeating_4_gram"] == 1
+    assert scores["reference_longest_repeated_ngram"] == 1  # "." twice
+    with pytest.raises(ValueError, match="as many"):
+        semireal_scores(references, generated[:2])
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_semireal", REPO / "bench" / "bench_semireal.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_dir):
+    from dataset_builder import load_iu_xray
+
+    root = kaggle_dir / "semireal"
+    write_semireal_studies(kaggle_dir / "kaggle", root, seed=0, image_size=48)
+    dataset = load_iu_xray(root, split_file=kaggle_dir / "r2gen" / "annotation.json", image_short_side=48,
+                           cache_dir=kaggle_dir / "cache")
+    references = list(dataset["test"]["report"])
+    bench = _bench()
+    rows = bench.score_all(dataset, {"copy": references, "blank": ["No acute disease."] * len(references)}, meteor=False)
+    assert set(rows) == {"copy", "blank", "most_frequent_train_report (default)", "most_frequent_train_report (r2gen)",
+                         "best_train_report_on_validation (default)", "best_train_report_on_validation (r2gen)"}
+    assert rows["copy"]["semireal"]["rendered_ce_micro_f1"] == 1.0
+    assert rows["copy"]["default"]["bleu_4"] == pytest.approx(1.0, abs=1e-6)
+    assert rows["copy"]["r2gen"]["bleu_4"] == pytest.approx(1.0, abs=1e-6)
+    assert rows["blank"]["semireal"]["rendered_ce_micro_f1"] == 0.0
+    assert rows["blank"]["default"]["bleu_4"] < 0.5
+    lines = bench.table(rows)
+    assert lines[0].split()[:3] == ["R2Gen", "test", "split"] and any(line.startswith("bleu_4 (r2gen)") for line in lines)

@@ -1,0 +1,317 @@
+"""Semi-real IU X-ray: the real reports, with phantom images rendered from the findings each report states.
+
+No IU X-ray image can be used here, but the reports can: for every study of the Kaggle layout's
+`indiana_reports.csv`, `write_semireal_studies` reads the report (findings and impression) with the rule-based
+CheXpert labeler (`xray_report.evaluation.label_report`), renders a frontal and a lateral phantom whose visible
+content is set by the positive findings it supports, and writes the same Kaggle layout (the real report text, the
+real projections file, rendered PNGs under the real file names) plus `semireal_labels.csv`. The real dataset
+builder and the R2Gen split file then build it like the real collection.
+
+What the phantoms show (`RENDERED_OBSERVATIONS`; only findings the labeler marks *positive* are drawn):
+
+* **Cardiomegaly** (frontal): the heart shadow is 60-68 % of the thorax width instead of 30-38 %.
+* **Pleural Effusion** (frontal and lateral): on each side the report names (both for "bilateral"), fluid fills
+  the lung base under a meniscus that climbs laterally; the lateral view shows the posterior recess filled.
+* **Lung Opacity** (a soft round blob), **Consolidation** (a larger, flat-topped dense patch), **Atelectasis** (a
+  thin horizontal band) and **Lung Lesion** (a small sharp nodule), each in the zone the sentence names: side
+  right / left / both, level upper / middle / lower.
+* **Pneumothorax** (frontal): on the named side, a dark rim without lung markings around a collapsed lung edge.
+* **Support Devices** (frontal): a bright tube down the mediastinum and a pulse-generator box.
+
+Where a report does not say the side or the level, the renderer draws one with the seeded generator: the image
+then carries a detail the reference does not state, which no model can be asked to report. Everything else a
+report says (other CheXpert observations, uncertain or negative mentions, old surgery, spine, comparisons, sizes
+beyond the level) is **not** image-determined: a model trained on these studies can only learn it as report
+prior, and `docs/benchmarks.md` says so next to the figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from dataset_builder.csvio import read_csv_rows
+from dataset_builder.iu_kaggle import KAGGLE_IMAGE_SUBDIR, PROJECTIONS_CSV, REPORTS_CSV, parse_uid
+from xray_report.evaluation import Label, label_report
+from xray_report.evaluation.clinical_efficacy import compute_clinical_efficacy
+from xray_report.evaluation.nlg import longest_repeated_ngram
+from xray_report.evaluation.truth_guard import split_sentences
+
+from .studies import LUNG_CENTRES_X, ellipse_mask, finish_view, frontal_anatomy, render_lateral, StudyFindings
+
+RENDERED_OBSERVATIONS: tuple[str, ...] = (
+    "Cardiomegaly", "Pleural Effusion", "Lung Opacity", "Consolidation", "Atelectasis", "Lung Lesion",
+    "Pneumothorax", "Support Devices",
+)
+"""CheXpert observations (as `label_report` names them) whose positive mention the phantoms show."""
+
+LUNG_FINDING_KINDS = {"Lung Opacity": "opacity", "Consolidation": "consolidation", "Atelectasis": "atelectasis",
+                      "Lung Lesion": "nodule"}
+"""Observation -> the shape drawn in the named lung zone."""
+
+SIDES = ("right", "left")
+LEVELS = ("upper", "middle", "lower")
+SEMIREAL_LABELS_CSV = "semireal_labels.csv"
+
+_LEVEL_Y = {"upper": 0.32, "middle": 0.46, "lower": 0.62}
+_BOTH_SIDES = re.compile(r"\b(bilateral(ly)?|both|bibasilar|bibasal|biapical)\b")
+_SIDE_WORDS = {side: re.compile(rf"\b{side}\b") for side in SIDES}
+_LEVEL_WORDS = {
+    "upper": re.compile(r"\b(upper|apex|apices|apical|biapical)\b"),
+    "middle": re.compile(r"\b(middle|mid|lingula|lingular|perihilar|hilar)\b"),
+    "lower": re.compile(r"\b(lower|base|bases|basilar|basal|bibasilar|bibasal|retrocardiac|costophrenic)\b"),
+}
+_LABEL_COLUMNS = ("uid", "observations", "effusion_sides", "pneumothorax_sides", "lung_findings")
+
+
+@dataclass(frozen=True)
+class LungFinding:
+    """One drawn lung finding: `kind` (a value of `LUNG_FINDING_KINDS`) at `side` and `level`."""
+
+    kind: str
+    side: str
+    level: str
+
+
+@dataclass(frozen=True)
+class RenderedFindings:
+    """What a study's phantoms show.
+
+    Attributes:
+        observations: the rendered observations present (a subset of `RENDERED_OBSERVATIONS`, in that order).
+        effusion_sides: sides with pleural fluid.
+        pneumothorax_sides: sides with a pneumothorax.
+        lung_findings: the lung findings drawn, with their zones.
+    """
+
+    observations: tuple[str, ...] = ()
+    effusion_sides: tuple[str, ...] = ()
+    pneumothorax_sides: tuple[str, ...] = ()
+    lung_findings: tuple[LungFinding, ...] = field(default_factory=tuple)
+
+    def has(self, observation: str) -> bool:
+        return observation in self.observations
+
+
+def _sides(text: str) -> list[str]:
+    if _BOTH_SIDES.search(text):
+        return list(SIDES)
+    return [side for side in SIDES if _SIDE_WORDS[side].search(text)]
+
+
+def _levels(text: str) -> list[str]:
+    return [level for level in LEVELS if _LEVEL_WORDS[level].search(text)]
+
+
+def findings_from_report(report: str, rng: np.random.Generator) -> RenderedFindings:
+    """The findings to draw for a report: its positive rendered observations, with side and level where stated.
+
+    An observation's side and level are read from the sentences that are positive for it on their own (each
+    sentence labelled with `label_report`), else from the whole report; an unstated side or level is drawn
+    from `rng` (so the same seed draws the same phantoms).
+    """
+    lowered = report.lower()
+    positive = [name for name in RENDERED_OBSERVATIONS if label_report(report)[name] == Label.POSITIVE]
+    sentences = [(sentence.lower(), label_report(sentence)) for sentence in split_sentences(report)]
+
+    def where(observation: str) -> str:
+        own = [text for text, labels in sentences if labels[observation] == Label.POSITIVE]
+        return " ".join(own) if own else lowered
+
+    def sides_of(observation: str) -> tuple[str, ...]:
+        sides = _sides(where(observation))
+        return tuple(sides) if sides else (SIDES[int(rng.integers(2))],)
+
+    lung = []
+    for observation, kind in LUNG_FINDING_KINDS.items():
+        if observation not in positive:
+            continue
+        text = where(observation)
+        levels = _levels(text) or [LEVELS[int(rng.integers(3))]]
+        lung += [LungFinding(kind, side, level) for side in sides_of(observation) for level in levels]
+    return RenderedFindings(
+        observations=tuple(positive),
+        effusion_sides=sides_of("Pleural Effusion") if "Pleural Effusion" in positive else (),
+        pneumothorax_sides=sides_of("Pneumothorax") if "Pneumothorax" in positive else (),
+        lung_findings=tuple(lung),
+    )
+
+
+def _lung_centre_x(side: str) -> float:
+    return LUNG_CENTRES_X[SIDES.index(side)]  # the patient's right lung is on the image's left
+
+
+def _draw_lung_finding(image: np.ndarray, x: np.ndarray, y: np.ndarray, finding: LungFinding) -> None:
+    cx, cy = _lung_centre_x(finding.side), _LEVEL_Y[finding.level]
+    if finding.kind == "opacity":
+        image += 90 * np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / (2 * 0.05**2)))
+    elif finding.kind == "consolidation":
+        image[ellipse_mask(x, y, cx, cy, 0.09, 0.08)] += 95
+    elif finding.kind == "atelectasis":
+        image[ellipse_mask(x, y, cx, cy, 0.10, 0.02)] += 110
+    elif finding.kind == "nodule":
+        image[ellipse_mask(x, y, cx, cy, 0.028, 0.028)] += 130
+    else:
+        raise ValueError(f"unknown lung finding kind {finding.kind!r}")
+
+
+def render_semireal_frontal(findings: RenderedFindings, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """The frontal phantom `(height, width)` uint8 of a study (see the module docstring for what it shows)."""
+    image, x, y, _ = frontal_anatomy(rng, height, width, findings.has("Cardiomegaly"))
+    for side in findings.pneumothorax_sides:
+        cx = _lung_centre_x(side)
+        lung = ellipse_mask(x, y, cx, 0.48, 0.15, 0.3)
+        collapsed = ellipse_mask(x, y, cx + (0.5 - cx) * 0.2, 0.53, 0.11, 0.24)
+        image[lung & ~collapsed] = 10
+        image[collapsed & ~ellipse_mask(x, y, cx + (0.5 - cx) * 0.2, 0.53, 0.10, 0.225)] = 95  # the visceral pleura
+    for finding in findings.lung_findings:
+        _draw_lung_finding(image, x, y, finding)
+    for side in findings.effusion_sides:
+        cx = _lung_centre_x(side)
+        meniscus = 0.68 - 0.12 * np.clip(np.abs(x - 0.5) / 0.35, 0, 1)  # fluid climbs the lateral wall
+        image[ellipse_mask(x, y, cx, 0.48, 0.15, 0.3) & (y > meniscus)] = 150
+    if findings.has("Support Devices"):
+        image[(np.abs(x - (0.56 - 0.08 * y)) < 0.012) & (y < 0.58)] = 235
+        image[(np.abs(x - 0.80) < 0.045) & (np.abs(y - 0.17) < 0.03)] = 240
+    return finish_view(image, rng)
+
+
+def render_semireal_lateral(findings: RenderedFindings, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """The lateral phantom: the synthetic lateral view, with the posterior recess filled when there is an effusion."""
+    shown = StudyFindings(cardiomegaly=False, effusion=bool(findings.effusion_sides), opacity_zone=None)
+    return render_lateral(shown, rng, height, width)
+
+
+def _report_text(row: dict[str, str]) -> str:
+    return " ".join(part.strip() for part in (row.get("findings", ""), row.get("impression", "")) if part.strip())
+
+
+def write_semireal_studies(
+    kaggle_dir: str | Path, output_dir: str | Path, seed: int = 0, image_size: int = 128,
+    uids: Iterable[str] | None = None,
+) -> dict[str, RenderedFindings]:
+    """Writes the semi-real layout of a Kaggle IU X-ray folder under `output_dir`.
+
+    Copies `indiana_reports.csv` and `indiana_projections.csv` (rows of `uids` only, when given), renders every
+    listed image (frontal views `image_size` x `image_size * 15 // 16`, lateral views square) from its study's
+    findings and writes `semireal_labels.csv` (uid, observations, effusion_sides, pneumothorax_sides and
+    lung_findings as `kind:side:level` items; `;`-separated). A projection row whose study has no report row is
+    copied and its image rendered as a normal study (the builder then reports the study as it does for real data).
+    The same inputs and seed write the same bytes.
+
+    Returns:
+        uid -> the rendered findings.
+
+    Raises:
+        FileNotFoundError: a CSV is missing. ValueError: a malformed CSV row (file and row named).
+    """
+    source, root = Path(kaggle_dir), Path(output_dir)
+    keep = None if uids is None else {str(uid) for uid in uids}
+    report_rows = [(where, row) for where, row in read_csv_rows(source / REPORTS_CSV, ["uid", "findings", "impression"])
+                   if keep is None or parse_uid(row["uid"], where) in keep]
+    projection_rows = [(where, row) for where, row in read_csv_rows(source / PROJECTIONS_CSV, ["uid", "filename", "projection"])
+                       if keep is None or parse_uid(row["uid"], where) in keep]
+    rng = np.random.default_rng(seed)
+    findings = {parse_uid(row["uid"], where): findings_from_report(_report_text(row), rng) for where, row in report_rows}
+    image_dir = root / KAGGLE_IMAGE_SUBDIR
+    image_dir.mkdir(parents=True, exist_ok=True)
+    for where, row in projection_rows:
+        study = findings.get(parse_uid(row["uid"], where), RenderedFindings())
+        if row["projection"].strip().lower() == "lateral":
+            pixels = render_semireal_lateral(study, rng, image_size, image_size)
+        else:
+            pixels = render_semireal_frontal(study, rng, image_size, image_size * 15 // 16)
+        Image.fromarray(pixels).save(image_dir / Path(row["filename"]).name, compress_level=1)
+    _copy_rows(root / REPORTS_CSV, report_rows)
+    _copy_rows(root / PROJECTIONS_CSV, projection_rows)
+    with open(root / SEMIREAL_LABELS_CSV, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_LABEL_COLUMNS)
+        for uid, study in findings.items():
+            writer.writerow([uid, ";".join(study.observations), ";".join(study.effusion_sides),
+                             ";".join(study.pneumothorax_sides),
+                             ";".join(f"{f.kind}:{f.side}:{f.level}" for f in study.lung_findings)])
+    return findings
+
+
+def _copy_rows(path: Path, rows: list[tuple[str, dict[str, str]]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0][1]) if rows else ["uid"])
+        writer.writeheader()
+        writer.writerows(row for _, row in rows)
+
+
+def read_semireal_truth(root: str | Path) -> dict[str, RenderedFindings]:
+    """Reads `semireal_labels.csv` under `root` into uid -> rendered findings.
+
+    Raises:
+        FileNotFoundError: the folder was not written by `write_semireal_studies`.
+        ValueError: a malformed row (file and row named).
+    """
+    truth = {}
+    for where, row in read_csv_rows(Path(root) / SEMIREAL_LABELS_CSV, _LABEL_COLUMNS):
+        items = lambda column: tuple(value for value in row[column].split(";") if value)  # noqa: E731
+        try:
+            lung = tuple(LungFinding(*item.split(":")) for item in items("lung_findings"))
+        except TypeError:
+            raise ValueError(f"{where}: lung_findings must be kind:side:level items, got {row['lung_findings']!r}") from None
+        unknown = [name for name in items("observations") if name not in RENDERED_OBSERVATIONS]
+        if unknown:
+            raise ValueError(f"{where}: unknown observations {unknown}")
+        truth[parse_uid(row["uid"], where)] = RenderedFindings(
+            items("observations"), items("effusion_sides"), items("pneumothorax_sides"), lung)
+    return truth
+
+
+def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict[str, Any]:
+    """What the semi-real benchmark adds to the NLG and CE figures, for one set of generated reports.
+
+    * `rendered_ce_*`: CE (positive = the labeler says positive) on `RENDERED_OBSERVATIONS` only. The rendered
+      findings of a study are its reference's positive labels on these observations, so this is CE against what
+      the images show.
+    * `distinct_reports` / `distinct_fraction`: distinct generated texts, and their share of the studies.
+    * `longest_repeated_ngram` (the maximum over reports, next to the references' maximum) and
+      `reports_repeating_4_gram` (reports in which some 4-word n-gram occurs twice; the references' count too).
+    """
+    if len(references) != len(generated) or not references:
+        raise ValueError(f"need as many generated reports as references (>0), got {len(generated)} and {len(references)}")
+    ce = compute_clinical_efficacy(references, generated, observations=RENDERED_OBSERVATIONS)
+    repeats = [longest_repeated_ngram(text) for text in generated]
+    reference_repeats = [longest_repeated_ngram(text) for text in references]
+    return {
+        "rendered_ce_micro_f1": ce.scores.micro["f1"],
+        "rendered_ce_micro_precision": ce.scores.micro["precision"],
+        "rendered_ce_micro_recall": ce.scores.micro["recall"],
+        "rendered_ce_macro_f1": ce.scores.macro["f1"],
+        "rendered_ce_per_observation": ce.scores.per_observation,
+        "distinct_reports": len(set(generated)),
+        "distinct_fraction": len(set(generated)) / len(generated),
+        "longest_repeated_ngram": max(repeats),
+        "reference_longest_repeated_ngram": max(reference_repeats),
+        "reports_repeating_4_gram": sum(size >= 4 for size in repeats),
+        "references_repeating_4_gram": sum(size >= 4 for size in reference_repeats),
+    }
+
+
+__all__ = [
+    "LEVELS",
+    "LUNG_FINDING_KINDS",
+    "LungFinding",
+    "RENDERED_OBSERVATIONS",
+    "RenderedFindings",
+    "SEMIREAL_LABELS_CSV",
+    "SIDES",
+    "findings_from_report",
+    "read_semireal_truth",
+    "render_semireal_frontal",
+    "render_semireal_lateral",
+    "semireal_scores",
+    "write_semireal_studies",
+]
