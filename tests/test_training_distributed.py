@@ -14,7 +14,17 @@ import subprocess
 
 import pytest
 
-from training_fixtures import REPO_ROOT, logged_losses, max_difference, parameters_of, run, tiny_argv, write_studies
+from training_fixtures import (
+    REPO_ROOT,
+    SaveParametersAtStep,
+    logged_losses,
+    max_difference,
+    parameters_of,
+    run,
+    run_with_callbacks,
+    tiny_argv,
+    write_studies,
+)
 
 FROZEN = ("--freeze_encoder_steps", "1000")
 
@@ -39,10 +49,11 @@ def test_loss_and_update_are_the_same_at_ga1_and_ga4(equal_length_studies, tmp_p
 _WORKER = r'''
 import hashlib, json, os, sys
 sys.path.insert(0, {repo!r})
+sys.path.insert(0, os.path.join({repo!r}, "tests"))
 import torch
-from train_hf import main
+from training_fixtures import SaveParametersAtStep, run_with_callbacks
 
-run = main(sys.argv[1:])
+run = run_with_callbacks(sys.argv[1:], [SaveParametersAtStep(2, os.path.join({out!r}, "ddp_step2.safetensors"))])
 digest = hashlib.sha256()
 for name, parameter in sorted(run.trainer.model.named_parameters()):
     digest.update(name.encode())
@@ -76,10 +87,18 @@ def test_two_process_ddp_on_cpu(equal_length_studies, tmp_path):
     assert [r["world_size"] for r in ranks] == [2, 2], "accelerate did not start two processes"
     assert ranks[0]["digest"] == ranks[1]["digest"], "the ranks' parameters differ"
 
-    single = run(tiny_argv(equal_length_studies, tmp_path / "single", "--per_device_train_batch_size", "4",
-                           "--max_steps", "4", "--freeze_encoder_steps", "2"))
+    single = run_with_callbacks(
+        tiny_argv(equal_length_studies, tmp_path / "single", "--per_device_train_batch_size", "4", "--max_steps", "4",
+                  "--freeze_encoder_steps", "2", "--activation_checkpointing", "true"),
+        [SaveParametersAtStep(2, tmp_path / "single_step2.safetensors")])
     ddp_losses, single_losses = ranks[0]["losses"], logged_losses(single.trainer)
     assert len(ddp_losses) == len(single_losses) == 4, (ddp_losses, single_losses)  # logging_steps 1: one per step
     # Steps 1-2 (encoder frozen, BatchNorm fixed): the same 4 studies per step, the same loss, not 2x.
     for a, b in zip(single_losses[:2], ddp_losses[:2]):
         assert b == pytest.approx(a, rel=1e-3), (single_losses, ddp_losses)
+    # After the same two updates (global batch 4 either way) the parameters agree too.
+    from safetensors.torch import load_file
+
+    ddp_parameters = load_file(str(tmp_path / "ddp_step2.safetensors"))
+    single_parameters = load_file(str(tmp_path / "single_step2.safetensors"))
+    assert max_difference(ddp_parameters, single_parameters) < 1e-4

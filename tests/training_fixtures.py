@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO_ROOT / "configs" / "tiny_cpu.yaml"
@@ -74,3 +75,23 @@ def max_difference(first: dict[str, torch.Tensor], second: dict[str, torch.Tenso
     """Largest absolute element difference over parameters present in both (they must have the same names)."""
     assert first.keys() == second.keys(), set(first) ^ set(second)
     return max(float((first[name] - second[name]).abs().max()) for name in first)
+
+
+class SaveParametersAtStep(TrainerCallback):
+    """Writes every parameter to `path` (safetensors) when training reaches `step`, from the main process only."""
+
+    def __init__(self, step: int, path: Path):
+        self.step, self.path = step, Path(path)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step == self.step and state.is_world_process_zero:
+            from safetensors.torch import save_file
+
+            save_file({name: p.detach().clone().contiguous() for name, p in model.named_parameters()}, str(self.path))
+
+
+def run_with_callbacks(argv: list[str], callbacks: list[TrainerCallback]):
+    """`run`, with extra Trainer callbacks."""
+    from xray_report.training import parse_config, run_training
+
+    return run_training(*parse_config(argv), extra_callbacks=callbacks)
