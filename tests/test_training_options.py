@@ -43,3 +43,33 @@ def test_training_continues_from_a_saved_report_model(studies, tmp_path):
     loaded = dict(again.trainer.model.named_parameters())
     assert all(torch.equal(loaded[name].detach(), value) for name, value in saved.items())  # lr 0: the saved weights
     assert again.trainer.processing_class.tokenizer.get_vocab() == first.trainer.processing_class.tokenizer.get_vocab()
+
+
+def test_every_data_option_of_the_config_reaches_the_builder(tmp_path, monkeypatch):
+    """Each builder option in a config (or on the command line) is what `load_iu_xray` is called with."""
+    import datasets
+
+    from xray_report.training import data as training_data
+    from xray_report.training import parse_config
+
+    calls = []
+
+    def recording_builder(data_dir, **options):
+        calls.append((data_dir, options))
+        split = datasets.Dataset.from_dict({"study_id": ["1"], "report": ["Heart normal."]})
+        return datasets.DatasetDict(train=split, validation=split, test=split)
+
+    monkeypatch.setattr(training_data, "load_iu_xray", recording_builder)
+    monkeypatch.setattr(training_data, "preparation_stats", lambda dataset: {})
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "placeholder.txt").write_text("not empty, so no synthetic studies are written")
+    argv = tiny_argv(tmp_path / "data", tmp_path / "model", "--layout", "r2gen", "--split_file",
+                     str(tmp_path / "annotation.json"), "--report_sections", "impression", "--mask_policy", "drop",
+                     "--image_short_side", "72", "--preprocessing_num_workers", "2")
+    _, data_args, _ = parse_config(argv)
+    training_data.load_report_datasets(data_args)
+    (data_dir, options), = calls
+    assert str(data_dir) == str(tmp_path / "data")
+    assert options == {"layout": "r2gen", "split_file": str(tmp_path / "annotation.json"),
+                       "report_sections": "impression", "mask_policy": "drop", "image_short_side": 72,
+                       "num_proc": 2, "cache_dir": str(tmp_path / "datasets_cache")}
