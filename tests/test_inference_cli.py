@@ -113,6 +113,32 @@ def test_remove_prior_claims_keeps_them_listed(tmp_path, trained_model_dir):
     }
 
 
+def test_the_truth_guard_is_told_which_studies_had_a_prior(tmp_path, trained_model_dir, monkeypatch):
+    """A comparison claim is flagged (and removed) only for studies whose prior image reached the model."""
+    from xray_report.inference import generation
+
+    real = generation.generate_for_studies
+
+    def as_if_temporal(pipe, studies, **kwargs):  # the tiny model has no temporal pooler: report the prior as used
+        return [{**output, "has_prior": study.prior is not None}
+                for study, output in zip(studies, real(pipe, studies, **kwargs))]
+
+    monkeypatch.setattr(generation, "generate_for_studies", as_if_temporal)
+    frontal, prior = write_png(tmp_path / "f.png", seed=1), write_png(tmp_path / "p.png", seed=2)
+    listing = write_study_csv(tmp_path / "studies.csv", [
+        {"study_id": "with", "frontal": str(frontal), "prior": str(prior)},
+        {"study_id": "without", "frontal": str(frontal)},
+    ])
+    output = tmp_path / "reports.csv"
+    assert main(["--model", str(trained_model_dir), str(listing), "-o", str(output), "--remove-prior-claims",
+                 "--batch-size", "2", "--no-progress"]) == 0
+    rows = {row["study_id"]: row for row in read_rows(output)}
+    assert rows["with"]["has_prior_image"] in ("True", "true", True)
+    assert rows["with"]["report"] == LEARNED_REPORT and json.loads(rows["with"]["flags"]) == []
+    assert rows["without"]["has_prior_image"] in ("False", "false", False)
+    assert "unchanged" not in rows["without"]["report"] and json.loads(rows["without"]["flags"])[0]["removed"] is True
+
+
 def test_python_m_inference_help_and_clear_errors(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "xray_report.inference", *a], capture_output=True, text=True,  # noqa: E731
                                     env=cli_env(), timeout=120)
