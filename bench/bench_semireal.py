@@ -50,6 +50,20 @@ def train_variant(studies: Path, split_file: Path, output_dir: Path, overrides: 
     return run_training(*parse_config(argv))
 
 
+def generate_with_pipeline(model_dir: Path, test, num_beams: int) -> list[str]:
+    """The saved model's reports for the test split through the report pipeline, with another beam size."""
+    from processing import load_xray_image
+    from xray_report.inference.generation import LoadedStudy, generate_for_studies, load_model_and_processor, report_pipeline
+    from xray_report.inference.studies import Study
+
+    model, processor = load_model_and_processor(model_dir)
+    studies = [LoadedStudy(Study(row["study_id"], str(model_dir)),
+                           [load_xray_image(row["frontal"]), load_xray_image(row["lateral"]) if row["lateral"] else None])
+               for row in test]
+    outputs = generate_for_studies(report_pipeline(model, processor), studies, batch_size=32, num_beams=num_beams)
+    return [output["generated_text"] for output in outputs]
+
+
 def read_generated(predictions_path: Path) -> dict[str, str]:
     with open(predictions_path, encoding="utf-8") as handle:
         return {row["study_id"]: row["generated"] for row in map(json.loads, handle)}
@@ -112,6 +126,8 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", default=["true", "shuffled"], choices=list(VARIANT_OVERRIDES))
     parser.add_argument("--num-train-epochs", type=float, default=None, help="default: the config's")
     parser.add_argument("--image-size", type=int, default=128, help="rendered frontal height (default 128)")
+    parser.add_argument("--also-num-beams", type=int, nargs="*", default=[1],
+                        help="also decode each trained model with these beam sizes (default: greedy, 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--meteor", action="store_true", help="also METEOR (needs java)")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
@@ -144,6 +160,9 @@ def main() -> int:
             dataset = run.dataset
             by_study = read_generated(run.predictions_path)
             generated[name] = [by_study[s] for s in dataset["test"]["study_id"]]
+            for beams in args.also_num_beams:
+                generated[f"{name} ({beams} beam{'s' if beams > 1 else ''})"] = generate_with_pipeline(
+                    work / name, dataset["test"], beams)
             results["variants"][name] = {"train_seconds": run.train_metrics.get("train_runtime"),
                                          "train_loss": run.train_metrics.get("train_loss"),
                                          "total_seconds": time.perf_counter() - begin,

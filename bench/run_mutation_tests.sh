@@ -3,15 +3,16 @@
 # of the listed modules is run against the fast test selection; the surviving mutants (with their diffs) are written
 # to bench/results/mutation_survivors.txt. Not part of CI. A survivor is a test gap to close or an equivalent mutant
 # to explain in bench/mutation_equivalents.tsv (mutant name, tab, reason).
-#   bash bench/run_mutation_tests.sh            # needs: pip install mutmut
+#   bash bench/run_mutation_tests.sh                          # every module (needs: pip install mutmut)
+#   bash bench/run_mutation_tests.sh "xray_report.inference.writer*"   # only these mutants; earlier results kept
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=.venv/bin/python
 [ -x "$python" ] || python=python3
 "$python" -m pip show mutmut >/dev/null 2>&1 || { echo "mutmut is not installed: pip install mutmut" >&2; exit 2; }
-rm -rf mutants
 mutmut=$(dirname "$python")/mutmut
-"$mutmut" run --max-children "$(nproc)" > /dev/null 2>&1 || true
+[ "$#" -gt 0 ] || rm -rf mutants
+"$mutmut" run --max-children "$(nproc)" "$@" > /dev/null 2>&1 || true
 out=bench/results/mutation_survivors.txt
 {
     echo "# mutmut run of $(date -u +%Y-%m-%d): modules and tests in pyproject.toml [tool.mutmut]"

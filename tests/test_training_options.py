@@ -73,3 +73,32 @@ def test_every_data_option_of_the_config_reaches_the_builder(tmp_path, monkeypat
     assert options == {"layout": "r2gen", "split_file": str(tmp_path / "annotation.json"),
                        "report_sections": "impression", "mask_policy": "drop", "image_short_side": 72,
                        "num_proc": 2, "cache_dir": str(tmp_path / "datasets_cache")}
+
+
+def test_abnormal_oversampler_draws_studies_that_state_a_finding_more_often():
+    from xray_report.training.staged import abnormal_oversampler, states_a_finding
+
+    reports = ["Heart size is normal. The lungs are clear."] * 75 + ["There is a large right pleural effusion."] * 25
+    assert not states_a_finding(reports[0]) and states_a_finding(reports[-1])
+    draws = []
+    for seed in range(40):
+        draws += list(abnormal_oversampler(reports, 3.0, seed=seed))
+    assert len(draws) == 40 * len(reports)  # an epoch stays as many draws as studies
+    share = sum(index >= 75 for index in draws) / len(draws)
+    assert share == pytest.approx(3 * 25 / (3 * 25 + 75), abs=0.02)  # 0.5 instead of 0.25
+    assert list(abnormal_oversampler(reports, 3.0, seed=7)) == list(abnormal_oversampler(reports, 3.0, seed=7))
+    with pytest.raises(ValueError, match="0 of 75 reports state a finding"):
+        abnormal_oversampler(reports[:75], 3.0)
+
+
+def test_the_trainer_samples_with_the_oversampler_only_when_asked(studies, tmp_path):
+    from torch.utils.data import WeightedRandomSampler
+
+    plain = run(tiny_argv(studies, tmp_path / "plain", "--max_steps", "1"))
+    assert not isinstance(plain.trainer._get_train_sampler(), WeightedRandomSampler)
+    oversampled = run(tiny_argv(studies, tmp_path / "over", "--max_steps", "1", "--abnormal_oversampling", "4"))
+    sampler = oversampled.trainer._get_train_sampler()
+    assert isinstance(sampler, WeightedRandomSampler) and sampler.num_samples == len(oversampled.dataset["train"])
+    assert set(sampler.weights.tolist()) == {1.0, 4.0}
+    with pytest.raises(ConfigError, match="abnormal_oversampling must be > 0"):
+        run(tiny_argv(studies, tmp_path / "bad", "--max_steps", "1", "--abnormal_oversampling", "0"))

@@ -209,6 +209,13 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
     predict_split: str | None = field(
         default="test", metadata={"help": "Split to write predictions and metrics for after training (None: skip)."}
     )
+    abnormal_oversampling: float = field(
+        default=1.0,
+        metadata={"help": "Sampling weight of the training studies whose report states a finding (a positive "
+                  "CheXpert observation other than No Finding, by the project's labeler) relative to the others; "
+                  "1 samples every study once per epoch, >1 draws with replacement so that abnormal studies are "
+                  "seen that many times more often (an epoch stays as many draws as studies)."},
+    )
 
     def __post_init__(self) -> None:
         if self.remove_unused_columns:
@@ -225,6 +232,8 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
             )
         if self.freeze_encoder_steps < 0 or self.freeze_encoder_epochs < 0:
             raise ConfigError("freeze_encoder_steps and freeze_encoder_epochs must be >= 0")
+        if not self.abnormal_oversampling > 0:
+            raise ConfigError(f"abnormal_oversampling must be > 0, got {self.abnormal_oversampling}")
         if self.early_stopping_patience is not None and not (self.load_best_model_at_end and self.metric_for_best_model):
             raise ConfigError(
                 "early_stopping_patience needs load_best_model_at_end: true and a metric_for_best_model "

@@ -1,4 +1,5 @@
-"""Staged training: the image encoder frozen for the first steps/epochs, and a learning rate per model part."""
+"""The project's Trainer: the image encoder frozen for the first steps/epochs, a learning rate per model part, and
+optional oversampling of the training studies whose report states a finding."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import Seq2SeqTrainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from xray_report.evaluation import Label, label_report
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +127,31 @@ def parameter_groups(
     ]
 
 
+def states_a_finding(report: str) -> bool:
+    """Whether the labeler finds a positive CheXpert observation other than No Finding in `report`."""
+    labels = label_report(report)
+    return any(label == Label.POSITIVE for name, label in labels.items() if name != "No Finding")
+
+
+def abnormal_oversampler(reports: list[str], factor: float, seed: int = 0) -> torch.utils.data.WeightedRandomSampler:
+    """Draws `len(reports)` studies per epoch with replacement, those that state a finding `factor` times as often.
+
+    Raises:
+        ValueError: no report states a finding, or every report does (nothing to oversample).
+    """
+    abnormal = [states_a_finding(text) for text in reports]
+    count = sum(abnormal)
+    if count in (0, len(reports)):
+        raise ValueError(f"abnormal_oversampling needs both kinds of training study: {count} of {len(reports)} "
+                         "reports state a finding")
+    weights = torch.tensor([factor if flag else 1.0 for flag in abnormal], dtype=torch.double)
+    share = float(weights[torch.tensor(abnormal)].sum() / weights.sum())
+    logger.info("abnormal_oversampling %s: %d of %d training studies state a finding; they make %.0f%% of draws",
+                factor, count, len(reports), 100 * share)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.WeightedRandomSampler(weights, num_samples=len(reports), replacement=True, generator=generator)
+
+
 class XrayReportTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose optimizer gives the encoder, the bridge and the decoder their own learning rates
     (`encoder_learning_rate`, `bridge_learning_rate`, `learning_rate` of [`ReportTrainingArguments`])."""
@@ -151,6 +179,13 @@ class XrayReportTrainer(Seq2SeqTrainer):
         logger.info("optimizer groups: %s", [(g["part"], len(g["params"]), g["lr"], g["weight_decay"]) for g in groups])
         return self.optimizer
 
+    def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
+        factor = getattr(self.args, "abnormal_oversampling", 1.0)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if factor == 1.0 or dataset is None:
+            return super()._get_train_sampler(train_dataset)
+        return abnormal_oversampler(list(dataset["report"]), factor, seed=self.args.seed)
+
     def prediction_step(self, model: nn.Module, inputs: dict[str, Any], prediction_loss_only: bool,
                         ignore_keys: list[str] | None = None, **gen_kwargs: Any):
         # Seq2SeqTrainer fills the model's generation config with the library defaults after each generate call
@@ -167,8 +202,10 @@ __all__ = [
     "EncoderFreezeCallback",
     "StopAfterStepsCallback",
     "XrayReportTrainer",
+    "abnormal_oversampler",
     "encoder_is_frozen",
     "model_part",
     "parameter_groups",
     "set_encoder_frozen",
+    "states_a_finding",
 ]
