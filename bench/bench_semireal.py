@@ -179,8 +179,10 @@ def main() -> int:
             "distinct_fraction": true["semireal"]["distinct_fraction"] >= TARGETS["distinct_fraction"],
             "bleu_4_above_best_constant": true["default"]["bleu_4"] > max(c["bleu_4"] for c in constants),
             "rouge_l_above_best_constant": true["default"]["rouge_l"] > max(c["rouge_l"] for c in constants),
+            # IU X-ray references repeat themselves too (an impression that copies the findings): no more than they
             "no_runaway_repetition": true["semireal"]["longest_repeated_ngram"]
-            <= true["semireal"]["reference_longest_repeated_ngram"],
+            <= true["semireal"]["reference_longest_repeated_ngram"]
+            and true["semireal"]["reports_repeating_4_gram"] <= true["semireal"]["references_repeating_4_gram"],
         }
     print("\n".join(table(results["scores"])))
     print("targets:", results.get("meets_targets"))
