@@ -38,16 +38,30 @@ SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_
                "distinct_reports", "distinct_fraction", "longest_repeated_ngram", "reports_repeating_4_gram")
 
 
-def train_variant(studies: Path, split_file: Path, output_dir: Path, overrides: list[str], args: argparse.Namespace):
-    """One training run through the real entry point; returns the run (model saved, test predictions written)."""
-    from xray_report.training import parse_config, run_training
-
+def variant_argv(studies: Path, split_file: Path, output_dir: Path, overrides: list[str], args: argparse.Namespace):
+    """`train_hf.py` arguments of one variant."""
     argv = [str(args.config), "--data_dir", str(studies), "--split_file", str(split_file), "--output_dir",
             str(output_dir), "--cache_dir", str(studies.parent / "cache"), "--seed", str(args.seed),
             "--disable_tqdm", "true", "--eval_baselines", "false", *overrides]
     if args.num_train_epochs is not None:
         argv += ["--num_train_epochs", str(args.num_train_epochs)]
-    return run_training(*parse_config(argv))
+    return argv
+
+
+def train_variant(studies: Path, split_file: Path, output_dir: Path, overrides: list[str], args: argparse.Namespace):
+    """One training run through the real entry point; returns the run (model saved, test predictions written)."""
+    from xray_report.training import parse_config, run_training
+
+    return run_training(*parse_config(variant_argv(studies, split_file, output_dir, overrides, args)))
+
+
+def finished_variant(studies: Path, split_file: Path, output_dir: Path, overrides: list[str], args: argparse.Namespace):
+    """`--score-only`: the dataset and the train metrics of a variant trained by an earlier run in `--work-dir`."""
+    from xray_report.training import load_report_datasets, parse_config
+
+    _, data_args, _ = parse_config(variant_argv(studies, split_file, output_dir, overrides, args))
+    train_metrics = json.loads((output_dir / "train_results.json").read_text(encoding="utf-8"))
+    return load_report_datasets(data_args), train_metrics, output_dir / "predictions_test.jsonl"
 
 
 def generate_with_pipeline(model_dir: Path, test, num_beams: int) -> list[str]:
@@ -131,8 +145,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--meteor", action="store_true", help="also METEOR (needs java)")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument("--score-only", action="store_true",
+                        help="re-score the variants an earlier run trained in --work-dir (no training)")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "semireal.json")
     args = parser.parse_args()
+    if args.score_only and args.work_dir is None:
+        parser.error("--score-only needs the --work-dir of the run that trained the variants")
     for path in (args.kaggle_dir / "indiana_reports.csv", args.split_file):
         if not path.exists():
             parser.error(f"{path} not found: give --kaggle-dir (Kaggle IU X-ray CSVs) and --split-file (R2Gen annotation.json)")
@@ -154,19 +172,25 @@ def main() -> int:
             write_semireal_studies(args.kaggle_dir, studies, seed=args.seed, image_size=args.image_size)
         results["render_seconds"] = time.perf_counter() - started
         generated, dataset = {}, None
+        earlier = json.loads(args.output.read_text(encoding="utf-8")).get("variants", {}) \
+            if args.score_only and args.output.is_file() else {}
         for name in args.variants:
             begin = time.perf_counter()
-            run = train_variant(studies, args.split_file, work / name, VARIANT_OVERRIDES[name], args)
-            dataset = run.dataset
-            by_study = read_generated(run.predictions_path)
+            if args.score_only:
+                dataset, train_metrics, predictions_path = finished_variant(
+                    studies, args.split_file, work / name, VARIANT_OVERRIDES[name], args)
+            else:
+                run = train_variant(studies, args.split_file, work / name, VARIANT_OVERRIDES[name], args)
+                dataset, train_metrics, predictions_path = run.dataset, run.train_metrics, run.predictions_path
+            by_study = read_generated(predictions_path)
             generated[name] = [by_study[s] for s in dataset["test"]["study_id"]]
             for beams in args.also_num_beams:
                 generated[f"{name} ({beams} beam{'s' if beams > 1 else ''})"] = generate_with_pipeline(
                     work / name, dataset["test"], beams)
-            results["variants"][name] = {"train_seconds": run.train_metrics.get("train_runtime"),
-                                         "train_loss": run.train_metrics.get("train_loss"),
-                                         "total_seconds": time.perf_counter() - begin,
-                                         "vocabulary_size": len(run.trainer.processing_class.tokenizer)}
+            results["variants"][name] = {"train_seconds": train_metrics.get("train_runtime"),
+                                         "train_loss": train_metrics.get("train_loss"),
+                                         "total_seconds": earlier.get(name, {}).get("total_seconds")
+                                         if args.score_only else time.perf_counter() - begin}
             print(name, json.dumps(results["variants"][name]), flush=True)
         results["split_sizes"] = {split: len(dataset[split]) for split in dataset}
         results["scores"] = score_all(dataset, generated, args.meteor)
