@@ -43,6 +43,9 @@ def variant_argv(studies: Path, split_file: Path, output_dir: Path, overrides: l
     argv = [str(args.config), "--data_dir", str(studies), "--split_file", str(split_file), "--output_dir",
             str(output_dir), "--cache_dir", str(studies.parent / "cache"), "--seed", str(args.seed),
             "--disable_tqdm", "true", "--eval_baselines", "false", *overrides]
+    for option in args.train_option:
+        name, _, value = option.partition("=")
+        argv += [f"--{name}", value]
     if args.num_train_epochs is not None:
         argv += ["--num_train_epochs", str(args.num_train_epochs)]
     return argv
@@ -145,6 +148,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--meteor", action="store_true", help="also METEOR (needs java)")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument("--train-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a train_hf.py option for every variant, e.g. --train-option abnormal_oversampling=1")
     parser.add_argument("--score-only", action="store_true",
                         help="re-score the variants an earlier run trained in --work-dir (no training)")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "semireal.json")
@@ -163,6 +168,7 @@ def main() -> int:
     started = time.perf_counter()
     results: dict = {"config": str(args.config.relative_to(REPO)) if args.config.is_relative_to(REPO) else str(args.config),
                      "seed": args.seed, "image_size": args.image_size, "targets": TARGETS,
+                     "train_options": args.train_option,
                      "rendered_observations": list(RENDERED_OBSERVATIONS), "cpu_count": os.cpu_count(),
                      "date": time.strftime("%Y-%m-%d"), "variants": {}}
     with tempfile.TemporaryDirectory() as temporary:

@@ -203,3 +203,19 @@ def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_
     assert rows["blank"]["default"]["bleu_4"] < 0.5
     lines = bench.table(rows)
     assert lines[0].split()[:3] == ["R2Gen", "test", "split"] and any(line.startswith("bleu_4 (r2gen)") for line in lines)
+
+
+def test_the_benchmark_passes_train_options_to_every_variant(tmp_path):
+    import argparse
+
+    from xray_report.training import parse_config
+
+    bench = _bench()
+    args = argparse.Namespace(config=bench.CONFIG, seed=3, num_train_epochs=0.5,
+                              train_option=["abnormal_oversampling=1", "num_beams=1"])
+    argv = bench.variant_argv(tmp_path / "studies", tmp_path / "annotation.json", tmp_path / "out",
+                              bench.VARIANT_OVERRIDES["shuffled"], args)
+    model_args, data_args, training_args = parse_config(argv)
+    assert training_args.abnormal_oversampling == 1 and model_args.num_beams == 1
+    assert data_args.shuffle_train_images and training_args.num_train_epochs == 0.5 and training_args.seed == 3
+    assert data_args.split_file == str(tmp_path / "annotation.json")
