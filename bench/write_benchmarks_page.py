@@ -123,8 +123,13 @@ The main job's recipe on {data['num_studies']} synthetic studies ({variants[name
 def semireal_section(data: dict[str, Any]) -> str:
     scores = data["scores"]
     names = list(scores)
-    titles = {"true": "recipe", "shuffled": "images shuffled"}
-    header = "| R2Gen test split | " + " | ".join(titles.get(n, n.replace("_", " ")) for n in names) + " |"
+    def title(name: str) -> str:
+        for variant, words in (("true", "recipe"), ("shuffled", "images shuffled")):
+            if name == variant or name.startswith(variant + " ("):
+                return words + name[len(variant):].replace("(1 beam)", "(greedy)")
+        return name.replace("_", " ")
+
+    header = "| R2Gen test split | " + " | ".join(title(n) for n in names) + " |"
     rule = "| --- |" + " ---: |" * len(names)
 
     def row(label: str, get: Callable[[dict[str, Any]], Any]) -> str:
@@ -136,8 +141,9 @@ def semireal_section(data: dict[str, Any]) -> str:
     def corpus(key: str) -> Callable[[dict[str, Any]], Any]:
         return lambda entry: next((entry[p][key] for p in ("default", "r2gen") if p in entry), None)
 
-    rows = [row(f"{key.upper().replace('_', '-')} ({protocol})", nlg(protocol, key))
-            for protocol in ("default", "r2gen") for key in ("bleu_4", "rouge_l", "cider")]
+    names_of = {"bleu_4": "BLEU-4", "rouge_l": "ROUGE-L", "cider": "CIDEr"}
+    rows = [row(f"{names_of[key]} ({protocol})", nlg(protocol, key))
+            for protocol in ("default", "r2gen") for key in names_of]
     rows += [
         row("CE micro F1, rendered findings", lambda e: e["semireal"]["rendered_ce_micro_f1"]),
         row("CE macro F1, rendered findings", lambda e: e["semireal"]["rendered_ce_macro_f1"]),
