@@ -44,6 +44,12 @@ def test_ce_counts_uncertain_as_negative_unless_asked():
 
 def test_r2gen_cleaning_lowercases_and_the_dataset_choice_is_passed_on():
     assert clean_report_r2gen("Heart Normal. LUNGS clear") == "heart normal . lungs clear ."
+    assert clean_report_r2gen("Straße") == "straße ."  # lowercased as R2Gen does, never upper-cased first ("SS")
+    lines = "Heart normal.\nLungs clear."  # the MIMIC-CXR cleaner turns the line break into a sentence end
+    assert R2GenVocabulary.from_reports([lines] * 3, "iu_xray").words_of(lines) == ["heart", "normal", "lungs", "clear", "."]
+    assert R2GenVocabulary.from_reports([lines] * 10, "mimic_cxr").words_of(lines) == [
+        "heart", "normal", ".", "lungs", "clear", "."]
+    assert "." in R2GenVocabulary.from_reports([lines] * 5, "mimic_cxr", threshold=10).words  # seen 10 times here
     text = "heart  normal__\nlungs clear"
     assert clean_report_r2gen(text, "iu_xray") != clean_report_r2gen(text, "mimic_cxr")
     for dataset in ("iu_xray", "mimic_cxr"):
@@ -120,7 +126,7 @@ def test_scorers_print_nothing(capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_meteor_not_requested_or_not_available_is_said(monkeypatch, caplog):
+def test_a_scorer_not_requested_or_not_available_is_said(monkeypatch, caplog):
     result = compute_nlg_metrics(["Heart normal."], ["Heart normal."], meteor=False)
     assert result.unavailable == {"meteor": "METEOR not requested"} and result.corpus["meteor"] is None
     monkeypatch.setattr(nlg, "java_available", lambda: False)
