@@ -16,6 +16,7 @@ mutmut=$(dirname "$python")/mutmut
 out=bench/results/mutation_survivors.txt
 {
     echo "# mutmut run of $(date -u +%Y-%m-%d): modules and tests in pyproject.toml [tool.mutmut]"
+    [ "$#" -eq 0 ] || echo "# only the $# mutants named on the command line were run (the others count as not checked)"
     "$mutmut" results --all true 2>/dev/null | awk '{print $2}' | sort | uniq -c | sed 's/^/# /'
     for name in $("$mutmut" results 2>/dev/null | awk -F: '/survived/ {gsub(/ /, "", $1); print $1}'); do
         echo
