@@ -109,8 +109,9 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool) ->
         for name, generated in candidates.items():
             predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, test, generated))]
             result = rescore(predictions, meteor=meteor, protocol=protocol, vocabulary=used)
-            entry = rows.setdefault(name, {"semireal": semireal_scores(test, generated), "example": generated[0]})
-            entry[protocol] = result["corpus"]
+            if name not in rows:
+                rows[name] = {"semireal": semireal_scores(test, generated), "example": generated[0]}
+            rows[name][protocol] = result["corpus"]
     return rows
 
 

@@ -118,7 +118,8 @@ def findings_from_report(report: str, rng: np.random.Generator) -> RenderedFindi
     from `rng` (so the same seed draws the same phantoms).
     """
     lowered = report.lower()
-    positive = [name for name in RENDERED_OBSERVATIONS if label_report(report)[name] == Label.POSITIVE]
+    labels = label_report(report)
+    positive = [name for name in RENDERED_OBSERVATIONS if labels[name] == Label.POSITIVE]
     sentences = [(sentence.lower(), label_report(sentence)) for sentence in split_sentences(report)]
 
     def where(observation: str) -> str:
