@@ -12,6 +12,12 @@ python=.venv/bin/python
 "$python" -m pip show mutmut >/dev/null 2>&1 || { echo "mutmut is not installed: pip install mutmut" >&2; exit 2; }
 mutmut=$(dirname "$python")/mutmut
 [ "$#" -gt 0 ] || rm -rf mutants
+# the tests' fixture models are trained once per run, with the unmutated code (tests/inference_fixtures.py)
+XRAY_REPORT_TEST_MODEL_CACHE=$(mktemp -d)
+export XRAY_REPORT_TEST_MODEL_CACHE
+# one thread per mutant process: the workers are forked, and an OpenMP pool inherited through fork deadlocks
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_EVALUATE_OFFLINE=1
+trap 'rm -rf "$XRAY_REPORT_TEST_MODEL_CACHE"' EXIT
 "$mutmut" run --max-children "$(nproc)" "$@" > /dev/null 2>&1 || true
 out=bench/results/mutation_survivors.txt
 {

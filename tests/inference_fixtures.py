@@ -76,17 +76,22 @@ def train_marker_reporter(tokenizer, steps: int = 150, seed: int = 0):
 
 
 _SAVED_DIRS: dict[tuple[str, int], Path] = {}
+# The mutation run (bench/run_mutation_tests.sh) names a folder here so that the fixture models are trained once,
+# with the unmutated code, instead of once per mutant; a normal test session trains them itself.
+MODEL_CACHE_ENV = "XRAY_REPORT_TEST_MODEL_CACHE"
 
 
 def _trained_once(name: str, train, tokenizer, tmp_path_factory) -> Path:
     """Trains `train(tokenizer)` once per test session and tokenizer, checks it learnt, saves model + processor."""
     key = (name, id(tokenizer))
     if key not in _SAVED_DIRS:
-        model, processor, loss = train(tokenizer)
-        assert loss < 0.05, f"the {name} did not learn its reports (loss {loss:.3f})"
-        folder = tmp_path_factory.mktemp(name)
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
+        cache = os.environ.get(MODEL_CACHE_ENV)
+        folder = Path(cache) / f"{name}-{len(tokenizer)}" if cache else tmp_path_factory.mktemp(name)
+        if not (folder / "config.json").is_file():
+            model, processor, loss = train(tokenizer)
+            assert loss < 0.05, f"the {name} did not learn its reports (loss {loss:.3f})"
+            model.save_pretrained(folder)
+            processor.save_pretrained(folder)
         _SAVED_DIRS[key] = folder
     return _SAVED_DIRS[key]
 

@@ -91,6 +91,11 @@ def test_split_names_and_uid_mapping() -> None:
         ('{"val": [{"id": "CXR1_IM-1", "report": "x", "image_path": [], "split": "test"}]}', r"val\[0\]: split field"),
         ('{"train": [{"id": "CXR1_IM-1", "report": "x", "image_path": []}],'
          ' "test": [{"id": "CXR1_IM-2", "report": "y", "image_path": []}]}', r"test\[0\]: uid 1 .* twice"),
+        ("[]", r"expected an object with split lists"),
+        ('[{"id": "CXR1_IM-1"}]', r"expected an object with split lists"),
+        ("{}", r"expected an object with split lists"),
+        ('{"train": {"id": "CXR1_IM-1"}}', r"'train' must be a list of entries"),
+        ('{"test": ["CXR1_IM-1"]}', r"test\[0\]: entry must be an object, got str"),
     ],
 )
 def test_split_file_errors_name_file_and_entry(tmp_path, content: str, message: str) -> None:

@@ -48,3 +48,23 @@ def test_csv_header_mismatch_and_unknown_format(tmp_path):
         AppendOnlyWriter(tmp_path / "out.txt", COLUMNS, None)
     with pytest.raises(KeyError, match="lacks columns"):
         AppendOnlyWriter(path, COLUMNS, "csv").write_rows([{"study_id": "z"}])
+
+
+@pytest.mark.parametrize(
+    ("content", "kept"),
+    [
+        (b"", 0),  # empty file: nothing to repair
+        (b"no newline at all", 0),  # only a partial row: all of it goes
+        (b"x", 0),
+        (b"\npartial", 1),  # the newline is the file's first byte
+        (b"row 1\nrow 2\n", 12),  # complete: nothing removed
+        (b"row 1\n" + b"p" * 200_000, 6),  # a partial row longer than one read block
+        (b"r" * 70_000 + b"\n" + b"p" * 70_000, 70_001),  # the newline in an earlier block
+    ],
+)
+def test_repair_keeps_everything_up_to_the_last_newline(tmp_path, content, kept):
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(content)
+    assert repair_partial_tail(path) == len(content) - kept
+    assert path.read_bytes() == content[:kept]
+    assert repair_partial_tail(tmp_path / "absent.jsonl") == 0

@@ -76,7 +76,8 @@ def test_arrays_tensors_and_pil_images_are_accepted(processor):
     torch.testing.assert_close(processor(np.stack([gray] * 3))["pixel_values"], reference, atol=1.01 / 255, rtol=0)
 
 
-def _write_dicom(path, pixels: np.ndarray, photometric: str) -> None:
+def _write_dicom(path, pixels: np.ndarray, photometric: str | None) -> None:
+    """A 12-bit DICOM of `pixels` (`(H, W)`, or `(frames, H, W)` for a multi-frame file)."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -85,12 +86,41 @@ def _write_dicom(path, pixels: np.ndarray, photometric: str) -> None:
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     dataset = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    dataset.Rows, dataset.Columns = pixels.shape
+    dataset.Rows, dataset.Columns = pixels.shape[-2:]
+    if pixels.ndim == 3:
+        dataset.NumberOfFrames = pixels.shape[0]
     dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = photometric
+    if photometric is not None:
+        dataset.PhotometricInterpretation = photometric
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 12, 11, 0
     dataset.PixelData = pixels.astype(np.uint16).tobytes()
     dataset.save_as(path, enforce_file_format=True)
+
+
+def test_array_layouts_go_to_luma_like_pil(processor):
+    """(H, W), (H, W, 1), (1, H, W), RGB / RGBA channels-last and channels-first: one grayscale image, ITU-R 601
+    luma as PIL's "L" conversion (alpha dropped), then the min-max stretch."""
+    from processing import remap_to_uint8
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+    rgba = np.dstack([rgb, rng.integers(0, 256, size=(40, 48), dtype=np.uint8)])
+    for rows in (40, 4):  # 4 rows: the first axis could be a channel axis, the last one is
+        luma = np.asarray(Image.fromarray(rgb[:rows], mode="RGB").convert("L"), dtype=np.int16)
+        expected = remap_to_uint8(luma).astype(np.int16)
+        for array in (rgb[:rows], rgba[:rows], np.moveaxis(rgb[:rows], -1, 0), np.moveaxis(rgba[:rows], -1, 0)):
+            gray = np.asarray(load_xray_image(array), dtype=np.int16)
+            assert gray.shape == (rows, 48) and np.abs(gray - expected).max() <= 1, array.shape
+    plain = rng.integers(0, 256, size=(3, 5), dtype=np.uint8)  # three rows of five: not a channel axis
+    for image in (plain, plain.T):
+        assert np.array_equal(np.asarray(load_xray_image(image)), remap_to_uint8(image)), image.shape
+    for single in (plain[..., None], plain[None]):
+        assert np.array_equal(np.asarray(load_xray_image(single)), remap_to_uint8(plain)), single.shape
+    with pytest.raises(XrayImageError, match=r"array: expected \(H, W\).*got \(2, 3, 5\)"):
+        load_xray_image(np.stack([plain, plain]))
+    with pytest.raises(XrayImageError, match=r"got \(0, 5\)"):
+        load_xray_image(np.zeros((0, 5)))
+    assert np.asarray(load_xray_image(np.arange(5.0)[None, :].repeat(1, 0))).shape == (1, 5)  # one row is an image
 
 
 def test_dicom_monochrome1_is_inverted(processor, tmp_path):
@@ -101,6 +131,27 @@ def test_dicom_monochrome1_is_inverted(processor, tmp_path):
     monochrome1 = np.asarray(load_xray_image(tmp_path / "m1.dcm"), dtype=np.int16)
     assert np.abs(monochrome1 - monochrome2).max() <= 1
     assert np.corrcoef(monochrome2.ravel(), pixels.ravel())[0, 1] > 0.99
+
+
+def test_dicom_without_photometric_interpretation_is_refused_by_name(tmp_path):
+    pixels = synthetic_radiograph(64, 64, seed=5).astype(np.uint16) * 16
+    _write_dicom(tmp_path / "plain.dcm", pixels, None)
+    with pytest.raises(XrayImageError, match=r"plain\.dcm: not a readable DICOM image .*Photometric Interpretation"):
+        load_xray_image(tmp_path / "plain.dcm")
+
+
+def test_dicom_errors_name_the_file_and_the_cause(tmp_path, monkeypatch):
+    frames = np.stack([synthetic_radiograph(32, 32, seed=s).astype(np.uint16) for s in (1, 2)])
+    _write_dicom(tmp_path / "cine.dcm", frames, "MONOCHROME2")
+    with pytest.raises(XrayImageError, match=r"cine\.dcm: expected a single 2-D DICOM frame, got .*\(2, 32, 32\)"):
+        load_xray_image(tmp_path / "cine.dcm")
+    (tmp_path / "bad.dcm").write_bytes(b"DICM" * 10)
+    with pytest.raises(XrayImageError) as raised:
+        load_xray_image(tmp_path / "bad.dcm")
+    assert f"({type(raised.value.__cause__).__name__}: " in str(raised.value) and "NoneType" not in str(raised.value)
+    monkeypatch.setitem(__import__("sys").modules, "pydicom", None)  # as if pydicom were not installed
+    with pytest.raises(XrayImageError, match=r"cine\.dcm: reading DICOM needs pydicom"):
+        load_xray_image(tmp_path / "cine.dcm")
 
 
 def test_real_dicom_files_load_with_bone_bright(processor):
@@ -169,6 +220,25 @@ def test_labels_end_with_eos_and_pad_with_ignore_index(tiny_processor, report_to
     assert report_tokenizer.pad_token_id not in labels.tolist()
 
 
+def test_one_report_as_a_string_is_one_target_without_tokens_the_tokenizer_would_add(report_tokenizer):
+    from tokenizers import processors
+
+    from conftest import tiny_image_processor
+    from processing import build_byte_level_tokenizer
+
+    report = "No acute abnormality."
+    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer)
+    assert processor(text_target=report)["labels"].tolist() == processor(text_target=[report])["labels"].tolist()
+    # a tokenizer that puts a start token in front of every text (as many do): labels are the report + EOS only
+    tokenizer = build_byte_level_tokenizer()
+    start = tokenizer.eos_token_id
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{tokenizer.eos_token} $A", special_tokens=[(tokenizer.eos_token, start)])
+    assert tokenizer(report)["input_ids"][0] == start  # what the tokenizer does by default
+    labels = XrayReportProcessor(tiny_image_processor(), tokenizer)(text_target=report)["labels"][0].tolist()
+    assert labels == tokenizer(report, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
 def test_long_reports_are_truncated_but_keep_eos(report_tokenizer):
     from conftest import tiny_image_processor
 
@@ -193,6 +263,33 @@ def test_decode_round_trip(tiny_processor, report_tokenizer):
     with_start = torch.cat([torch.tensor([[report_tokenizer.bos_token_id]]), labels], dim=1)
     assert tiny_processor.batch_decode(with_start) == [report]
     assert tiny_processor.decode(with_start[0]) == report
+
+
+class _AcceleratorTensor:
+    """Stands in for a tensor on a GPU: numpy refuses it until `.cpu()` is called, as torch does for CUDA."""
+
+    def __init__(self, values: torch.Tensor) -> None:
+        self.values = values
+
+    def cpu(self) -> torch.Tensor:
+        return self.values
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy")
+
+
+def test_decoding_padded_labels_lists_arrays_and_device_tensors(tiny_processor, report_tokenizer):
+    reports = ["Heart size is normal.", "No pleural effusion or pneumothorax. The lungs are clear."]
+    labels = tiny_processor(text_target=reports)["labels"]  # the shorter report is padded with -100
+    assert (labels[0] == -100).any()
+    assert tiny_processor.batch_decode(labels) == reports
+    assert tiny_processor.batch_decode(labels.tolist()) == reports
+    assert tiny_processor.batch_decode(_AcceleratorTensor(labels)) == reports
+    assert tiny_processor.decode(labels[1].tolist()) == reports[1]
+    assert tiny_processor.decode(np.asarray(labels[1])) == reports[1]
+    assert tiny_processor.decode(_AcceleratorTensor(labels[1])) == reports[1]
+    # keyword arguments reach the tokenizer: the EOS shows when special tokens are kept
+    assert tiny_processor.decode(labels[1], skip_special_tokens=False).endswith(report_tokenizer.eos_token)
 
 
 @pytest.mark.parametrize("source", ["generated", "real"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
@@ -11,6 +12,7 @@ import modeling  # noqa: F401  (registers the Auto classes)
 import processing  # noqa: F401
 from conftest import run_without_project, synthetic_radiograph
 from modeling import XrayReportModel
+from modeling.pipeline_xray_report import PIPELINE_TASK
 from processing import XrayReportProcessor
 
 
@@ -31,6 +33,12 @@ def test_saved_directory_carries_weights_configs_and_code(tiny_model, tiny_proce
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in names)
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map["AutoModelForImageTextToText"] == "modeling_xray_report.XrayReportModel"
+    # the report pipeline is declared for `pipeline(PIPELINE_TASK, model=DIR, trust_remote_code=True)` and shipped
+    custom = json.loads((tmp_path / "config.json").read_text())["custom_pipelines"]
+    assert custom == {PIPELINE_TASK: {"impl": "pipeline_xray_report.XrayReportPipeline",
+                                      "pt": ["AutoModelForImageTextToText"], "type": "multimodal"}}
+    shipped = Path(modeling.__file__).with_name("pipeline_xray_report.py").read_bytes()
+    assert (tmp_path / "pipeline_xray_report.py").read_bytes() == shipped
 
 
 def test_in_process_round_trip_is_identical(tiny_model, tiny_processor, tmp_path):

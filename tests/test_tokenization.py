@@ -118,3 +118,41 @@ def test_prepare_gives_a_pad_equal_to_eos_tokenizer_its_own_pad():
     assert prepared.bos_token_id == prepared.eos_token_id and prepared.padding_side == "right"
     ids = prepared(["a b", "a b c d"], padding=True)["input_ids"]
     assert ids[0][-1] == prepared.pad_token_id  # padding uses the new token, never EOS
+
+
+def _distinct_words(count: int) -> list[str]:
+    """`count` different lowercase words (base-26 spellings), none a prefix-free accident of the others."""
+    words = []
+    for number in range(count):
+        letters = ""
+        number += 26 * 26  # three letters at least
+        while number:
+            number, digit = divmod(number, 26)
+            letters += chr(ord("a") + digit)
+        words.append(letters)
+    return words
+
+
+def test_word_level_defaults_are_a_minimum_count_of_3_and_at_most_5000_tokens():
+    thrice, twice = _distinct_words(5100), ["rarely", "seldom"]
+    tokenizer = train_report_tokenizer([" ".join(thrice)] * 3 + [" ".join(twice)] * 2)
+    vocab = tokenizer.get_vocab()
+    assert len(tokenizer) == 5000 and "\u2581rarely" not in vocab and "\u2581seldom" not in vocab
+    assert train_report_tokenizer(["a b c d e f g h"] * 3, vocab_size=8).vocab_size == 8
+
+
+def test_bpe_stays_within_its_vocabulary_size_special_tokens_included():
+    corpus = [" ".join(_distinct_words(3000))] * 3
+    tokenizer = train_report_tokenizer(corpus, kind="bpe", vocab_size=400, min_frequency=2)
+    assert len(tokenizer) == 400
+    assert REPORT_UNK_TOKEN not in tokenizer.get_vocab() and tokenizer.unk_token is None  # bytes cover every text
+    no_merges = train_report_tokenizer(corpus, kind="bpe", vocab_size=400, min_frequency=10**6)
+    assert len(no_merges) == 256 + 2  # every byte, EOS and pad: no pair is seen a million times
+
+
+def test_bpe_encodes_characters_it_never_saw_and_decodes_them_back():
+    tokenizer = train_report_tokenizer(REPORTS, kind="bpe", vocab_size=300, min_frequency=1)
+    unseen = "Größe 4 × 5 mm, Ödem — ¿nuevo? 肺"
+    ids = tokenizer(unseen, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == unseen
+    assert all(len(token) < 8 for token in tokenizer.convert_ids_to_tokens(ids))  # pieces, not one giant token

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -86,8 +88,31 @@ def test_temporal_model_uses_every_parameter_with_collated_batch(rows, report_to
 def test_collator_names_missing_columns(tiny_processor):
     from xray_report.training import XrayReportCollator
 
-    with pytest.raises(KeyError, match="report"):
-        XrayReportCollator(tiny_processor, use_previous_image=False)([{"frontal": _image(0)}])
+    collator = XrayReportCollator(tiny_processor, use_previous_image=False)
+    with pytest.raises(KeyError, match=r"dataset rows lack column\(s\) \['report'\]; got \['frontal'\]"):
+        collator([{"frontal": _image(0)}])
+    with pytest.raises(KeyError, match=r"lack column\(s\) \['frontal', 'findings'\]"):
+        XrayReportCollator(tiny_processor, use_previous_image=False, report_column="findings")([{"report": "x"}])
+    with pytest.raises(ValueError, match="^cannot collate an empty batch$"):
+        collator([])
+
+
+def test_priors_a_model_cannot_use_are_announced_once(rows, tiny_processor, caplog):
+    from xray_report.training import XrayReportCollator
+
+    message = ("rows carry previous_frontal images but the model has no temporal pooler "
+               "(use_previous_image=False): the priors are not used")
+    collator = XrayReportCollator(tiny_processor, use_previous_image=False)
+    with caplog.at_level(logging.WARNING, logger="xray_report.training.collator"):
+        collator(rows[1:])  # no prior in this batch: nothing to say
+        assert caplog.messages == []
+        collator(rows)
+        collator(rows)
+    assert caplog.messages == [message]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="xray_report.training.collator"):
+        XrayReportCollator(tiny_processor, use_previous_image=True)(rows)  # the priors are used
+    assert caplog.messages == []
 
 
 def test_shuffled_images_move_together_and_never_stay():
