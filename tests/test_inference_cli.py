@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -233,3 +234,57 @@ def test_arguments_are_checked_before_any_work(tmp_path, arguments, message, cap
     status = main(["--model", str(tmp_path / "no-model-here"), str(image), "-o", str(tmp_path / "r.csv"), *arguments])
     assert status == 2 and message in caplog.text
     assert not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_summary_counts_flags_only_where_no_prior_reached_the_model(tmp_path, fmt):
+    from xray_report.inference.cli import _write_summary
+    from xray_report.inference.writer import AppendOnlyWriter
+
+    flag = {"label": "prior comparison", "phrase": "unchanged"}
+    rows = [
+        {"study_id": "a", "has_prior_image": False, "flags": [flag, {"label": "new finding", "phrase": "new"}]},
+        {"study_id": "b", "has_prior_image": False, "flags": []},
+        {"study_id": "c", "has_prior_image": True, "flags": [flag]},  # had a prior: its comparison may be true
+        {"study_id": "d", "has_prior_image": False, "flags": [flag, {"phrase": "as before"}]},
+    ]
+    output = tmp_path / f"reports.{fmt}"
+    AppendOnlyWriter(output, ["study_id", "has_prior_image", "flags"], fmt).write_rows(rows)
+    _write_summary(output, fmt)
+    summary = json.loads(output.with_name(output.name + ".summary.json").read_text(encoding="utf-8"))
+    assert "not a medical device" in summary.pop("notice")
+    assert summary == {
+        "num_reports": 4,
+        "num_reports_with_prior_image": 1,
+        "prior_comparison_without_prior_image": {
+            "num_reports": 3, "num_reports_flagged": 2, "report_rate": 2 / 3, "num_sentences_flagged": 4,
+            "by_label": {"prior comparison": 2, "new finding": 1, "?": 1},
+        },
+    }
+
+
+def test_errors_file_is_jsonl_whatever_its_name_and_a_rerun_adds_no_duplicate(tmp_path):
+    from xray_report.inference.cli import ErrorLog
+    from xray_report.inference.studies import StudyError
+
+    path = tmp_path / "failures.log"
+    errors = [StudyError("a", "list.csv:2", "not a readable image"), StudyError("a", "list.csv:2", "not a readable image"),
+              StudyError("b", "list.csv:3", "file not found")]
+    assert ErrorLog(path).write(errors) == 2
+    assert ErrorLog(path).write(errors[:1] + [StudyError("a", "list.csv:2", "generation failed: x")]) == 1
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(row["study_id"], row["source"], row["reason"]) for row in rows] == [
+        ("a", "list.csv:2", "not a readable image"), ("b", "list.csv:3", "file not found"),
+        ("a", "list.csv:2", "generation failed: x")]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", row["time"]) for row in rows)
+
+
+def test_progress_bar_counts_studies_unless_disabled(capsys):
+    from xray_report.inference.cli import _progress
+
+    batches = [["s1", "s2"], ["s3"]]
+    assert list(_progress(batches, 3, disabled=True)) == batches
+    assert capsys.readouterr().err == ""
+    assert list(_progress(batches, 3, disabled=False)) == batches
+    shown = capsys.readouterr().err.replace("\r", "\n").splitlines()[-1]
+    assert shown.startswith("reports: 100%") and "3/3" in shown and "study" in shown  # rate in study/s or s/study

@@ -78,14 +78,18 @@ def test_the_pipeline_keeps_study_order_across_batch_sizes_and_beams(tmp_path: P
         assert [output[0]["generated_text"] for output in outputs] == expected, (batch_size, num_beams)
 
 
-def _errors(output: Path) -> dict[str, str]:
+def _error_rows(output: Path) -> list[dict]:
     from xray_report.inference.writer import read_rows
 
-    return {row["study_id"]: row["reason"] for row in read_rows(output.with_name(output.name + ".errors.jsonl"))}
+    return read_rows(output.with_name(output.name + ".errors.jsonl"))
+
+
+def _errors(output: Path) -> dict[str, str]:
+    return {row["study_id"]: row["reason"] for row in _error_rows(output)}
 
 
 def test_a_failed_generate_call_records_every_study_of_the_batch_and_goes_on(
-    tmp_path: Path, marker_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, marker_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from xray_report.inference import cli, generation
 
@@ -106,6 +110,11 @@ def test_a_failed_generate_call_records_every_study_of_the_batch_and_goes_on(
     failed = calls[1]
     assert _errors(output) == {study: "generation failed: out of memory" for study in failed}
     assert _reports(output) == {study: text for study, text in EXPECTED.items() if study not in failed}
+    line_of = {study_id: index + 2 for index, (study_id, _, _) in enumerate(STUDIES)}  # the header is line 1
+    assert {row["study_id"]: row["source"] for row in _error_rows(output)} == {
+        study: f"{listing}:{line_of[study]}" for study in failed}
+    logged = [record for record in caplog.records if record.getMessage() == "batch failed"]
+    assert len(logged) == 1 and logged[0].exc_info[1].args == ("out of memory",)
 
 
 def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
@@ -117,11 +126,14 @@ def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
 
     write_png(tmp_path / "p" / "frontal.png", seed=500, bright_spot=True)
     write_png(tmp_path / "p" / "prior.png", seed=501)
-    listing = write_study_csv(tmp_path / "one.csv", [{"study_id": "p", "frontal": "p/frontal.png", "prior": "p/prior.png"}])
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "frontal.png").write_bytes(b"not a png")
+    listing = write_study_csv(tmp_path / "two.csv", [{"study_id": "p", "frontal": "p/frontal.png", "prior": "p/prior.png"},
+                                                     {"study_id": "q", "frontal": "q/frontal.png"}])
     monkeypatch.setattr(heatmaps, "save_heatmaps", broken)
     output = tmp_path / "reports.jsonl"
     main([str(listing), "--model", str(marker_model_dir), "--output", str(output), "--heatmaps", str(tmp_path / "maps"),
@@ -129,7 +141,9 @@ def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
     row = read_rows(output)[0]
     assert row["report"] == MARKER_REPORT and row["has_prior_image"] is False
     assert any("prior image ignored" in note for note in row["notes"])
-    assert _errors(output) == {"p": "heatmaps failed (report kept): disk full"}
+    errors = _errors(output)  # the unreadable study of the same batch is recorded next to the heatmap failure
+    assert errors.pop("p") == "heatmaps failed (report kept): disk full"
+    assert list(errors) == ["q"] and "not a readable image" in errors["q"]
 
 
 def test_device_resolution() -> None:
@@ -160,3 +174,43 @@ def test_a_sections_file_given_on_the_command_line_splits_the_reports(tmp_path: 
     assert rows["a"]["section_method"] == "fitted"
     assert (rows["a"]["findings"], rows["a"]["impression"]) == ("A bright spot is seen.", "No acute abnormality.")
     assert (rows["b"]["findings"], rows["b"]["impression"]) == ("The lungs are clear.", "No acute abnormality.")
+
+
+def test_one_generate_call_per_cli_batch_with_the_generation_options(
+    tmp_path: Path, marker_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--batch-size` studies go to the model in one `generate` call (also above the pipeline's default of 8), with
+    `--num-beams` / `--max-new-tokens`; a report cut at the token limit says so in its notes, a finished one does not."""
+    import time
+
+    from modeling import XrayReportModel
+    from xray_report.inference.cli import main
+    from xray_report.inference.writer import read_rows
+
+    studies = STUDIES + [(f"x{index}", index % 2 == 0, False) for index in range(4)]  # 11 studies
+    listing = _study_csv(tmp_path, studies)
+    calls: list[tuple[int, int | None, int | None]] = []
+    original = XrayReportModel.generate
+
+    def recording(self, *args, **kwargs):
+        calls.append((kwargs["pixel_values"].shape[0], kwargs.get("num_beams"), kwargs.get("max_new_tokens")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(XrayReportModel, "generate", recording)
+    finished = tmp_path / "finished.jsonl"
+    started = time.perf_counter()
+    assert main([str(listing), "--model", str(marker_model_dir), "--output", str(finished), "--batch-size", "11",
+                 "--num-beams", "2", "--no-progress"]) == 0
+    elapsed = time.perf_counter() - started
+    assert calls == [(11, 2, None)]
+    rows = read_rows(finished)
+    assert not any("token limit" in note for row in rows for note in row["notes"])
+    assert 0 < sum(row["seconds_per_study"] for row in rows) <= elapsed  # per study: the batch's time / its size
+
+    calls.clear()
+    cut = tmp_path / "cut.jsonl"
+    assert main([str(listing), "--model", str(marker_model_dir), "--output", str(cut), "--batch-size", "11",
+                 "--max-new-tokens", "3", "--no-progress"]) == 0
+    assert calls == [(11, None, 3)]
+    for row in read_rows(cut):
+        assert "report cut at the token limit (3 tokens) before it ended" in row["notes"], row

@@ -68,3 +68,13 @@ def test_repair_keeps_everything_up_to_the_last_newline(tmp_path, content, kept)
     assert repair_partial_tail(path) == len(content) - kept
     assert path.read_bytes() == content[:kept]
     assert repair_partial_tail(tmp_path / "absent.jsonl") == 0
+
+
+def test_csv_cells_are_one_readable_line(tmp_path):
+    path = tmp_path / "out.csv"
+    AppendOnlyWriter(path, COLUMNS, "csv").write_rows(
+        [{"study_id": "a", "report": "Épanchement.\nNo change.\r\nEnd.", "flags": [{"phrase": "inchangé"}]},
+         {"study_id": "b", "report": None, "flags": None}])
+    first, second = path.read_text(encoding="utf-8").splitlines()[1:]
+    assert first == 'a,Épanchement. No change. End.,"[{""phrase"": ""inchangé""}]"'  # no \u escapes
+    assert second == "b,,"
