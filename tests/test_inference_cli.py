@@ -288,3 +288,125 @@ def test_progress_bar_counts_studies_unless_disabled(capsys):
     assert list(_progress(batches, 3, disabled=False)) == batches
     shown = capsys.readouterr().err.replace("\r", "\n").splitlines()[-1]
     assert shown.startswith("reports: 100%") and "3/3" in shown and "study" in shown  # rate in study/s or s/study
+
+
+def test_unreadable_images_become_errors_naming_study_source_and_cause(tmp_path, monkeypatch):
+    from xray_report.inference import generation
+    from xray_report.inference.studies import Study, StudyError
+
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    write_png(tmp_path / "good.png", seed=1)
+    error = generation.load_study_images(Study("s1", tmp_path / "bad.png", source="list.csv:2"))
+    assert isinstance(error, StudyError) and (error.study_id, error.source) == ("s1", "list.csv:2")
+    assert error.reason.startswith(f"{tmp_path / 'bad.png'}: not a readable image")
+
+    def crashing_decoder(path):
+        raise RuntimeError("decoder crashed")
+
+    monkeypatch.setattr(generation, "load_xray_image", crashing_decoder)
+    error = generation.load_study_images(Study("s2", tmp_path / "good.png", source="list.csv:3"))
+    assert error == StudyError("s2", "list.csv:3", "RuntimeError while reading images: decoder crashed")
+
+
+def test_parser_defaults_types_and_choices(tmp_path):
+    from pathlib import Path
+
+    from xray_report.inference.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["a.png", "folder", "--model", "m", "-o", "out.csv"])
+    assert vars(args) == {
+        "inputs": ["a.png", "folder"], "model": "m", "output": Path("out.csv"), "format": None, "errors": None,
+        "batch_size": 8, "device": "cpu", "dtype": None, "quantize": None, "num_beams": None, "max_new_tokens": None,
+        "remove_prior_claims": False, "sections": None, "heatmaps": None, "no_progress": False,
+    }
+    args = parser.parse_args(["a.png", "--model", "m", "--output", "o", "--format", "jsonl", "--errors", "e.log",
+                              "--batch-size", "3", "--device", "auto", "--dtype", "bfloat16", "--quantize", "int8",
+                              "--num-beams", "2", "--max-new-tokens", "40", "--remove-prior-claims",
+                              "--sections", "s.json", "--heatmaps", "maps", "--no-progress"])
+    assert (args.format, args.errors, args.batch_size, args.device, args.dtype, args.quantize) == (
+        "jsonl", Path("e.log"), 3, "auto", "bfloat16", "int8")
+    assert (args.num_beams, args.max_new_tokens, args.remove_prior_claims, args.sections, args.heatmaps,
+            args.no_progress) == (2, 40, True, Path("s.json"), Path("maps"), True)
+    assert parser.parse_args(["a.png", "--model", "m", "-o", "o", "--format", "csv"]).format == "csv"
+    for wrong in (["a.png", "-o", "o"], ["a.png", "--model", "m"], ["--model", "m", "-o", "o"],
+                  ["a.png", "--model", "m", "-o", "o", "--format", "xlsx"],
+                  ["a.png", "--model", "m", "-o", "o", "--dtype", "int4"],
+                  ["a.png", "--model", "m", "-o", "o", "--quantize", "int4"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(wrong)
+
+
+def test_help_names_the_tool_its_inputs_every_default_and_the_notice():
+    from xray_report.inference.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert text.startswith("usage: xray-report ")
+    for phrase in ("Generate chest X-ray reports for image files, study folders (one study per sub-folder) or CSV "
+                   "study lists (study_id, frontal, optional lateral / prior / reference).",
+                   "image files (PNG/JPEG/DICOM), folders of studies, or CSV files", "saved model folder or hub id",
+                   "results file (.csv or .jsonl)", "output format (default: from the suffix)",
+                   "errors file (default: <output>.errors.jsonl)", "studies per generate call (default 8)",
+                   "cpu, cuda, cuda:N or auto (default cpu)",
+                   "encoder/decoder precision (default float32 on the CPU, bfloat16 on a GPU)",
+                   "int8: dynamically quantised decoder (CPU); with --dtype bfloat16 the fast CPU mode",
+                   "beam size (default: the model's, usually 1)", "new tokens (default: the model's)",
+                   "remove sentences that claim a comparison with a prior study when no prior image was given (they "
+                   "are always listed in the flags column)", "fitted section splitter JSON (default: the model folder's)",
+                   "folder for per-sentence cross-attention overlays (PNG)", "no progress bar",
+                   "Research use only: this model is not a medical device."):
+        assert phrase in text, phrase
+
+
+def test_log_lines_show_level_and_logger(tmp_path, monkeypatch, capsys):
+    """What a user sees on the terminal (outside pytest, whose log capture makes basicConfig a no-op)."""
+    import logging
+
+    monkeypatch.setattr(logging.root, "handlers", [])
+    monkeypatch.setattr(logging.root, "level", logging.WARNING)
+    assert main(["--model", str(tmp_path), str(tmp_path / "nowhere"), "-o", str(tmp_path / "o.csv")]) == 2
+    assert logging.root.level == logging.INFO
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("WARNING xray_report: Research use only")
+    assert lines[-1] == f"ERROR xray_report: {tmp_path / 'nowhere'}: no such file or folder."
+
+
+@pytest.mark.parametrize(
+    ("device", "options", "expected"),
+    [("cpu", [], ("cpu", "float32", None)), ("cuda", [], ("cuda", "bfloat16", None)),
+     ("cpu", ["--dtype", "float16", "--quantize", "int8"], ("cpu", "float16", "int8"))],
+)
+def test_precision_defaults_follow_the_device(tmp_path, monkeypatch, device, options, expected):
+    import torch
+
+    from xray_report.inference import generation
+
+    write_png(tmp_path / "a.png", seed=1)
+    loaded = []
+
+    def recording(model, device_name, dtype=None, quantize=None):
+        loaded.append((device_name, dtype, quantize))
+        raise ValueError("stop after loading")
+
+    monkeypatch.setattr(generation, "resolve_device", lambda name: torch.device(device))
+    monkeypatch.setattr(generation, "load_model_and_processor", recording)
+    assert main([str(tmp_path / "a.png"), "--model", "m", "-o", str(tmp_path / "o.csv"), *options]) == 2
+    assert loaded == [expected]
+
+
+def test_explicit_format_wins_over_the_suffix_and_the_run_logs_what_it_does(tmp_path, trained_model_dir, caplog):
+    import logging
+
+    for index in range(2):
+        write_png(tmp_path / "in" / f"s{index}.png", seed=index)
+    output = tmp_path / "results.out"
+    args = [str(tmp_path / "in"), "--model", str(trained_model_dir), "-o", str(output), "--format", "jsonl",
+            "--no-progress"]
+    with caplog.at_level(logging.INFO, logger="xray_report"):
+        assert main(args) == 0
+        assert main(args) == 0  # a rerun reads the same file as JSONL and finds both done
+    assert [json.loads(line)["study_id"] for line in output.read_text().splitlines()] == ["s0", "s1"]
+    messages = [record.getMessage() for record in caplog.records if record.name == "xray_report"]
+    assert f"2 studies found, 0 already in {output}, 2 to do, 0 input errors" in messages
+    assert f"2 studies found, 2 already in {output}, 0 to do, 0 input errors" in messages
+    assert "sections: rule splitter; precision float32" in messages
