@@ -410,3 +410,15 @@ def test_explicit_format_wins_over_the_suffix_and_the_run_logs_what_it_does(tmp_
     assert f"2 studies found, 0 already in {output}, 2 to do, 0 input errors" in messages
     assert f"2 studies found, 2 already in {output}, 0 to do, 0 input errors" in messages
     assert "sections: rule splitter; precision float32" in messages
+
+
+@pytest.mark.parametrize(("device", "allowed"), [("cpu", True), ("auto", True), ("cuda", False), ("cuda:1", False)])
+def test_int8_quantisation_is_a_cpu_recipe(device, allowed):
+    from xray_report.inference.cli import build_parser, check_arguments
+
+    args = build_parser().parse_args(["a.png", "--model", "m", "-o", "o.csv", "--quantize", "int8", "--device", device])
+    if allowed:
+        check_arguments(args)
+    else:
+        with pytest.raises(ValueError, match=f"^--quantize int8 is a CPU recipe; on --device {device} use --dtype"):
+            check_arguments(args)
