@@ -18,7 +18,7 @@ export XRAY_REPORT_TEST_MODEL_CACHE
 # one thread per mutant process: the workers are forked, and an OpenMP pool inherited through fork deadlocks
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_EVALUATE_OFFLINE=1
 trap 'rm -rf "$XRAY_REPORT_TEST_MODEL_CACHE"' EXIT
-"$mutmut" run --max-children "$(nproc)" "$@" > /dev/null 2>&1 || true
+"$mutmut" run --max-children "$(nproc)" "$@" > mutants-run.log 2>&1 || { echo "mutmut failed: see mutants-run.log" >&2; tail -5 mutants-run.log >&2; }
 out=bench/results/mutation_survivors.txt
 {
     echo "# mutmut run of $(date -u +%Y-%m-%d): modules and tests in pyproject.toml [tool.mutmut]"

@@ -42,12 +42,16 @@ def _room_for(tokenizer, *reports: str) -> int:
     return max(len(tokenizer(report)["input_ids"]) for report in reports) + 4
 
 
-def _overfit(model, batch, steps: int) -> float:
-    """Trains `model` on one batch for `steps` AdamW steps (lr 3e-3); returns the last loss, model in eval mode."""
+def _overfit(model, batch, steps: int, target_loss: float = 0.01) -> float:
+    """Trains `model` on one batch for `steps` AdamW steps (lr 3e-3), and on (up to 4 x `steps` in all) while the
+    loss is still above `target_loss` (the float sums, hence the path, depend on the thread count); returns the
+    last loss, model in eval mode."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
-    for _ in range(steps):
+    for step in range(4 * steps):
         loss = model(**batch).loss
+        if step >= steps and float(loss.detach()) < target_loss:
+            break
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -62,14 +66,14 @@ PLAIN_REPORT = "The lungs are clear. No acute abnormality."
 
 
 def train_marker_reporter(tokenizer, steps: int = 150, seed: int = 0):
-    """The tiny model trained to tell a frontal view with a bright spot from one without (~25 s on 2 cores)."""
+    """The tiny model trained to tell a frontal view with a bright spot from one without (~45 s on 2 cores)."""
     from processing import XrayReportProcessor
 
     model = build_tiny_report_model(tokenizer, seed=seed)
     processor = XrayReportProcessor(tiny_image_processor(), tokenizer)
     studies = [[synthetic_radiograph(seed=100 + i, bright_spot=i % 2 == 0),
-                synthetic_radiograph(seed=200 + i) if i % 3 else None] for i in range(8)]
-    batch = processor(images=studies, text_target=[MARKER_REPORT if i % 2 == 0 else PLAIN_REPORT for i in range(8)])
+                synthetic_radiograph(seed=200 + i) if i % 3 else None] for i in range(16)]
+    batch = processor(images=studies, text_target=[MARKER_REPORT if i % 2 == 0 else PLAIN_REPORT for i in range(16)])
     loss = _overfit(model, batch, steps)
     model.generation_config.max_new_tokens = _room_for(tokenizer, MARKER_REPORT, PLAIN_REPORT)
     return model, processor, loss

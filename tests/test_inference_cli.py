@@ -247,6 +247,7 @@ def test_summary_counts_flags_only_where_no_prior_reached_the_model(tmp_path, fm
         {"study_id": "b", "has_prior_image": False, "flags": []},
         {"study_id": "c", "has_prior_image": True, "flags": [flag]},  # had a prior: its comparison may be true
         {"study_id": "d", "has_prior_image": False, "flags": [flag, {"phrase": "as before"}]},
+        {"study_id": "e", "has_prior_image": False, "flags": None},  # an empty cell: no flags
     ]
     output = tmp_path / f"reports.{fmt}"
     AppendOnlyWriter(output, ["study_id", "has_prior_image", "flags"], fmt).write_rows(rows)
@@ -254,10 +255,10 @@ def test_summary_counts_flags_only_where_no_prior_reached_the_model(tmp_path, fm
     summary = json.loads(output.with_name(output.name + ".summary.json").read_text(encoding="utf-8"))
     assert "not a medical device" in summary.pop("notice")
     assert summary == {
-        "num_reports": 4,
+        "num_reports": 5,
         "num_reports_with_prior_image": 1,
         "prior_comparison_without_prior_image": {
-            "num_reports": 3, "num_reports_flagged": 2, "report_rate": 2 / 3, "num_sentences_flagged": 4,
+            "num_reports": 4, "num_reports_flagged": 2, "report_rate": 0.5, "num_sentences_flagged": 4,
             "by_label": {"prior comparison": 2, "new finding": 1, "?": 1},
         },
     }
@@ -279,8 +280,12 @@ def test_errors_file_is_jsonl_whatever_its_name_and_a_rerun_adds_no_duplicate(tm
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", row["time"]) for row in rows)
 
 
-def test_progress_bar_counts_studies_unless_disabled(capsys):
+def test_progress_bar_counts_studies_unless_disabled(capsys, monkeypatch):
+    from tqdm.auto import tqdm
+
     from xray_report.inference.cli import _progress
+
+    monkeypatch.setattr(tqdm, "monitor_interval", 0)  # no monitor thread left behind (the mutation run forks)
 
     batches = [["s1", "s2"], ["s3"]]
     assert list(_progress(batches, 3, disabled=True)) == batches

@@ -118,7 +118,7 @@ def test_a_failed_generate_call_records_every_study_of_the_batch_and_goes_on(
 
 
 def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
-    tmp_path: Path, marker_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, marker_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from xray_report.inference import heatmaps
     from xray_report.inference.cli import main
@@ -141,6 +141,8 @@ def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
     row = read_rows(output)[0]
     assert row["report"] == MARKER_REPORT and row["has_prior_image"] is False
     assert any("prior image ignored" in note for note in row["notes"])
+    assert {row["study_id"]: row["source"] for row in _error_rows(output)}["p"] == f"{listing}:2"
+    assert [r.getMessage() for r in caplog.records if r.exc_info and r.exc_info[0] is OSError] == ["heatmaps failed"]
     errors = _errors(output)  # the unreadable study of the same batch is recorded next to the heatmap failure
     assert errors.pop("p") == "heatmaps failed (report kept): disk full"
     assert list(errors) == ["q"] and "not a readable image" in errors["q"]
@@ -214,3 +216,20 @@ def test_one_generate_call_per_cli_batch_with_the_generation_options(
     assert calls == [(11, None, 3)]
     for row in read_rows(cut):
         assert "report cut at the token limit (3 tokens) before it ended" in row["notes"], row
+
+
+def test_a_splitter_saved_in_the_model_folder_is_used_without_sections(tmp_path: Path, marker_model_dir: Path) -> None:
+    import shutil
+
+    from xray_report.evaluation.sections import SectionSplitter
+    from xray_report.inference.cli import main
+    from xray_report.inference.writer import read_rows
+
+    model = shutil.copytree(marker_model_dir, tmp_path / "model")
+    SectionSplitter.fit(["A bright spot is seen.", "The lungs are clear."] * 3, ["No acute abnormality."] * 6).save(model)
+    listing = _study_csv(tmp_path, STUDIES[:1])
+    output = tmp_path / "reports.jsonl"
+    main([str(listing), "--model", str(model), "--output", str(output), "--no-progress"])
+    row = read_rows(output)[0]
+    assert row["section_method"] == "fitted"
+    assert (row["findings"], row["impression"]) == ("A bright spot is seen.", "No acute abnormality.")

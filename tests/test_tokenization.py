@@ -156,3 +156,21 @@ def test_bpe_encodes_characters_it_never_saw_and_decodes_them_back():
     ids = tokenizer(unseen, add_special_tokens=False)["input_ids"]
     assert tokenizer.decode(ids) == unseen
     assert all(len(token) < 8 for token in tokenizer.convert_ids_to_tokens(ids))  # pieces, not one giant token
+
+
+def test_prepare_keeps_a_distinct_start_token_and_refuses_a_tokenizer_without_eos():
+    from transformers import PreTrainedTokenizerFast
+
+    from processing import prepare_report_tokenizer
+
+    base = train_report_tokenizer(REPORTS, kind="word", min_frequency=1)
+    backend = base.backend_tokenizer
+    with_bos = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="<|endoftext|>")
+    prepared = prepare_report_tokenizer(with_bos)
+    assert prepared.bos_token == "<s>" and prepared.eos_token == "<|endoftext|>"  # a start token of its own is kept
+    assert prepared.pad_token == REPORT_PAD_TOKEN
+    without_bos = prepare_report_tokenizer(PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>"))
+    assert without_bos.bos_token == without_bos.eos_token == "<|endoftext|>"
+    no_eos = PreTrainedTokenizerFast(tokenizer_object=backend)
+    with pytest.raises(ValueError, match=f"^{type(no_eos).__name__} has no EOS token; the report model needs one to stop.$"):
+        prepare_report_tokenizer(no_eos)
