@@ -5,20 +5,23 @@
 # to explain in bench/mutation_equivalents.tsv (mutant name, tab, reason).
 #   bash bench/run_mutation_tests.sh                          # every module (needs: pip install mutmut)
 #   bash bench/run_mutation_tests.sh "xray_report.inference.writer*"   # only these mutants; earlier results kept
+#   bash bench/run_mutation_tests.sh --report-only                     # rewrite the survivors file, run nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=.venv/bin/python
 [ -x "$python" ] || python=python3
 "$python" -m pip show mutmut >/dev/null 2>&1 || { echo "mutmut is not installed: pip install mutmut" >&2; exit 2; }
 mutmut=$(dirname "$python")/mutmut
-[ "$#" -gt 0 ] || rm -rf mutants
+report_only=false
+if [ "${1:-}" = "--report-only" ]; then report_only=true; shift; fi
+$report_only || [ "$#" -gt 0 ] || rm -rf mutants
 # the tests' fixture models are trained once per run, with the unmutated code (tests/inference_fixtures.py)
 XRAY_REPORT_TEST_MODEL_CACHE=$(mktemp -d)
 export XRAY_REPORT_TEST_MODEL_CACHE
 # one thread per mutant process: the workers are forked, and an OpenMP pool inherited through fork deadlocks
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_EVALUATE_OFFLINE=1
 trap 'rm -rf "$XRAY_REPORT_TEST_MODEL_CACHE"' EXIT
-"$mutmut" run --max-children "$(nproc)" "$@" > mutants-run.log 2>&1 || { echo "mutmut failed: see mutants-run.log" >&2; tail -5 mutants-run.log >&2; }
+$report_only || "$mutmut" run --max-children "$(nproc)" "$@" > mutants-run.log 2>&1 || { echo "mutmut failed: see mutants-run.log" >&2; tail -5 mutants-run.log >&2; }
 out=bench/results/mutation_survivors.txt
 {
     echo "# mutmut run of $(date -u +%Y-%m-%d): modules and tests in pyproject.toml [tool.mutmut]"

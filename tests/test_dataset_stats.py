@@ -83,6 +83,15 @@ def test_the_log_names_every_reason_with_examples_and_the_missing_images(caplog:
     with caplog.at_level(logging.INFO, logger="dataset_builder.stats"):
         clean.log()
     assert [record.getMessage() for record in caplog.records][1:] == ["image files missing: 0, unreadable: 2"]
+    caplog.clear()
+    many = PreparationStats(layout="kaggle", studies_seen=7, studies_kept=0)
+    for index in range(7):
+        many.record(DropReason.NO_REPORT_TEXT, str(index))
+    many.images.update(missing=3)
+    with caplog.at_level(logging.INFO, logger="dataset_builder.stats"):
+        many.log()
+    assert [record.getMessage() for record in caplog.records][1:] == [  # five examples are enough to look at
+        "dropped 7 studies: no_report_text (e.g. ['0', '1', '2', '3', '4'])", "image files missing: 3, unreadable: 0"]
 
 
 def test_reading_counts_from_a_dataset_that_has_none_says_so() -> None:

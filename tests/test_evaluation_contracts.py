@@ -166,3 +166,12 @@ def test_messages_of_the_empty_and_missing_inputs_in_full():
         protocol_preparers("r2gen")
     with pytest.raises(ValueError, match="^no validation report to choose the best single training report on$"):
         best_single_report(TRAIN, [])
+
+
+def test_unnormalised_scoring_treats_the_meteor_separator_as_a_space() -> None:
+    references = ["heart size normal lungs clear", "no pleural effusion seen here"]
+    plain = nlg.compute_nlg_metrics(references, ["heart size normal lungs clear", "no pleural effusion seen here"],
+                                    normalize=False, meteor=False)
+    piped = nlg.compute_nlg_metrics(references, ["heart|size normal lungs|clear", "no pleural|effusion seen here"],
+                                    normalize=False, meteor=False)
+    assert piped.corpus == plain.corpus and plain.corpus["bleu_4"] == pytest.approx(1.0)

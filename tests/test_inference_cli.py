@@ -262,6 +262,11 @@ def test_summary_counts_flags_only_where_no_prior_reached_the_model(tmp_path, fm
             "by_label": {"prior comparison": 2, "new finding": 1, "?": 1},
         },
     }
+    only_priors = tmp_path / f"priors.{fmt}"
+    AppendOnlyWriter(only_priors, ["study_id", "has_prior_image", "flags"], fmt).write_rows(rows[2:3])
+    _write_summary(only_priors, fmt)
+    counts = json.loads(only_priors.with_name(only_priors.name + ".summary.json").read_text(encoding="utf-8"))
+    assert counts["prior_comparison_without_prior_image"]["report_rate"] == 0.0  # no study without a prior
 
 
 def test_errors_file_is_jsonl_whatever_its_name_and_a_rerun_adds_no_duplicate(tmp_path):
@@ -399,7 +404,7 @@ def test_precision_defaults_follow_the_device(tmp_path, monkeypatch, device, opt
     assert loaded == [expected]
 
 
-def test_explicit_format_wins_over_the_suffix_and_the_run_logs_what_it_does(tmp_path, trained_model_dir, caplog):
+def test_explicit_format_wins_over_the_suffix_and_the_run_logs_what_it_does(tmp_path, trained_model_dir, caplog, capsys):
     import logging
 
     for index in range(2):
@@ -415,6 +420,11 @@ def test_explicit_format_wins_over_the_suffix_and_the_run_logs_what_it_does(tmp_
     assert f"2 studies found, 0 already in {output}, 2 to do, 0 input errors" in messages
     assert f"2 studies found, 2 already in {output}, 0 to do, 0 input errors" in messages
     assert "sections: rule splitter; precision float32" in messages
+    errors = output.with_name(output.name + ".errors.jsonl")
+    assert messages.count(f"2 reports written to {output}, 0 failures in {errors}") == 1
+    assert messages.count(f"0 reports written to {output}, 0 failures in {errors}") == 1
+    assert sum(message.startswith("Research use only") for message in messages) == 4  # at the start and the end
+    assert "reports:" not in capsys.readouterr().err  # --no-progress: no progress bar
 
 
 @pytest.mark.parametrize(("device", "allowed"), [("cpu", True), ("auto", True), ("cuda", False), ("cuda:1", False)])
