@@ -103,3 +103,11 @@ torch.save(dict(processor(images=["frontal.png"], text_target=["No acute disease
     loaded = torch.load(tmp_path / "out.pt", weights_only=True)
     assert loaded.keys() == expected.keys()
     assert all(torch.equal(loaded[key], expected[key]) for key in expected)
+
+
+def test_save_options_reach_the_library(tiny_model, tmp_path):
+    """Keyword options of save_pretrained (here the shard size) are passed on to transformers."""
+    tiny_model.save_pretrained(tmp_path, max_shard_size="200KB")
+    shards = sorted(path.name for path in tmp_path.glob("model-*.safetensors"))
+    assert len(shards) > 1 and (tmp_path / "model.safetensors.index.json").is_file()
+    assert (tmp_path / "pipeline_xray_report.py").is_file()
