@@ -71,9 +71,10 @@ def train_marker_reporter(tokenizer, steps: int = 150, seed: int = 0):
 
     model = build_tiny_report_model(tokenizer, seed=seed)
     processor = XrayReportProcessor(tiny_image_processor(), tokenizer)
-    studies = [[synthetic_radiograph(seed=100 + i, bright_spot=i % 2 == 0),
-                synthetic_radiograph(seed=200 + i) if i % 3 else None] for i in range(16)]
-    batch = processor(images=studies, text_target=[MARKER_REPORT if i % 2 == 0 else PLAIN_REPORT for i in range(16)])
+    spots = [i % 2 == 0 for i in range(16)]
+    studies = [[synthetic_radiograph(seed=100 + i, bright_spot=spot), synthetic_radiograph(seed=200 + i) if i % 3 else None]
+               for i, spot in enumerate(spots)]
+    batch = processor(images=studies, text_target=[MARKER_REPORT if spot else PLAIN_REPORT for spot in spots])
     loss = _overfit(model, batch, steps)
     model.generation_config.max_new_tokens = _room_for(tokenizer, MARKER_REPORT, PLAIN_REPORT)
     return model, processor, loss
