@@ -171,9 +171,12 @@ class XrayReportModel(VisionEncoderDecoderModel):
             )
         return model_kwargs
 
-    def save_pretrained(self, save_directory: str | Path, *args: Any, **kwargs: Any) -> None:
+    def save_pretrained(
+        self, save_directory: str | Path, is_main_process: bool = True, *args: Any, **kwargs: Any
+    ) -> None:
         """Also declares and copies the report pipeline, so `pipeline("image-to-text", model=DIR,
-        trust_remote_code=True)` works on the saved directory."""
+        trust_remote_code=True)` works on the saved directory. Only the main process copies it, as transformers
+        writes the config only there."""
         pipeline_file = Path(__file__).with_name(_PIPELINE_FILE)
         if pipeline_file.exists():
             self.config.custom_pipelines = {
@@ -183,8 +186,8 @@ class XrayReportModel(VisionEncoderDecoderModel):
                     "type": "multimodal",
                 }
             }
-        super().save_pretrained(save_directory, *args, **kwargs)
-        if pipeline_file.exists():
+        super().save_pretrained(save_directory, is_main_process, *args, **kwargs)
+        if is_main_process and pipeline_file.exists():
             shutil.copy(pipeline_file, Path(save_directory) / _PIPELINE_FILE)
 
 

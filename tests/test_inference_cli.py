@@ -437,3 +437,41 @@ def test_int8_quantisation_is_a_cpu_recipe(device, allowed):
     else:
         with pytest.raises(ValueError, match=f"^--quantize int8 is a CPU recipe; on --device {device} use --dtype"):
             check_arguments(args)
+
+
+def test_failure_count_spans_batches_and_the_bar_counts_studies(tmp_path, trained_model_dir, caplog, capsys,
+                                                                 monkeypatch):
+    """Failures in early batches, a study folder without images, int8 on the CPU and the default progress bar."""
+    import logging
+
+    from tqdm.auto import tqdm
+
+    monkeypatch.setattr(tqdm, "monitor_interval", 0)  # no monitor thread left behind (the mutation run forks)
+    folder = tmp_path / "in"
+    for name in ("a_bad", "b_bad"):
+        folder.mkdir(exist_ok=True)
+        (folder / f"{name}.png").write_bytes(b"not a png")
+    for index, name in enumerate(("c_good", "d_good")):
+        write_png(folder / f"{name}.png", seed=index)
+    (folder / "e_no_images").mkdir()
+    output = tmp_path / "reports.csv"
+    with caplog.at_level(logging.INFO, logger="xray_report"):
+        assert main([str(folder), "--model", str(trained_model_dir), "-o", str(output), "--batch-size", "1",
+                     "--quantize", "int8"]) == 0
+    messages = [record.getMessage() for record in caplog.records if record.name == "xray_report"]
+    errors = output.with_name(output.name + ".errors.jsonl")
+    assert f"2 reports written to {output}, 3 failures in {errors}" in messages  # 2 unreadable + 1 folder
+    assert "sections: rule splitter; precision float32 + int8 decoder" in messages
+    bar = capsys.readouterr().err.replace("\r", "\n")
+    assert "reports: 100%" in bar and "4/4" in bar  # the bar is on by default, also off a terminal
+
+
+def test_no_studies_found_is_not_a_failure(tmp_path, trained_model_dir, caplog):
+    import logging
+
+    (tmp_path / "empty").mkdir()
+    output = tmp_path / "reports.csv"
+    with caplog.at_level(logging.INFO, logger="xray_report"):
+        assert main([str(tmp_path / "empty"), "--model", str(trained_model_dir), "-o", str(output),
+                     "--no-progress"]) == 0
+    assert "0 studies found, 0 already in" in caplog.text and "every study failed" not in caplog.text

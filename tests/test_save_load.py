@@ -111,3 +111,16 @@ def test_save_options_reach_the_library(tiny_model, tmp_path):
     shards = sorted(path.name for path in tmp_path.glob("model-*.safetensors"))
     assert len(shards) > 1 and (tmp_path / "model.safetensors.index.json").is_file()
     assert (tmp_path / "pipeline_xray_report.py").is_file()
+
+
+def test_positional_options_reach_the_library_and_only_the_main_process_writes_config_and_code(tiny_model, tmp_path):
+    """`save_pretrained(dir, is_main_process, state_dict)` as transformers orders them."""
+    state = {name: torch.zeros_like(value) for name, value in tiny_model.state_dict().items()}
+    tiny_model.save_pretrained(tmp_path / "main", True, state)
+    saved = XrayReportModel.from_pretrained(tmp_path / "main")
+    assert all(float(value.abs().sum()) == 0 for value in saved.state_dict().values() if value.is_floating_point())
+    assert (tmp_path / "main" / "pipeline_xray_report.py").is_file()
+
+    tiny_model.save_pretrained(tmp_path / "worker", False)
+    assert not (tmp_path / "worker" / "config.json").exists()
+    assert not (tmp_path / "worker" / "pipeline_xray_report.py").exists()
