@@ -18,10 +18,11 @@ $report_only || [ "$#" -gt 0 ] || rm -rf mutants
 # the tests' fixture models are trained once per run, with the unmutated code (tests/inference_fixtures.py)
 XRAY_REPORT_TEST_MODEL_CACHE=$(mktemp -d)
 export XRAY_REPORT_TEST_MODEL_CACHE
+jobs=$(nproc)  # before OMP_NUM_THREADS is set: nproc reads it
 # one thread per mutant process: the workers are forked, and an OpenMP pool inherited through fork deadlocks
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_EVALUATE_OFFLINE=1
 trap 'rm -rf "$XRAY_REPORT_TEST_MODEL_CACHE"' EXIT
-$report_only || "$mutmut" run --max-children "$(nproc)" "$@" > mutants-run.log 2>&1 || { echo "mutmut failed: see mutants-run.log" >&2; tail -5 mutants-run.log >&2; }
+$report_only || "$mutmut" run --max-children "$jobs" "$@" > mutants-run.log 2>&1 || { echo "mutmut failed: see mutants-run.log" >&2; tail -5 mutants-run.log >&2; }
 out=bench/results/mutation_survivors.txt
 {
     echo "# mutmut run of $(date -u +%Y-%m-%d): modules and tests in pyproject.toml [tool.mutmut]"

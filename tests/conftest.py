@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 # Before any HF library is imported: nothing may wait on a network that is not there.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,6 +17,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+# tqdm's default lock is a multiprocessing semaphore, shared with every forked process: a process killed while it
+# holds it (the mutation run kills mutants that time out) would block every later one. One process needs only a
+# thread lock.
+tqdm.set_lock(threading.RLock())
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
