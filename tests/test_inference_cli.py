@@ -216,10 +216,11 @@ def test_bad_files_become_error_rows_and_the_run_completes(tmp_path, trained_mod
     assert len(read_rows(errors_path)) == 4 and len(read_rows(output)) == 1
 
 
-def test_exit_status_is_1_when_every_study_failed(tmp_path, trained_model_dir):
+def test_exit_status_is_1_when_every_study_failed(tmp_path, trained_model_dir, caplog):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     assert main(["--model", str(trained_model_dir), str(tmp_path / "bad.png"), "-o", str(tmp_path / "r.csv"),
                  "--no-progress"]) == 1
+    assert f"every study failed: see {tmp_path / 'r.csv.errors.jsonl'}" in caplog.text
 
 
 @pytest.mark.parametrize("arguments, message", [
