@@ -19,10 +19,11 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-# tqdm's default lock is a multiprocessing semaphore, shared with every forked process: a process killed while it
-# holds it (the mutation run kills mutants that time out) would block every later one. One process needs only a
-# thread lock.
+# The mutation run forks a process per mutant, so tqdm must leave nothing a fork inherits half-held: its default
+# lock is a multiprocessing semaphore shared with every forked process (one killed for time while holding it blocks
+# every later one; one process needs only a thread lock), and its monitor thread would be left behind.
 tqdm.set_lock(threading.RLock())
+tqdm.monitor_interval = 0
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"

@@ -286,12 +286,8 @@ def test_errors_file_is_jsonl_whatever_its_name_and_a_rerun_adds_no_duplicate(tm
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", row["time"]) for row in rows)
 
 
-def test_progress_bar_counts_studies_unless_disabled(capsys, monkeypatch):
-    from tqdm.auto import tqdm
-
+def test_progress_bar_counts_studies_unless_disabled(capsys):
     from xray_report.inference.cli import _progress
-
-    monkeypatch.setattr(tqdm, "monitor_interval", 0)  # no monitor thread left behind (the mutation run forks)
 
     batches = [["s1", "s2"], ["s3"]]
     assert list(_progress(batches, 3, disabled=True)) == batches
@@ -440,17 +436,13 @@ def test_int8_quantisation_is_a_cpu_recipe(device, allowed):
             check_arguments(args)
 
 
-def test_failure_count_spans_batches_and_the_bar_counts_studies(tmp_path, trained_model_dir, caplog, capsys,
-                                                                 monkeypatch):
+def test_failure_count_spans_batches_and_the_bar_counts_studies(tmp_path, trained_model_dir, caplog, capsys):
     """Failures in early batches, a study folder without images, int8 on the CPU and the default progress bar."""
     import logging
 
-    from tqdm.auto import tqdm
-
-    monkeypatch.setattr(tqdm, "monitor_interval", 0)  # no monitor thread left behind (the mutation run forks)
     folder = tmp_path / "in"
+    folder.mkdir()
     for name in ("a_bad", "b_bad"):
-        folder.mkdir(exist_ok=True)
         (folder / f"{name}.png").write_bytes(b"not a png")
     for index, name in enumerate(("c_good", "d_good")):
         write_png(folder / f"{name}.png", seed=index)
