@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
+_HIGH_BIT_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 
 
 class XrayImageError(ValueError):
@@ -52,7 +53,7 @@ def load_xray_image(source: Any) -> Image.Image:
     if hasattr(source, "detach") and hasattr(source, "cpu"):  # torch.Tensor, without importing torch here
         source = source.detach().cpu().numpy()
     if isinstance(source, np.ndarray):
-        return Image.fromarray(remap_to_uint8(_array_to_gray(source, name="array"), name="array"), mode="L")
+        return Image.fromarray(remap_to_uint8(_array_to_gray(source, name="array"), name="array"))
     raise XrayImageError(
         f"Unsupported image input of type {type(source).__name__}: pass a file path, PIL image, numpy array or tensor."
     )
@@ -90,20 +91,19 @@ def open_image_file(path: str | os.PathLike, min_short_side: int | None = None) 
 def normalise_xray_image(image: Image.Image, name: str = "image") -> Image.Image:
     """The grayscale policy: any PIL image → 8-bit grayscale stretched min-max to [0, 255].
 
-    16-bit and float images are stretched from their own range; RGB(A) and palette images go to luma first (alpha
-    dropped). An 8-bit image that already spans [0, 255] comes back with the same values.
+    16-bit, 32-bit and float images are stretched from their own range; RGB(A) and palette images go to luma first
+    (ITU-R 601, alpha dropped). An image in mode "L" that already spans [0, 255] is returned as it is (not copied).
     """
     if image.width == 0 or image.height == 0:
         raise XrayImageError(f"{name}: image is empty ({image.width}x{image.height}).")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        return Image.fromarray(remap_to_uint8(np.asarray(image), name=name), mode="L")
-    if image.mode in ("RGBA", "LA", "P", "PA"):
-        image = image.convert("RGBA" if image.mode in ("RGBA", "P", "PA") else "LA")
-        image = image.convert("RGB") if image.mode == "RGBA" else image.convert("L")
-    gray = image.convert("L") if image.mode != "L" else image
+    if image.mode in _HIGH_BIT_DEPTH_MODES:
+        return Image.fromarray(remap_to_uint8(np.asarray(image), name=name))
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA")  # PIL warns when a palette with transparency goes straight to "L"
+    gray = image if image.mode == "L" else image.convert("L")
     if gray.getextrema() == (0, 255):
         return gray
-    return Image.fromarray(remap_to_uint8(np.asarray(gray), name=name), mode="L")
+    return Image.fromarray(remap_to_uint8(np.asarray(gray), name=name))
 
 
 def remap_to_uint8(array: np.ndarray, name: str = "image") -> np.ndarray:
@@ -121,7 +121,7 @@ def _load_file(path: Path) -> Image.Image:
     if not path.is_file():
         raise XrayImageError(f"{path}: file not found.")
     if path.suffix.lower() in DICOM_SUFFIXES:
-        return Image.fromarray(remap_to_uint8(_read_dicom(path), name=str(path)), mode="L")
+        return Image.fromarray(remap_to_uint8(_read_dicom(path), name=str(path)))
     return normalise_xray_image(open_image_file(path), name=str(path))
 
 
