@@ -114,7 +114,7 @@ def generate_for_studies(
         return []
     outputs = [result[0] for result in pipe([item.as_input() for item in studies], batch_size=batch_size,
                                             return_heatmaps=heatmaps, **generation_kwargs)]
-    if len(outputs) != len(studies):  # pragma: no cover - the pipeline returns one output per input
+    if len(outputs) != len(studies):  # a pipeline bug: never pair reports with the wrong studies
         raise RuntimeError(f"the pipeline returned {len(outputs)} reports for {len(studies)} studies")
     for item, output in zip(studies, outputs):
         output["notes"] = item.notes + output["notes"]

@@ -313,8 +313,9 @@ def finding_accuracy(truth: Sequence[StudyFindings], generated: Sequence[str]) -
         raise ValueError(f"need as many generated reports as truths (>0), got {len(generated)} and {len(truth)}")
     correct = {name: 0 for name in FINDING_OBSERVATIONS}
     exact = zone_hits = zone_total = 0
+    labels_of = {text: label_report(text) for text in set(generated)}  # reports repeat: label each text once
     for study, text in zip(truth, generated):
-        labels = label_report(text)
+        labels = labels_of[text]
         right = [(labels[name] == Label.POSITIVE) == present for name, present in study.observations().items()]
         for name, ok in zip(FINDING_OBSERVATIONS, right):
             correct[name] += ok

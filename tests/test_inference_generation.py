@@ -1,0 +1,105 @@
+"""`xray_report.inference.generation`: loading with a precision recipe, device names, and the one generation call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from inference_fixtures import marker_model_dir  # noqa: F401
+from xray_report.inference.generation import (
+    LoadedStudy,
+    generate_for_studies,
+    load_model_and_processor,
+    resolve_device,
+)
+from xray_report.inference.studies import Study
+
+
+def test_the_precision_recipe_is_applied(marker_model_dir: Path) -> None:
+    model, _ = load_model_and_processor(marker_model_dir, dtype="bfloat16")
+    assert model.encoder.dtype == torch.bfloat16 and model.decoder.dtype == torch.bfloat16 and not model.training
+    quantized, _ = load_model_and_processor(marker_model_dir, quantize="int8")
+    dynamic_int8 = torch.ao.nn.quantized.dynamic.Linear
+    assert any(isinstance(module, dynamic_int8) for module in quantized.decoder.modules())
+    assert not any(isinstance(module, dynamic_int8) for module in model.decoder.modules())
+
+
+def test_an_impossible_recipe_is_refused_before_loading(marker_model_dir: Path, monkeypatch) -> None:
+    from xray_report.inference import generation
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the recipe was checked")
+
+    monkeypatch.setattr(generation.AutoModelForImageTextToText, "from_pretrained", never)
+    with pytest.raises(ValueError, match="quantize must be one of"):
+        load_model_and_processor(marker_model_dir, quantize="int4")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        load_model_and_processor(marker_model_dir, dtype="float8")
+
+
+def test_a_folder_without_a_model_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as caught:
+        load_model_and_processor(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path}: could not load a report model and processor (")
+
+
+def test_auto_picks_cuda_when_it_is_available(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+class _RecordingPipeline:
+    """Stands for the report pipeline: records its call, answers one output per study (or `answers`)."""
+
+    def __init__(self, answers: int | None = None):
+        self.calls: list[dict] = []
+        self.answers = answers
+
+    def __call__(self, inputs, **kwargs):
+        self.calls.append({"inputs": inputs, **kwargs})
+        count = len(inputs) if self.answers is None else self.answers
+        return [[{"generated_text": f"report {index}", "notes": ["from the pipeline"]}] for index in range(count)]
+
+
+def _loaded(study_id: str, notes: list[str]) -> LoadedStudy:
+    return LoadedStudy(Study(study_id, Path(f"{study_id}.png")), [object(), None], None, notes)
+
+
+def test_one_pipeline_call_with_the_defaults_and_the_study_notes_first() -> None:
+    pipe = _RecordingPipeline()
+    studies = [_loaded("a", ["lateral missing"]), _loaded("b", [])]
+    outputs = generate_for_studies(pipe, studies)
+    (call,) = pipe.calls
+    assert call["batch_size"] == 8 and call["return_heatmaps"] is False
+    assert [item["frontal"] for item in call["inputs"]] == [study.views[0] for study in studies]
+    assert [output["notes"] for output in outputs] == [["lateral missing", "from the pipeline"], ["from the pipeline"]]
+    generate_for_studies(pipe, studies, batch_size=3, heatmaps=True, num_beams=2)
+    assert (pipe.calls[1]["batch_size"], pipe.calls[1]["return_heatmaps"], pipe.calls[1]["num_beams"]) == (3, True, 2)
+    assert generate_for_studies(pipe, []) == [] and len(pipe.calls) == 2
+
+
+def test_a_pipeline_that_loses_a_study_is_an_error() -> None:
+    with pytest.raises(RuntimeError) as caught:
+        generate_for_studies(_RecordingPipeline(answers=1), [_loaded("a", []), _loaded("b", [])])
+    assert str(caught.value) == "the pipeline returned 1 reports for 2 studies"
+
+
+def test_the_pipeline_stays_on_the_models_device_where_cuda_exists(marker_model_dir: Path, monkeypatch) -> None:
+    """Given no device, a transformers pipeline moves the model to cuda:0 when CUDA is available; ours must not
+    (an int8 model is a CPU model). Simulated here: on this machine `.to("cuda:0")` would fail."""
+    import transformers.pipelines.base as pipeline_base
+
+    from xray_report.inference.generation import report_pipeline
+
+    model, processor = load_model_and_processor(marker_model_dir, quantize="int8")
+    monkeypatch.setattr(pipeline_base, "is_torch_cuda_available", lambda: True)
+    assert report_pipeline(model, processor).device == torch.device("cpu")
+
+
+def test_a_bad_device_name_is_refused_before_loading(marker_model_dir: Path) -> None:
+    with pytest.raises(ValueError, match="not a device name"):
+        load_model_and_processor(marker_model_dir, device="no-such-device")
