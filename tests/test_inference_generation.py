@@ -103,3 +103,38 @@ def test_the_pipeline_stays_on_the_models_device_where_cuda_exists(marker_model_
 def test_a_bad_device_name_is_refused_before_loading(marker_model_dir: Path) -> None:
     with pytest.raises(ValueError, match="not a device name"):
         load_model_and_processor(marker_model_dir, device="no-such-device")
+
+
+def _marker_batch(marker_model_dir: Path):
+    from conftest import synthetic_radiograph
+    from xray_report.inference.generation import load_model_and_processor
+
+    model, processor = load_model_and_processor(marker_model_dir)
+    images = [synthetic_radiograph(seed=900, bright_spot=True), synthetic_radiograph(seed=901)]
+    return model, processor, processor(images=images)
+
+
+def test_generate_masks_finished_rows_without_the_padding_warning(marker_model_dir: Path, caplog) -> None:
+    """The two reports differ in length, so one row is fed padding after its EOS: generate passes the decoder an
+    attention mask for it instead of letting GPT-2 warn that none was given."""
+    import logging
+
+    from inference_fixtures import MARKER_REPORT, PLAIN_REPORT
+
+    model, processor, batch = _marker_batch(marker_model_dir)
+    with caplog.at_level(logging.WARNING, logger="transformers"):
+        ids = model.generate(**batch)
+    assert processor.batch_decode(ids) == [MARKER_REPORT, PLAIN_REPORT]
+    assert (ids == processor.tokenizer.pad_token_id).any()  # one row did end first
+    assert not [record for record in caplog.records if "attention_mask" in record.getMessage()]
+
+
+def test_generate_continues_given_decoder_ids(marker_model_dir: Path) -> None:
+    from inference_fixtures import MARKER_REPORT
+
+    model, processor, batch = _marker_batch(marker_model_dir)
+    full = model.generate(**batch)
+    prefix = full[:, :3]  # the start token and the first two report tokens
+    continued = model.generate(**batch, decoder_input_ids=prefix)
+    assert torch.equal(continued[:, : full.shape[1]], full[:, : continued.shape[1]])
+    assert processor.batch_decode(continued)[0] == MARKER_REPORT
