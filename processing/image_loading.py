@@ -98,7 +98,7 @@ def normalise_xray_image(image: Image.Image, name: str = "image") -> Image.Image
         raise XrayImageError(f"{name}: image is empty ({image.width}x{image.height}).")
     if image.mode in _HIGH_BIT_DEPTH_MODES:
         return Image.fromarray(remap_to_uint8(np.asarray(image), name=name))
-    if image.mode in ("P", "PA"):
+    if image.mode == "P":
         image = image.convert("RGBA")  # PIL warns when a palette with transparency goes straight to "L"
     gray = image if image.mode == "L" else image.convert("L")
     if gray.getextrema() == (0, 255):

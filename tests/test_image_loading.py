@@ -97,6 +97,10 @@ def test_error_messages_name_the_input_exactly(tmp_path):
         with pytest.raises(XrayImageError) as caught:
             call()
         assert str(caught.value) == f"{name}: every pixel has the same value (7.0); this is not a usable radiograph."
+    flat_16_bit = Image.frombytes("I;16", (4, 4), np.full((4, 4), 900, dtype="<u2").tobytes())
+    with pytest.raises(XrayImageError) as caught:
+        normalise_xray_image(flat_16_bit, name="view.png")
+    assert str(caught.value) == "view.png: every pixel has the same value (900.0); this is not a usable radiograph."
     with pytest.raises(XrayImageError) as caught:
         remap_to_uint8(np.array([[1.0, np.nan]]))
     assert str(caught.value) == "image: contains NaN or infinite values."

@@ -116,16 +116,24 @@ def _marker_batch(marker_model_dir: Path):
 
 def test_generate_masks_finished_rows_without_the_padding_warning(marker_model_dir: Path, caplog) -> None:
     """The two reports differ in length, so one row is fed padding after its EOS: generate passes the decoder an
-    attention mask for it instead of letting GPT-2 warn that none was given."""
+    attention mask at every step instead of letting GPT-2 warn that none was given."""
     import logging
+
+    from transformers.utils import logging as hf_logging
 
     from inference_fixtures import MARKER_REPORT, PLAIN_REPORT
 
     model, processor, batch = _marker_batch(marker_model_dir)
+    masks = []
+    model.decoder.register_forward_pre_hook(lambda module, args, kwargs: masks.append(kwargs.get("attention_mask")),
+                                            with_kwargs=True)
+    hf_logging.warning_once.cache_clear()  # an earlier test may have had the warning printed once already
     with caplog.at_level(logging.WARNING, logger="transformers"):
         ids = model.generate(**batch)
     assert processor.batch_decode(ids) == [MARKER_REPORT, PLAIN_REPORT]
     assert (ids == processor.tokenizer.pad_token_id).any()  # one row did end first
+    assert masks and all(mask is not None and mask.dtype == torch.long for mask in masks)
+    assert [mask.shape[1] for mask in masks] == list(range(1, len(masks) + 1))  # one column per token fed so far
     assert not [record for record in caplog.records if "attention_mask" in record.getMessage()]
 
 
