@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 import torch
+import transformers.pipelines.base as pipeline_base
+from transformers.utils import logging as hf_logging
 
-from inference_fixtures import marker_model_dir  # noqa: F401
+from conftest import synthetic_radiograph
+from inference_fixtures import MARKER_REPORT, PLAIN_REPORT, marker_model_dir  # noqa: F401
+from xray_report.inference import generation
 from xray_report.inference.generation import (
     LoadedStudy,
     generate_for_studies,
     load_model_and_processor,
+    report_pipeline,
     resolve_device,
 )
 from xray_report.inference.studies import Study
@@ -27,8 +33,6 @@ def test_the_precision_recipe_is_applied(marker_model_dir: Path) -> None:
 
 
 def test_an_impossible_recipe_is_refused_before_loading(marker_model_dir: Path, monkeypatch) -> None:
-    from xray_report.inference import generation
-
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the recipe was checked")
 
@@ -91,10 +95,6 @@ def test_a_pipeline_that_loses_a_study_is_an_error() -> None:
 def test_the_pipeline_stays_on_the_models_device_where_cuda_exists(marker_model_dir: Path, monkeypatch) -> None:
     """Given no device, a transformers pipeline moves the model to cuda:0 when CUDA is available; ours must not
     (an int8 model is a CPU model). Simulated here: on this machine `.to("cuda:0")` would fail."""
-    import transformers.pipelines.base as pipeline_base
-
-    from xray_report.inference.generation import report_pipeline
-
     model, processor = load_model_and_processor(marker_model_dir, quantize="int8")
     monkeypatch.setattr(pipeline_base, "is_torch_cuda_available", lambda: True)
     assert report_pipeline(model, processor).device == torch.device("cpu")
@@ -106,9 +106,6 @@ def test_a_bad_device_name_is_refused_before_loading(marker_model_dir: Path) -> 
 
 
 def _marker_batch(marker_model_dir: Path):
-    from conftest import synthetic_radiograph
-    from xray_report.inference.generation import load_model_and_processor
-
     model, processor = load_model_and_processor(marker_model_dir)
     images = [synthetic_radiograph(seed=900, bright_spot=True), synthetic_radiograph(seed=901)]
     return model, processor, processor(images=images)
@@ -117,12 +114,6 @@ def _marker_batch(marker_model_dir: Path):
 def test_generate_masks_finished_rows_without_the_padding_warning(marker_model_dir: Path, caplog) -> None:
     """The two reports differ in length, so one row is fed padding after its EOS: generate passes the decoder an
     attention mask at every step instead of letting GPT-2 warn that none was given."""
-    import logging
-
-    from transformers.utils import logging as hf_logging
-
-    from inference_fixtures import MARKER_REPORT, PLAIN_REPORT
-
     model, processor, batch = _marker_batch(marker_model_dir)
     masks = []
     model.decoder.register_forward_pre_hook(lambda module, args, kwargs: masks.append(kwargs.get("attention_mask")),
@@ -138,8 +129,6 @@ def test_generate_masks_finished_rows_without_the_padding_warning(marker_model_d
 
 
 def test_generate_continues_given_decoder_ids(marker_model_dir: Path) -> None:
-    from inference_fixtures import MARKER_REPORT
-
     model, processor, batch = _marker_batch(marker_model_dir)
     full = model.generate(**batch)
     prefix = full[:, :3]  # the start token and the first two report tokens
