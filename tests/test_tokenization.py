@@ -174,3 +174,81 @@ def test_prepare_keeps_a_distinct_start_token_and_refuses_a_tokenizer_without_eo
     no_eos = PreTrainedTokenizerFast(tokenizer_object=backend)
     with pytest.raises(ValueError, match=f"^{type(no_eos).__name__} has no EOS token; the report model needs one to stop.$"):
         prepare_report_tokenizer(no_eos)
+
+
+def _write_gpt2_vocabulary_files(folder, corpus: list[str]):
+    """GPT-2's original file pair (vocab.json, merges.txt with its `#version` header), learnt on `corpus`;
+    returns the `tokenizers` tokenizer the files came from, as the reference encoding."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    reference = Tokenizer(models.BPE())
+    reference.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    reference.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    reference.train_from_iterator(corpus, trainer)
+    folder.mkdir(parents=True, exist_ok=True)
+    reference.model.save(str(folder))
+    return reference
+
+
+def test_gpt2_vocabulary_files_load_with_their_merges(tmp_path):
+    """A folder with only vocab.json and merges.txt (GPT-2's original release) encodes as the files say."""
+    from transformers import GPT2TokenizerFast
+
+    from processing import load_report_tokenizer
+
+    reference = _write_gpt2_vocabulary_files(tmp_path, REPORTS * 5)
+    merges = tmp_path / "merges.txt"
+    lines = merges.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("#version")
+    merges.write_text("\n".join([*lines[:3], "", "   ", *lines[3:], ""]) + "\n", encoding="utf-8")  # blank lines
+
+    tokenizer = load_report_tokenizer(tmp_path)
+    assert isinstance(tokenizer, GPT2TokenizerFast)
+    for text in [*REPORTS, "heart lungs opacity"]:
+        ids = tokenizer(text)["input_ids"]
+        assert ids == reference.encode(text).ids
+        assert tokenizer.decode(ids) == text
+    assert len(tokenizer(" heart")["input_ids"]) == 1  # the merges were applied: one token, not six bytes
+    assert tokenizer.eos_token == tokenizer.bos_token == "<|endoftext|>"
+    assert tokenizer.pad_token == REPORT_PAD_TOKEN and tokenizer.pad_token_id == reference.get_vocab_size()
+
+
+def test_gpt2_vocabulary_files_with_a_missing_or_malformed_merges_file_are_refused(tmp_path):
+    from processing import load_report_tokenizer
+
+    _write_gpt2_vocabulary_files(tmp_path, REPORTS)
+    merges = tmp_path / "merges.txt"
+    lines = merges.read_text(encoding="utf-8").splitlines()
+    merges.write_text("\n".join([lines[0], *(f"{line} extra" for line in lines[1:8]), *lines[8:]]), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"merges\.txt: line\(s\) \[0, 1, 2, 3, 4\] are not 'left right' merge pairs"):
+        load_report_tokenizer(tmp_path)
+    merges.unlink()
+    with pytest.raises(FileNotFoundError, match=r"merges\.txt: GPT-2 merges file not found next to vocab\.json"):
+        load_report_tokenizer(tmp_path)
+
+
+def test_a_saved_tokenizer_wins_over_gpt2_vocabulary_files_in_the_same_folder(tmp_path):
+    """save_pretrained's tokenizer.json is the tokenizer; a stray vocab.json / merges.txt pair beside it is not."""
+    from processing import load_report_tokenizer
+
+    learnt = train_report_tokenizer(REPORTS, kind="word", min_frequency=1)
+    learnt.save_pretrained(tmp_path)
+    _write_gpt2_vocabulary_files(tmp_path, REPORTS)
+    loaded = load_report_tokenizer(tmp_path)
+    assert type(loaded) is type(learnt)
+    assert loaded.get_vocab() == learnt.get_vocab()
+    assert loaded(REPORTS)["input_ids"] == learnt(REPORTS)["input_ids"]
+    assert loaded.pad_token_id == learnt.pad_token_id != loaded.eos_token_id
+
+
+def test_the_real_gpt2_vocabulary_gives_gpt2s_ids():
+    from conftest import require_shared
+    from processing import load_report_tokenizer
+
+    tokenizer = load_report_tokenizer(require_shared("tokenizers", "gpt2"))
+    assert tokenizer("Hello world")["input_ids"] == [15496, 995]
+    assert tokenizer.eos_token_id == tokenizer.bos_token_id == 50256
+    assert tokenizer.pad_token == REPORT_PAD_TOKEN and tokenizer.pad_token_id == 50257
