@@ -11,6 +11,10 @@ can only learn the report prior) and, with `--tokenizers word bpe`, the recipe w
 
     python bench/bench_proof_of_learning.py                                  # 1200 studies, 600 steps: ~8 min
     python bench/bench_proof_of_learning.py --tokenizers word bpe --variants true
+    python bench/bench_proof_of_learning.py --image-size 128 --variants true   # a 4x4 patch grid per view
+
+The patch grid is `image_size / 32` cells a side: 2x2 at the main job's 64 px, where every cell's receptive field
+covers the whole image, so the pointing game needs a larger image to mean anything.
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", default=["true", "shuffled"], choices=list(VARIANT_OVERRIDES))
     parser.add_argument("--tokenizers", nargs="+", default=[], choices=["word", "bpe"],
                         help="also train the recipe with each kind of learnt tokenizer (bpe: 400 tokens)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="the model's input side (a multiple of 32; default: the config's 64 px); the stored "
+                             "images are 1.25x as large, as the image processor resizes before its centre crop")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "proof_of_learning.json")
     args = parser.parse_args()
@@ -73,12 +80,14 @@ def main() -> int:
 
     datasets.disable_progress_bars()
     quickstart = _quickstart()
-    variants = {name: VARIANT_OVERRIDES[name] for name in args.variants}
+    size = [] if args.image_size is None else [
+        "--image_size", str(args.image_size), "--image_short_side", str(round(args.image_size * 1.25))]
+    variants = {name: VARIANT_OVERRIDES[name] + size for name in args.variants}
     for kind in args.tokenizers:
-        variants[f"tokenizer_{kind}"] = ["--tokenizer_type", kind] + (
+        variants[f"tokenizer_{kind}"] = size + ["--tokenizer_type", kind] + (
             ["--tokenizer_vocab_size", "400", "--tokenizer_min_frequency", "2"] if kind == "bpe" else [])
     results: dict = {"num_studies": args.num_studies, "max_steps": args.max_steps, "seed": args.seed,
-                     "config": "configs/tiny_cpu.yaml", "targets": TARGETS, "cpu_count": os.cpu_count(),
+                     "config": "configs/tiny_cpu.yaml", "image_size": args.image_size or 64, "targets": TARGETS, "cpu_count": os.cpu_count(),
                      "date": time.strftime("%Y-%m-%d"), "variants": {}}
     with tempfile.TemporaryDirectory() as temporary:
         work = args.work_dir or Path(temporary)

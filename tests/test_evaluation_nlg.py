@@ -79,3 +79,92 @@ def test_meteor_with_java() -> None:
     assert other.corpus["meteor"] < 0.05
     partial = compute_nlg_metrics(REFERENCES[:2], ["The heart is normal in size.", ""])
     assert 0.0 < partial.per_report[0]["meteor"] < 1.0 and partial.per_report[1]["meteor"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        ("", 0),
+        ("No effusion.", 0),
+        ("a b a", 1),  # "a" twice; no 2-gram twice
+        ("a a a a", 3),  # overlapping occurrences count
+        ("The heart. the HEART.", 3),  # case-blind; "." is a word: "the heart ." twice
+        ("The lungs are clear. The lungs are clear.", 5),  # the loop's length, not more
+        ("Size 4.5 cm, stable; size 4.5 cm", 5),  # "size 4 . 5 cm" twice: punctuation marks are words
+    ],
+)
+def test_longest_repeated_ngram_by_hand(report: str, expected: int) -> None:
+    assert nlg.longest_repeated_ngram(report) == expected
+
+
+class _FakeProcess:
+    """Stands in for the METEOR Java process: records how it was stopped; its pipe and kill may fail."""
+
+    def __init__(self, broken: bool) -> None:
+        self.broken, self.killed, self.wait_timeout = broken, False, "never called"
+        self.stdin = self
+
+    def close(self) -> None:
+        if self.broken:
+            raise OSError("the pipe is already closed")
+
+    def kill(self) -> None:
+        self.killed = True
+        if self.broken:
+            raise ProcessLookupError("the process already exited")
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.wait_timeout = timeout
+        return 0
+
+
+def _fake_meteor_class(failures: int, broken_process: bool = False) -> type:
+    """A pycocoevalcap `Meteor` stand-in whose first `failures` instances fail as a dead Java process does."""
+    import threading
+
+    class FakeMeteor:
+        instances: list = []
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.meteor_p = _FakeProcess(broken_process)
+            self.fails = len(FakeMeteor.instances) < failures
+            FakeMeteor.instances.append(self)
+
+        def compute_score(self, gts: dict, res: dict) -> tuple[float, list[float]]:
+            self.lock.acquire()  # pycocoevalcap holds its lock while it talks to the process
+            assert gts.keys() == res.keys(), "references and predictions must reach the scorer"
+            if self.fails:
+                raise BrokenPipeError("METEOR process died")
+            self.lock.release()
+            return 0.5, [0.25, 0.75]
+
+    return FakeMeteor
+
+
+def test_the_java_scorer_restarts_a_dead_process_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pycocoevalcap.meteor.meteor as meteor_module
+
+    fake = _fake_meteor_class(failures=1)
+    monkeypatch.setattr(meteor_module, "Meteor", fake)
+    shared = nlg._SharedMeteor()
+    assert shared.score({0: ["a"]}, {0: ["a"]}) == (0.5, [0.25, 0.75])
+    dead, alive = fake.instances
+    assert dead.meteor_p.killed and dead.meteor_p.wait_timeout is not None  # stopped, with a bounded wait
+    assert not dead.lock.locked()  # the failed call's lock released
+    assert not alive.meteor_p.killed
+    shared.close()
+    assert alive.meteor_p.killed and len(fake.instances) == 2
+
+
+def test_the_java_scorer_gives_up_after_its_restart_fails_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pycocoevalcap.meteor.meteor as meteor_module
+
+    fake = _fake_meteor_class(failures=10, broken_process=True)
+    monkeypatch.setattr(meteor_module, "Meteor", fake)
+    shared = nlg._SharedMeteor()
+    with pytest.raises(BrokenPipeError, match="METEOR process died"):
+        shared.score({0: ["a"]}, {0: ["a"]})
+    assert len(fake.instances) == 2 and all(item.meteor_p.killed for item in fake.instances)
+    shared.close()  # nothing left to stop: a no-op, and stopping a dead process raised nothing
+    assert len(fake.instances) == 2
