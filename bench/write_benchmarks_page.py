@@ -117,6 +117,26 @@ The main job's recipe on {data['num_studies']} synthetic studies ({variants[name
 {header}
 {rule}
 {chr(10).join(rows)}
+{grounding_by_size_section()}"""
+
+
+def grounding_by_size_section() -> str:
+    """The recipe's pointing game at larger inputs (`--image-size`), one results file per size; empty when none ran."""
+    runs = sorted((json.loads(path.read_text(encoding="utf-8")) for path in RESULTS.glob("proof_of_learning_*px.json")),
+                  key=lambda data: data["image_size"])
+    if not runs:
+        return ""
+    rows = "\n".join(
+        f"| {data['image_size']} px ({data['image_size'] // 32}x{data['image_size'] // 32} grid), {data['max_steps']} steps "
+        f"| {_f(v['finding_accuracy'])} | {_f(v['zone_accuracy'])} | {_f(v['pointing_accuracy'])} "
+        f"| {_f(v['uniform_map_pointing_accuracy'])} | {_f(v['train_seconds'], 0)} |"
+        for data in runs for v in [data["variants"]["true"]])
+    return f"""
+Larger inputs (`--image-size N`, results `proof_of_learning_<N>px.json`), the recipe only:
+
+| input | findings | zone | heatmap peaks on the opacity | uniform map | training s |
+| --- | --- | --- | --- | --- | --- |
+{rows}
 """
 
 
