@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m xray_report.evaluation.validate_labeler ../shared/data/iu_xray/kaggle/indiana_reports.csv \\
+    python -m xray_report.evaluation.validate_labeler path/to/iu_xray/indiana_reports.csv \\
         --output-dir outputs/labeler_validation
 
 For every study of the Kaggle ``indiana_reports.csv`` (columns uid, MeSH, Problems, findings, impression ...),
