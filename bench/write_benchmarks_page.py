@@ -122,8 +122,8 @@ The main job's recipe on {data['num_studies']} synthetic studies ({variants[name
 
 def grounding_by_size_section() -> str:
     """The recipe's pointing game at larger inputs (`--image-size`), one results file per size; empty when none ran."""
-    runs = sorted((json.loads(path.read_text(encoding="utf-8")) for path in RESULTS.glob("proof_of_learning_*px.json")),
-                  key=lambda data: data["image_size"])
+    runs = sorted((json.loads(path.read_text(encoding="utf-8")) for path in RESULTS.glob("proof_of_learning_*px_*steps.json")),
+                  key=lambda data: (data["image_size"], data["max_steps"]))
     if not runs:
         return ""
     rows = "\n".join(
@@ -132,7 +132,7 @@ def grounding_by_size_section() -> str:
         f"| {_f(v['uniform_map_pointing_accuracy'])} | {_f(v['train_seconds'], 0)} |"
         for data in runs for v in [data["variants"]["true"]])
     return f"""
-Larger inputs (`--image-size N`, results `proof_of_learning_<N>px.json`), the recipe only:
+Larger inputs (`--image-size N`, results `proof_of_learning_<N>px_<steps>steps.json`), the recipe only:
 
 | input | findings | zone | heatmap peaks on the opacity | uniform map | training s |
 | --- | --- | --- | --- | --- | --- |
