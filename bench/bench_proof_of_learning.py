@@ -74,7 +74,8 @@ def main() -> int:
                         help="also train the recipe with each kind of learnt tokenizer (bpe: 400 tokens)")
     parser.add_argument("--image-size", type=int, default=None,
                         help="the model's input side (a multiple of 32; default: the config's 64 px); the stored "
-                             "images are 1.25x as large, as the image processor resizes before its centre crop")
+                             "images keep the config's image_short_side / image_size ratio (the image processor "
+                             "resizes before its centre crop)")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--output", type=Path, default=None,
                         help="default: bench/results/proof_of_learning.json, or proof_of_learning_<N>px_<steps>steps.json "
@@ -85,17 +86,20 @@ def main() -> int:
         args.output = REPO / "bench" / "results" / f"proof_of_learning{suffix}.json"
 
     import datasets
+    import yaml
 
     datasets.disable_progress_bars()
     quickstart = _quickstart()
-    size = [] if args.image_size is None else [
-        "--image_size", str(args.image_size), "--image_short_side", str(round(args.image_size * 1.25))]
+    config = yaml.safe_load(quickstart.CONFIG.read_text(encoding="utf-8"))
+    image_size = args.image_size or config["image_size"]
+    short_side = round(image_size * config["image_short_side"] / config["image_size"])
+    size = [] if args.image_size is None else ["--image_size", str(image_size), "--image_short_side", str(short_side)]
     variants = {name: VARIANT_OVERRIDES[name] + size for name in args.variants}
     for kind in args.tokenizers:
         variants[f"tokenizer_{kind}"] = size + ["--tokenizer_type", kind] + (
             ["--tokenizer_vocab_size", "400", "--tokenizer_min_frequency", "2"] if kind == "bpe" else [])
     results: dict = {"num_studies": args.num_studies, "max_steps": args.max_steps, "seed": args.seed,
-                     "config": "configs/tiny_cpu.yaml", "image_size": args.image_size or 64, "targets": TARGETS,
+                     "config": "configs/tiny_cpu.yaml", "image_size": image_size, "targets": TARGETS,
                      "cpu_count": os.cpu_count(),
                      "date": time.strftime("%Y-%m-%d"), "variants": {}}
     with tempfile.TemporaryDirectory() as temporary:

@@ -122,12 +122,14 @@ The main job's recipe on {data['num_studies']} synthetic studies ({variants[name
 
 def grounding_by_size_section() -> str:
     """The recipe's pointing game at larger inputs (`--image-size`), one results file per size; empty when none ran."""
-    runs = sorted((json.loads(path.read_text(encoding="utf-8")) for path in RESULTS.glob("proof_of_learning_*px_*steps.json")),
+    files = RESULTS.glob("proof_of_learning_*px_*steps.json")
+    runs = sorted((json.loads(path.read_text(encoding="utf-8")) for path in files),
                   key=lambda data: (data["image_size"], data["max_steps"]))
     if not runs:
         return ""
     rows = "\n".join(
-        f"| {data['image_size']} px ({data['image_size'] // 32}x{data['image_size'] // 32} grid), {data['max_steps']} steps "
+        f"| {data['image_size']} px ({data['image_size'] // 32}x{data['image_size'] // 32} grid), "
+        f"{data['max_steps']} steps "
         f"| {_f(v['finding_accuracy'])} | {_f(v['zone_accuracy'])} | {_f(v['pointing_accuracy'])} "
         f"| {_f(v['uniform_map_pointing_accuracy'])} | {_f(v['train_seconds'], 0)} |"
         for data in runs for v in [data["variants"]["true"]])
