@@ -142,6 +142,42 @@ Larger inputs (`--image-size N`, results `proof_of_learning_<N>px_<steps>steps.j
 """
 
 
+def seed_stability_section(data: dict[str, Any]) -> str:
+    """The main job's recipe repeated over seeds (`bench/bench_seed_stability.py`), then each variant's file
+    (`seed_stability_<variant>.json`, written with `--overrides`)."""
+    variants = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(RESULTS.glob("seed_stability_*.json"))]
+    return "".join(_seed_table(run) for run in [data, *variants])
+
+
+def _seed_table(data: dict[str, Any]) -> str:
+    runs, summary, targets = data["runs"], data["summary"], data["targets"]
+    rows = "\n".join(
+        f"| {seed} | {_f(run['finding_accuracy'])} | {_f(run['control_finding_accuracy'])} | {_f(run['zone_accuracy'])} "
+        f"| {_f(run['pointing_accuracy'])} | {_f(run['uniform_map_pointing_accuracy'])} "
+        f"| {run['distinct_reports']} / {run['unfinished_reports']} | {_f(run['train_seconds'], 0)} |"
+        for seed, run in runs.items())
+    meeting = summary["seeds_meeting"]
+    count = len(runs)
+    overrides = f" with `{' '.join(data['overrides'])}`" if data.get("overrides") else ""
+    title = "## Seed stability of the main job (`bench/bench_seed_stability.py`, `seed_stability.json`)" if not overrides else ""
+    return f"""{title}
+
+The main job's recipe (`{data['config']}`{overrides}, {data['num_studies']} studies, {data['max_steps']} steps) from
+{count} seeds; each seed writes its own studies and trains its own model ({data['cpu_count']} CPU cores,
+{data['torch_threads']} torch threads, {data['cpu_capability']} kernels, {data['date']}).
+
+| seed | findings | best image-blind report | zone | heatmap peaks on the opacity | uniform map | distinct / unfinished | training s |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+{rows}
+
+Seeds meeting each target: findings ≥ {targets['finding_accuracy']} {meeting['finding_accuracy']} of {count},
+image-blind ≤ {targets['control_finding_accuracy_at_most']} {meeting['control']} of {count}, zone ≥ {targets['zone_accuracy']}
+{meeting['zone_accuracy']} of {count}, pointing ≥ {targets['pointing_accuracy']} {meeting['pointing_accuracy']} of {count},
+every report finished {meeting['finished']} of {count}. Median zone {_f(summary['zone_accuracy']['median'])}
+(range {_f(summary['zone_accuracy']['min'])}–{_f(summary['zone_accuracy']['max'])}).
+"""
+
+
 def semireal_section(data: dict[str, Any]) -> str:
     scores = data["scores"]
     names = list(scores)
@@ -272,6 +308,7 @@ peak RSS {_f(data['peak_rss_mib_after_train'], 0)} MiB.
 SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("inference.json", inference_section),
     ("proof_of_learning.json", proof_section),
+    ("seed_stability.json", seed_stability_section),
     ("semireal.json", semireal_section),
     ("baselines.json", baselines_section),
     ("r2gen_protocol.json", r2gen_section),
