@@ -42,15 +42,12 @@ def _load(name: str, path: Path):
     return module
 
 
+proof = _load("bench_proof_of_learning", REPO / "bench" / "bench_proof_of_learning.py")
+
+
 def meets_targets(scores: dict, targets: dict) -> dict[str, bool]:
-    """Which of the first-run targets one seed's figures meet (`targets` as in bench_proof_of_learning.TARGETS)."""
-    return {
-        "finding_accuracy": scores["finding_accuracy"] >= targets["finding_accuracy"],
-        "control": scores["control_finding_accuracy"] <= targets["control_finding_accuracy_at_most"],
-        "zone_accuracy": scores["zone_accuracy"] >= targets["zone_accuracy"],
-        "pointing_accuracy": (scores["pointing_accuracy"] or 0.0) >= targets["pointing_accuracy"],
-        "finished": scores["unfinished_reports"] == 0,
-    }
+    """The proof-of-learning benchmark's target check, plus: every report finished before the token limit."""
+    return {**proof.targets_met(scores, targets), "finished": scores["unfinished_reports"] == 0}
 
 
 def summarise(runs: dict[str, dict]) -> dict[str, dict]:
@@ -81,12 +78,12 @@ def main() -> int:
     import torch
 
     datasets.disable_progress_bars()
-    proof = _load("bench_proof_of_learning", REPO / "bench" / "bench_proof_of_learning.py")
     quickstart = proof._quickstart()
     results: dict = {"num_studies": args.num_studies, "max_steps": args.max_steps, "seeds": args.seeds,
-                     "config": "configs/tiny_cpu.yaml", "overrides": shlex.split(args.overrides), "targets": proof.TARGETS, "cpu_count": os.cpu_count(),
-                     "torch_threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                     "date": time.strftime("%Y-%m-%d"), "runs": {}}
+                     "config": "configs/tiny_cpu.yaml", "overrides": shlex.split(args.overrides),
+                     "targets": proof.TARGETS, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                     "cpu_capability": torch.backends.cpu.get_cpu_capability(), "date": time.strftime("%Y-%m-%d"),
+                     "runs": {}}
     with tempfile.TemporaryDirectory() as temporary:
         work = args.work_dir or Path(temporary)
         for seed in args.seeds:

@@ -146,7 +146,8 @@ def seed_stability_section(data: dict[str, Any]) -> str:
     """The main job's recipe repeated over seeds (`bench/bench_seed_stability.py`), then each variant's file
     (`seed_stability_<variant>.json`, written with `--overrides`)."""
     variants = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(RESULTS.glob("seed_stability_*.json"))]
-    return "".join(_seed_table(run) for run in [data, *variants])
+    title = "## Seed stability of the main job (`bench/bench_seed_stability.py`, `seed_stability.json`)\n"
+    return title + "".join(_seed_table(run) for run in [data, *variants])
 
 
 def _seed_table(data: dict[str, Any]) -> str:
@@ -159,9 +160,7 @@ def _seed_table(data: dict[str, Any]) -> str:
     meeting = summary["seeds_meeting"]
     count = len(runs)
     overrides = f" with `{' '.join(data['overrides'])}`" if data.get("overrides") else ""
-    title = "## Seed stability of the main job (`bench/bench_seed_stability.py`, `seed_stability.json`)" if not overrides else ""
-    return f"""{title}
-
+    return f"""
 The main job's recipe (`{data['config']}`{overrides}, {data['num_studies']} studies, {data['max_steps']} steps) from
 {count} seeds; each seed writes its own studies and trains its own model ({data['cpu_count']} CPU cores,
 {data['torch_threads']} torch threads, {data['cpu_capability']} kernels, {data['date']}).
