@@ -149,15 +149,23 @@ def score(run: Any, outputs: list[dict[str, Any]], studies_dir: Path) -> dict[st
 
 
 def _varied_examples(test: Any, outputs: list[dict[str, Any]], truth: dict, count: int) -> list[tuple]:
-    """Test studies that show different things: one with an opacity, one with another finding, one normal, ..."""
+    """Test studies that show different things: one with an opacity, one with another finding, one normal, ...
+
+    Where the model gets some studies wrong, the opacity example is one it gets wrong (the zone, most often), so
+    that the side-by-side shows the model's errors next to its successes rather than only the successes.
+    """
+    from xray_report.synthetic import report_errors
+
     rows = list(zip(test["study_id"], test["report"], outputs))
+    wrong = {row[0] for row in rows if report_errors(truth[row[0]], row[2]["generated_text"])}
     wanted = [
-        lambda f: f.opacity_zone is not None,
-        lambda f: f.opacity_zone is None and (f.cardiomegaly or f.effusion),
-        lambda f: f.opacity_zone is None and not (f.cardiomegaly or f.effusion),
+        lambda i: truth[i].opacity_zone is not None and i in wrong,
+        lambda i: truth[i].opacity_zone is not None,
+        lambda i: truth[i].opacity_zone is None and (truth[i].cardiomegaly or truth[i].effusion),
+        lambda i: truth[i].opacity_zone is None and not (truth[i].cardiomegaly or truth[i].effusion),
     ]
-    chosen = [next((row for row in rows if want(truth[row[0]])), None) for want in wanted]
-    chosen = [row for row in chosen if row is not None]
+    chosen = [next((row for row in rows if want(row[0])), None) for want in wanted]
+    chosen = [row for index, row in enumerate(chosen) if row is not None and (index != 1 or chosen[0] is None)]
     return (chosen + [row for row in rows if row not in chosen])[:count]
 
 
@@ -193,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     studies_dir, model_dir = output_dir / "studies", output_dir / "model"
 
     from xray_report.inference.generation import report_pipeline
-    from xray_report.synthetic import describe_findings, read_truth, study_image_paths
+    from xray_report.synthetic import describe_findings, read_truth, report_errors, study_image_paths
     from xray_report.training.predict import write_predictions
 
     run = train(studies_dir, model_dir, args.num_studies, args.max_steps, args.seed)
@@ -229,8 +237,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logger.info("  BLEU-4 %.3f  ROUGE-L %.3f  CIDEr %.3f", *(result["nlg"].get(k, float("nan")) for k in
                                                          ("bleu_4", "rouge_l", "cider")))
     for study_id, reference, output in _varied_examples(test, outputs, truth, count=3):
-        logger.info("\nstudy %s\n  image shows: %s\n  reference:   %s\n  generated:   %s", study_id,
-                    describe_findings(truth[study_id]), reference, output["generated_text"])
+        errors = report_errors(truth[study_id], output["generated_text"])
+        logger.info("\nstudy %s\n  image shows: %s\n  reference:   %s\n  generated:   %s\n  verdict:     %s", study_id,
+                    describe_findings(truth[study_id]), reference, output["generated_text"],
+                    f"WRONG: {', '.join(errors)}" if errors else "every image-determined finding stated right")
     verdict = "the same report" if result["fresh_process_reload_identical"] else "A DIFFERENT REPORT"
     logger.info("\nA fresh Python process loaded %s with trust_remote_code=True (%s) and wrote %s.", model_dir,
                 reloaded["pipeline_class"], verdict)

@@ -31,6 +31,41 @@ def test_synthetic_reports_are_recovered_by_the_labeler():
     assert flipped["accuracy_cardiomegaly"] == 0.0
 
 
+def test_report_errors_names_what_one_report_gets_wrong():
+    from xray_report.synthetic import StudyFindings, report_errors, report_for
+
+    study = StudyFindings(cardiomegaly=True, effusion=False, opacity_zone="left lower")
+    assert report_errors(study, " ".join(report_for(study))) == []
+    other_zone = " ".join(report_for(StudyFindings(True, False, "right lower")))
+    assert report_errors(study, other_zone) == ["opacity zone"]
+    normal = " ".join(report_for(StudyFindings(False, True, None)))
+    assert report_errors(study, normal) == ["Cardiomegaly", "Lung Opacity", "Pleural Effusion", "opacity zone"]
+    both_zones = " ".join(report_for(study)) + " There is a focal opacity in the right upper lobe."
+    assert report_errors(study, both_zones) == ["opacity zone"]
+
+
+def test_quickstart_examples_show_a_wrong_report_when_there_is_one():
+    """The side-by-side must not show only successes: a study the model got wrong is among the three."""
+    import importlib.util
+
+    from conftest import REPO_ROOT
+    from xray_report.synthetic import StudyFindings, report_for
+
+    spec = importlib.util.spec_from_file_location("quickstart", REPO_ROOT / "quickstart.py")
+    quickstart = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quickstart)
+    truth = {"1": StudyFindings(False, False, "left lower"), "2": StudyFindings(False, False, "right upper"),
+             "3": StudyFindings(True, False, None), "4": StudyFindings(False, False, None)}
+    references = {study_id: " ".join(report_for(study)) for study_id, study in truth.items()}
+    generated = dict(references, **{"2": references["1"].replace("left lower", "left upper")})
+    test = {"study_id": list(truth), "report": [references[i] for i in truth]}
+    outputs = [{"generated_text": generated[i]} for i in truth]
+    chosen = [row[0] for row in quickstart._varied_examples(test, outputs, truth, count=3)]
+    assert chosen == ["2", "3", "4"]
+    all_right = [{"generated_text": references[i]} for i in truth]
+    assert [row[0] for row in quickstart._varied_examples(test, all_right, truth, count=3)] == ["1", "3", "4"]
+
+
 def test_builder_reads_the_synthetic_kaggle_layout(tmp_path):
     from dataset_builder import load_iu_xray
     from xray_report.synthetic import read_truth

@@ -301,6 +301,28 @@ def read_truth(root: str | Path) -> dict[str, StudyFindings]:
     return truth
 
 
+def _findings_right(study: StudyFindings, labels: dict[str, Label]) -> dict[str, bool]:
+    """Observation -> whether the labeled report states it as the images show it (positive exactly when present)."""
+    return {name: (labels[name] == Label.POSITIVE) == present for name, present in study.observations().items()}
+
+
+def _zone_right(study: StudyFindings, text: str) -> bool:
+    """Whether `text` names the opacity's zone, and no other zone."""
+    return {" ".join(match) for match in _ZONE_PATTERN.findall(text.lower())} == {study.opacity_zone}
+
+
+def report_errors(study: StudyFindings, text: str) -> list[str]:
+    """What one generated report gets wrong about the study's images: observation names, then `"opacity zone"`.
+
+    The same rules as `finding_accuracy`; an empty list means every image-determined finding is stated right.
+    """
+    right = _findings_right(study, label_report(text))
+    errors = [name for name in FINDING_OBSERVATIONS if not right[name]]
+    if study.opacity_zone is not None and not _zone_right(study, text):
+        errors.append("opacity zone")
+    return errors
+
+
 def finding_accuracy(truth: Sequence[StudyFindings], generated: Sequence[str]) -> dict[str, float]:
     """Accuracy of the image-determined findings in generated reports, read with `xray_report.evaluation.label_report`.
 
@@ -315,15 +337,13 @@ def finding_accuracy(truth: Sequence[StudyFindings], generated: Sequence[str]) -
     exact = zone_hits = zone_total = 0
     labels_of = {text: label_report(text) for text in set(generated)}  # reports repeat: label each text once
     for study, text in zip(truth, generated):
-        labels = labels_of[text]
-        right = [(labels[name] == Label.POSITIVE) == present for name, present in study.observations().items()]
-        for name, ok in zip(FINDING_OBSERVATIONS, right):
-            correct[name] += ok
-        exact += all(right)
+        right = _findings_right(study, labels_of[text])
+        for name in FINDING_OBSERVATIONS:
+            correct[name] += right[name]
+        exact += all(right.values())
         if study.opacity_zone is not None:
             zone_total += 1
-            named = {" ".join(match) for match in _ZONE_PATTERN.findall(text.lower())}
-            zone_hits += named == {study.opacity_zone}
+            zone_hits += _zone_right(study, text)
     count = len(truth)
     result = {f"accuracy_{name.lower().replace(' ', '_')}": correct[name] / count for name in FINDING_OBSERVATIONS}
     result["finding_accuracy"] = sum(correct.values()) / (count * len(FINDING_OBSERVATIONS))
@@ -371,6 +391,7 @@ __all__ = [
     "read_truth",
     "render_frontal",
     "render_lateral",
+    "report_errors",
     "report_for",
     "sample_findings",
     "study_image_name",
