@@ -141,3 +141,21 @@ def test_named_encoder_and_decoder_are_loaded_checked_and_given_the_dropout(tmp_
     model_args, data_args, _ = parse_config(common + ["--image_size", "96"])
     with pytest.raises(ConfigError, match="image_size=64"):
         build_model_and_processor(model_args, data_args, ["The heart is normal."] * 4)
+
+
+def test_fresh_decoder_takes_the_initializer_range_and_refuses_a_non_positive_one(tmp_path):
+    from xray_report.training import parse_config
+    from xray_report.training.arguments import ConfigError
+    from xray_report.training.model_factory import build_model_and_processor
+    from training_fixtures import TINY_CONFIG
+
+    common = [str(TINY_CONFIG), "--output_dir", str(tmp_path), "--decoder_width", "64"]
+    stds = {}
+    for value in ("0.02", "0.1"):
+        model_args, data_args, _ = parse_config(common + ["--decoder_initializer_range", value])
+        model, _ = build_model_and_processor(model_args, data_args, ["The heart is normal."] * 4)
+        assert model.decoder.config.initializer_range == pytest.approx(float(value))
+        stds[value] = float(model.decoder.transformer.h[0].crossattention.q_attn.weight.std())
+    assert stds["0.02"] == pytest.approx(0.02, rel=0.1) and stds["0.1"] == pytest.approx(0.1, rel=0.1)
+    with pytest.raises(ConfigError, match="decoder_initializer_range must be > 0"):
+        parse_config(common + ["--decoder_initializer_range", "0"])

@@ -80,6 +80,13 @@ class ModelArguments:
     decoder_dropout: float | None = field(
         default=None, metadata={"help": "Overrides the decoder's embedding, attention and residual dropout."}
     )
+    decoder_initializer_range: float | None = field(
+        default=None,
+        metadata={"help": "Standard deviation of a fresh decoder's initial weights (GPT-2's initializer_range; like "
+                  "decoder_layers/width/heads, unused with a pretrained decoder). "
+                  "None keeps GPT-2's 0.02, chosen for 768-wide models; a narrow fresh decoder learns to read the "
+                  "image much sooner with about 1/sqrt(decoder_width) (docs/limitations.md)."},
+    )
     tokenizer_name_or_path: str | None = field(
         default=None,
         metadata={"help": f"Report tokenizer: a directory or hub id, or '{BYTE_LEVEL_TOKENIZER}'. Defaults to "
@@ -108,6 +115,8 @@ class ModelArguments:
     def __post_init__(self) -> None:
         if self.image_size <= 0 or self.image_size % 32:
             raise ConfigError(f"image_size must be a positive multiple of 32, got {self.image_size}")
+        if self.decoder_initializer_range is not None and not self.decoder_initializer_range > 0:
+            raise ConfigError(f"decoder_initializer_range must be > 0, got {self.decoder_initializer_range}")
         if self.lora_r < 0:
             raise ConfigError(f"lora_r must be >= 0, got {self.lora_r}")
         if self.tokenizer_type not in LEARNT_TOKENIZER_KINDS:

@@ -87,11 +87,14 @@ def _decoder_spec(model_args: ModelArguments) -> str | GPT2Config:
     """The decoder argument of `build_report_model`: a GPT-2-family name or directory, or a fresh config."""
     if model_args.decoder_name_or_path:
         return model_args.decoder_name_or_path
+    initializer = {} if model_args.decoder_initializer_range is None else {
+        "initializer_range": model_args.decoder_initializer_range}
     return GPT2Config(
         n_layer=model_args.decoder_layers,
         n_embd=model_args.decoder_width,
         n_head=model_args.decoder_heads,
         n_positions=model_args.decoder_positions,
+        **initializer,
     )
 
 
