@@ -110,6 +110,7 @@ def main() -> int:
             ["--tokenizer_vocab_size", "400", "--tokenizer_min_frequency", "2"] if kind == "bpe" else [])
     results: dict = {"num_studies": args.num_studies, "max_steps": args.max_steps, "seed": args.seed,
                      "config": "configs/tiny_cpu.yaml", "image_size": image_size, "targets": TARGETS,
+                     "decoder_initializer_range": config.get("decoder_initializer_range"),
                      "cpu_count": os.cpu_count(),
                      "date": time.strftime("%Y-%m-%d"), "variants": {}}
     with tempfile.TemporaryDirectory() as temporary:

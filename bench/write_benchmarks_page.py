@@ -112,7 +112,8 @@ def proof_section(data: dict[str, Any]) -> str:
     return f"""## Proof of learning (`bench/bench_proof_of_learning.py`, `proof_of_learning.json`)
 
 The main job's recipe on {data['num_studies']} synthetic studies ({variants[names[0]]['test_studies']} held out),
-{data['max_steps']} steps, `{data['config']}`; each variant changes one thing.
+{data['max_steps']} steps, `{data['config']}` (decoder initialised with std {_init_std(data)}, {data['date']}); each
+variant changes one thing.
 
 {header}
 {rule}
@@ -131,15 +132,22 @@ def grounding_by_size_section() -> str:
         f"| {data['image_size']} px ({data['image_size'] // 32}x{data['image_size'] // 32} grid), "
         f"{data['max_steps']} steps "
         f"| {_f(v['finding_accuracy'])} | {_f(v['zone_accuracy'])} | {_f(v['pointing_accuracy'])} "
-        f"| {_f(v['uniform_map_pointing_accuracy'])} | {_f(v['train_seconds'], 0)} |"
+        f"| {_f(v['uniform_map_pointing_accuracy'])} | {_init_std(data)} | {_f(v['train_seconds'], 0)} |"
         for data in runs for v in [data["variants"]["true"]])
     return f"""
 Larger inputs (`--image-size N`, results `proof_of_learning_<N>px_<steps>steps.json`), the recipe only:
 
-| input | findings | zone | heatmap peaks on the opacity | uniform map | training s |
-| --- | --- | --- | --- | --- | --- |
+| input | findings | zone | heatmap peaks on the opacity | uniform map | decoder init std | training s |
+| --- | --- | --- | --- | --- | --- | --- |
 {rows}
 """
+
+
+def _init_std(data: dict[str, Any]) -> str:
+    """The fresh decoder's initializer_range of a proof-of-learning run (files written before the option existed
+    ran with GPT-2's default)."""
+    value = data.get("decoder_initializer_range")
+    return "0.02 (GPT-2's default)" if value is None else f"{value:g}"
 
 
 def seed_stability_section(data: dict[str, Any]) -> str:
@@ -160,10 +168,11 @@ def _seed_table(data: dict[str, Any]) -> str:
     meeting = summary["seeds_meeting"]
     count = len(runs)
     overrides = f" with `{' '.join(data['overrides'])}`" if data.get("overrides") else ""
+    note = f" ({data['note']})" if data.get("note") else ""
     return f"""
 The main job's recipe (`{data['config']}`{overrides}, {data['num_studies']} studies, {data['max_steps']} steps) from
 {count} seeds; each seed writes its own studies and trains its own model ({data['cpu_count']} CPU cores,
-{data['torch_threads']} torch threads, {data['cpu_capability']} kernels, {data['date']}).
+{data['torch_threads']} torch threads, {data['cpu_capability']} kernels, {data['date']}){note}.
 
 | seed | findings | best image-blind report | zone | heatmap peaks on the opacity | uniform map | distinct / unfinished | training s |
 | --- | --- | --- | --- | --- | --- | --- | --- |
