@@ -88,9 +88,8 @@ def test_tiny_model_learns_findings_from_images(tmp_path):
     opacity's zone is named in most opacity studies; every report ends before the token limit.
 
     Measured on 2 cores with 1 thread, studies from seeds 1-3: findings and zone 1.0 in all three. The heatmap
-    pointing game is not asserted:
-    0.75, 0.48 and 0.00 in those runs, 0.00-0.63 over eight full-size runs of the main job, against 0.18 for a
-    uniform map, so no bar holds (see docs/limitations.md).
+    pointing game is not asserted: 0.75, 0.48 and 0.00 in those runs, 0.00-0.63 over eight full-size runs of the
+    main job, against 0.18 for a uniform map, so no bar holds (see docs/limitations.md).
     """
     import importlib.util
 

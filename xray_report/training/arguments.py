@@ -84,8 +84,8 @@ class ModelArguments:
         default=None,
         metadata={"help": "Standard deviation of a fresh decoder's initial weights (GPT-2's initializer_range; like "
                   "decoder_layers/width/heads, unused with a pretrained decoder). "
-                  "None keeps GPT-2's 0.02, chosen for 768-wide models; a narrow fresh decoder learns to read the "
-                  "image much sooner with about 1/sqrt(decoder_width) (docs/limitations.md)."},
+                  "None keeps GPT-2's 0.02, chosen for 768-wide models; with it the 128-wide tiny decoder was slow "
+                  "to read the image, and configs/tiny_cpu.yaml uses 0.0625 (docs/limitations.md)."},
     )
     tokenizer_name_or_path: str | None = field(
         default=None,
