@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig, PreTrainedConfig, PreTrainedModel
@@ -24,6 +25,8 @@ def build_report_model(
     tokenizer: PreTrainedTokenizerBase,
     generation: dict[str, Any] | None = None,
     decoder_overrides: dict[str, Any] | None = None,
+    observation_names: Sequence[str] | None = None,
+    observation_loss_weight: float = 1.0,
 ) -> XrayReportModel:
     """Builds an [`XrayReportModel`] with consistent special tokens and generation defaults.
 
@@ -36,6 +39,8 @@ def build_report_model(
         generation: overrides of the generation defaults stored in `model.generation_config`.
         decoder_overrides: config attributes set on a decoder loaded by name or given as a config (e.g. the
             dropout rates `resid_pdrop`, `embd_pdrop`, `attn_pdrop`).
+        observation_names, observation_loss_weight: give the model an observation head over these observations
+            (see [`XrayReportConfig`]); None: no head.
     """
     check_report_tokenizer(tokenizer)
     encoder_model = _build_encoder(encoder)
@@ -44,6 +49,9 @@ def build_report_model(
         decoder_model.resize_token_embeddings(len(tokenizer))
 
     config = XrayReportConfig.from_encoder_decoder_configs(encoder_model.config, decoder_model.config)
+    if observation_names:
+        config.observation_names = list(observation_names)
+        config.observation_loss_weight = observation_loss_weight
     model = XrayReportModel(config=config, encoder=encoder_model, decoder=decoder_model)
     set_special_tokens(model, tokenizer)
     model.generation_config = make_generation_config(tokenizer, **(generation or {}))

@@ -23,6 +23,14 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
             The image encoder's configuration.
         decoder (`PreTrainedConfig` or `dict`, *optional*):
             The text decoder's configuration (GPT-2 family); `is_decoder` and `add_cross_attention` are set.
+        observation_names (`list[str]`, *optional*):
+            When set, the model has an observation head: a linear layer on the max over the study's encoder
+            tokens (projected to the decoder's width) that predicts, per name, whether the report states that
+            observation. Training passes `observation_labels` and adds its binary cross-entropy to the loss, so
+            the encoder learns to see what reports talk about even when those words are few among the report's
+            tokens. `None` (the default): no head.
+        observation_loss_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the observation loss next to the report's token-mean cross-entropy.
     """
 
     model_type = "xray_report"
@@ -32,6 +40,9 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
             config_class=AutoConfig, model_type="gpt2", init_kwargs={"is_decoder": True, "add_cross_attention": True}
         ),
     }
+
+    observation_names: list[str] | None = None
+    observation_loss_weight: float = 1.0
 
 
 __all__ = ["XrayReportConfig"]

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn import CrossEntropyLoss
+from torch import nn
+from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss
 from transformers import GenerationConfig, PretrainedConfig, PreTrainedModel, VisionEncoderDecoderModel
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
@@ -32,6 +33,24 @@ class ProjectedEncoderOutput(BaseModelOutput):
     """
 
 
+@dataclass
+class XrayReportOutput(Seq2SeqLMOutput):
+    r"""
+    `Seq2SeqLMOutput` with the observation head's output (models whose config names `observation_names`).
+
+    Args:
+        observation_logits (`torch.FloatTensor` of shape `(batch_size, num_observations)`, *optional*):
+            Per observation of `config.observation_names`, the logit that the study's report states it. Computed
+            when the forward ran the encoder itself (not at decoding steps, which reuse the encoder states).
+        observation_loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Binary cross-entropy of `observation_logits` against `observation_labels`, unweighted; `loss` holds the
+            report loss plus `config.observation_loss_weight` times this.
+    """
+
+    observation_logits: torch.FloatTensor | None = None
+    observation_loss: torch.FloatTensor | None = None
+
+
 class XrayReportModel(VisionEncoderDecoderModel):
     r"""
     BioViL-T patch tokens `(batch_size, num_views * num_patches, 512)` are projected to the decoder width by
@@ -47,7 +66,9 @@ class XrayReportModel(VisionEncoderDecoderModel):
       `num_items_in_batch` (it would reach the encoder and the loss would scale with gradient accumulation);
     - `generate` projects the encoder states to the decoder's width once per call (the parent re-projects every
       encoder token at every decoding step) and keeps only those states, not the encoder's other outputs;
-    - `generate` passes a decoder attention mask, so finished rows feeding padding are masked, not warned about.
+    - `generate` passes a decoder attention mask, so finished rows feeding padding are masked, not warned about;
+    - with `config.observation_names`, an observation head (`observation_head`, see [`XrayReportConfig`]) reads
+      the encoder tokens and, given `observation_labels`, adds its loss to the report loss.
     """
 
     config_class = XrayReportConfig
@@ -68,6 +89,26 @@ class XrayReportModel(VisionEncoderDecoderModel):
                 raise ValueError("XrayReportModel needs a config, or both an encoder and a decoder.")
             encoder = BioViLTModel(config.encoder)
         super().__init__(config=config, encoder=encoder, decoder=decoder)
+        self.observation_head = None
+        if self.config.observation_names:
+            self.observation_head = nn.Linear(self.decoder.config.hidden_size, len(self.config.observation_names))
+
+    def observation_logits(self, projected_states: torch.Tensor, view_mask: torch.Tensor | None) -> torch.Tensor:
+        """The observation head on the max over each study's tokens of its present views.
+
+        Args:
+            projected_states: `(batch_size, num_views * num_patches, decoder_width)`, `project_encoder_states`' output.
+            view_mask: `(batch_size, num_views)` bool, or None (every view present).
+
+        Returns:
+            `(batch_size, len(config.observation_names))` logits.
+        """
+        if self.observation_head is None:
+            raise ValueError("This model has no observation head: its config names no observation_names.")
+        if view_mask is not None:
+            present = view_mask.bool().repeat_interleave(projected_states.shape[1] // view_mask.shape[1], dim=1)
+            projected_states = projected_states.masked_fill(~present[:, :, None], torch.finfo(projected_states.dtype).min)
+        return self.observation_head(projected_states.amax(dim=1))
 
     def project_encoder_states(self, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
         """`(batch_size, tokens, encoder_width)` → `(batch_size, tokens, decoder_width)` (identity when equal).
@@ -93,8 +134,9 @@ class XrayReportModel(VisionEncoderDecoderModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        observation_labels: torch.Tensor | None = None,
         **kwargs: Any,
-    ) -> Seq2SeqLMOutput | tuple[torch.Tensor, ...]:
+    ) -> XrayReportOutput | tuple[torch.Tensor, ...]:
         r"""
         `VisionEncoderDecoderModel.forward`, except that `encoder_outputs` may be a [`ProjectedEncoderOutput`]
         (what `generate` passes), whose states are not projected again.
@@ -106,13 +148,17 @@ class XrayReportModel(VisionEncoderDecoderModel):
                 `labels` (shifted right behind the decoder start token) when absent.
             labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*): report ids + EOS,
                 -100 where padded; the loss is their token mean.
+            observation_labels (`torch.FloatTensor` of shape `(batch_size, num_observations)`, *optional*): 1 where
+                the report states an observation of `config.observation_names`, else 0 (models with an observation
+                head only); its weighted binary cross-entropy is added to the loss.
 
         Returns:
-            `Seq2SeqLMOutput` with `logits` of shape `(batch_size, target_length, vocab_size)`.
+            [`XrayReportOutput`] with `logits` of shape `(batch_size, target_length, vocab_size)`.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         encoder_kwargs = {name: value for name, value in kwargs.items() if not name.startswith("decoder_")}
         decoder_kwargs = {name[len("decoder_"):]: value for name, value in kwargs.items() if name.startswith("decoder_")}
+        ran_encoder = encoder_outputs is None
         if encoder_outputs is None:
             if pixel_values is None:
                 raise ValueError("XrayReportModel needs pixel_values (or encoder_outputs).")
@@ -122,6 +168,11 @@ class XrayReportModel(VisionEncoderDecoderModel):
         encoder_hidden_states = encoder_outputs[0]
         if not isinstance(encoder_outputs, ProjectedEncoderOutput):
             encoder_hidden_states = self.project_encoder_states(encoder_hidden_states)
+        observation_logits = observation_loss = None
+        if observation_labels is not None or (ran_encoder and self.observation_head is not None):
+            observation_logits = self.observation_logits(encoder_hidden_states, encoder_kwargs.get("view_mask"))
+        if observation_labels is not None:
+            observation_loss = _observation_loss(observation_logits, observation_labels)
 
         if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
@@ -141,7 +192,10 @@ class XrayReportModel(VisionEncoderDecoderModel):
         if labels is not None:
             logits = decoder_outputs.logits
             loss = CrossEntropyLoss()(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-        output = Seq2SeqLMOutput(
+        if observation_loss is not None:
+            weighted = self.config.observation_loss_weight * observation_loss
+            loss = weighted if loss is None else loss + weighted
+        output = XrayReportOutput(
             loss=loss,
             logits=decoder_outputs.logits,
             past_key_values=decoder_outputs.past_key_values,
@@ -149,6 +203,8 @@ class XrayReportModel(VisionEncoderDecoderModel):
             decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            observation_logits=observation_logits,
+            observation_loss=observation_loss,
         )
         return output if return_dict else output.to_tuple()
 
@@ -191,6 +247,13 @@ class XrayReportModel(VisionEncoderDecoderModel):
             shutil.copy(pipeline_file, Path(save_directory) / _PIPELINE_FILE)
 
 
+def _observation_loss(logits: torch.Tensor, observation_labels: torch.Tensor) -> torch.Tensor:
+    if observation_labels.shape != logits.shape:
+        raise ValueError(f"observation_labels must have shape {tuple(logits.shape)} (batch_size, num_observations), "
+                         f"got {tuple(observation_labels.shape)}")
+    return BCEWithLogitsLoss()(logits.float(), observation_labels.to(torch.float32))
+
+
 def _as_own_config_class(config: PretrainedConfig) -> XrayReportConfig:
     """Rebuilds a twin `XrayReportConfig` from another remote-code module folder as this module's class.
 
@@ -202,4 +265,4 @@ def _as_own_config_class(config: PretrainedConfig) -> XrayReportConfig:
     return XrayReportConfig.from_dict(config.to_dict())
 
 
-__all__ = ["ProjectedEncoderOutput", "XrayReportModel"]
+__all__ = ["ProjectedEncoderOutput", "XrayReportModel", "XrayReportOutput"]

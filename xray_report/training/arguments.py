@@ -101,6 +101,13 @@ class ModelArguments:
     tokenizer_min_frequency: int = field(
         default=3, metadata={"help": "A word (word) or merge (bpe) seen fewer times in the training reports is not learnt."}
     )
+    observation_loss_weight: float = field(
+        default=0.0,
+        metadata={"help": "Weight of the observation loss (0 = none). When > 0, a fresh model gets an observation "
+                  "head: from the max over the study's encoder tokens it predicts each CheXpert observation the "
+                  "labeler finds positive in the training report, next to the report loss (a model loaded by "
+                  "model_name_or_path keeps its own head; this overrides its weight)."},
+    )
     max_new_tokens: int = field(default=128, metadata={"help": "Generation length limit stored in the model."})
     num_beams: int = field(default=1, metadata={"help": "Beams stored in the model's generation config."})
     lora_r: int = field(default=0, metadata={"help": "Rank of LoRA adapters on the decoder (0 = no LoRA; needs peft)."})
@@ -119,6 +126,8 @@ class ModelArguments:
             raise ConfigError(f"decoder_initializer_range must be > 0, got {self.decoder_initializer_range}")
         if self.lora_r < 0:
             raise ConfigError(f"lora_r must be >= 0, got {self.lora_r}")
+        if not self.observation_loss_weight >= 0:
+            raise ConfigError(f"observation_loss_weight must be >= 0, got {self.observation_loss_weight}")
         if self.tokenizer_type not in LEARNT_TOKENIZER_KINDS:
             raise ConfigError(f"tokenizer_type must be one of {LEARNT_TOKENIZER_KINDS}, got {self.tokenizer_type!r}")
         if self.tokenizer_vocab_size < 8 or self.tokenizer_min_frequency < 1:

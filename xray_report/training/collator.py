@@ -8,6 +8,7 @@ arrays with `map` would store 448x448x3x4 bytes (2.4 MB) per view, about 50x the
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,11 +17,32 @@ import torch
 from transformers.models.vision_encoder_decoder.modeling_vision_encoder_decoder import shift_tokens_right
 
 from processing import LABEL_IGNORE_INDEX, XrayReportProcessor
+from xray_report.evaluation import Label, label_report
 
 logger = logging.getLogger(__name__)
 
 MODEL_INPUTS: tuple[str, ...] = ("pixel_values", "view_mask", "labels", "decoder_input_ids", "decoder_attention_mask")
 TEMPORAL_INPUTS: tuple[str, ...] = ("previous_pixel_values", "previous_mask")
+OBSERVATION_LABELS = "observation_labels"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _report_labels(report: str) -> dict[str, Label]:
+    return label_report(report)  # every epoch labels the same reports again
+
+
+def observation_targets(reports: Sequence[str], names: Sequence[str]) -> torch.Tensor:
+    """`(len(reports), len(names))` float32: 1 where the CheXpert labeler finds the observation positive in the
+    report, 0 where it finds it negative, uncertain or unmentioned (the rule of the CE metrics).
+
+    Raises:
+        KeyError: a name the labeler does not know.
+    """
+    rows = []
+    for report in reports:
+        labels = _report_labels(report)
+        rows.append([float(labels[name] == Label.POSITIVE) for name in names])
+    return torch.tensor(rows, dtype=torch.float32).reshape(len(reports), len(names))
 
 
 class XrayReportCollator:
@@ -35,18 +57,28 @@ class XrayReportCollator:
           (padding is never attended to; passing the mask is what GPT-2 asks for);
         - when `use_previous_image`: `previous_pixel_values` `(batch_size, 3, H, W)` and `previous_mask`
           `(batch_size,)`, in every batch (zeros and False where a study has no prior), so that every parameter
-          of the temporal encoder takes part in each step (DDP needs that).
+          of the temporal encoder takes part in each step (DDP needs that);
+        - when `observation_names` is given: `observation_labels` `(batch_size, len(observation_names))` float32,
+          `observation_targets` of the reports.
 
     Args:
         processor: the model's `XrayReportProcessor`.
         use_previous_image: whether the model has BioViL-T's temporal pooler.
         report_column: the column with the target text.
+        observation_names: the model's `config.observation_names` (models with an observation head).
     """
 
-    def __init__(self, processor: XrayReportProcessor, use_previous_image: bool, report_column: str = "report") -> None:
+    def __init__(
+        self,
+        processor: XrayReportProcessor,
+        use_previous_image: bool,
+        report_column: str = "report",
+        observation_names: Sequence[str] | None = None,
+    ) -> None:
         self.processor = processor
         self.use_previous_image = use_previous_image
         self.report_column = report_column
+        self.observation_names = tuple(observation_names or ())
         self._warned_unused_prior = False
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
@@ -72,7 +104,10 @@ class XrayReportCollator:
             [torch.ones_like(labels[:, :1]), (labels[:, :-1] != LABEL_IGNORE_INDEX).long()], dim=1
         )
         names = MODEL_INPUTS + (TEMPORAL_INPUTS if self.use_previous_image else ())
-        return {name: features[name] for name in names}
+        batch = {name: features[name] for name in names}
+        if self.observation_names:
+            batch[OBSERVATION_LABELS] = observation_targets(reports, self.observation_names)
+        return batch
 
 
-__all__ = ["MODEL_INPUTS", "TEMPORAL_INPUTS", "XrayReportCollator"]
+__all__ = ["MODEL_INPUTS", "OBSERVATION_LABELS", "TEMPORAL_INPUTS", "XrayReportCollator", "observation_targets"]

@@ -17,6 +17,8 @@ from processing import (
     train_report_tokenizer,
 )
 
+from xray_report.evaluation import OBSERVATIONS
+
 from .arguments import BYTE_LEVEL_TOKENIZER, ConfigError, DataArguments, ModelArguments
 
 logger = logging.getLogger(__name__)
@@ -107,15 +109,23 @@ def build_model_and_processor(
         train_reports: the training split's reports, from which a tokenizer is learnt when no tokenizer or
             pretrained decoder is named (see `build_tokenizer`).
     """
+    weight = model_args.observation_loss_weight
     if model_args.model_name_or_path:
         model = XrayReportModel.from_pretrained(model_args.model_name_or_path)
+        if weight > 0 and not model.config.observation_names:
+            raise ConfigError(f"observation_loss_weight={weight}: {model_args.model_name_or_path} has no observation "
+                              "head (only a fresh model gets one); set observation_loss_weight: 0")
+        if weight > 0:
+            model.config.observation_loss_weight = weight
         processor = XrayReportProcessor.from_pretrained(model_args.model_name_or_path)
         processor.max_target_length = data_args.max_target_length
         return model, processor
     tokenizer = build_tokenizer(model_args, train_reports)
     generation = {"max_new_tokens": model_args.max_new_tokens, "num_beams": model_args.num_beams}
     model = build_report_model(_encoder_spec(model_args), _decoder_spec(model_args), tokenizer, generation,
-                               decoder_overrides=_dropout_overrides(model_args))
+                               decoder_overrides=_dropout_overrides(model_args),
+                               observation_names=OBSERVATIONS if weight > 0 else None,
+                               observation_loss_weight=weight)
     processor = XrayReportProcessor(
         build_image_processor(model_args.image_size), tokenizer, max_target_length=data_args.max_target_length
     )

@@ -148,7 +148,8 @@ def run_training(
     vocabulary = r2gen_vocabulary(data_args, training_args, train_reports)
     if model_args.lora_r > 0:
         model = apply_decoder_lora(model, model_args)
-    collator = XrayReportCollator(processor, use_previous_image=model.config.encoder.use_previous_image)
+    collator = XrayReportCollator(processor, use_previous_image=model.config.encoder.use_previous_image,
+                                  observation_names=model.config.observation_names)
     trainer = XrayReportTrainer(
         model=model,
         args=training_args,

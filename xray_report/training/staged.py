@@ -14,6 +14,8 @@ from transformers import Seq2SeqTrainer, TrainerCallback, TrainerControl, Traine
 
 from xray_report.evaluation import Label, label_report
 
+from .collator import OBSERVATION_LABELS
+
 logger = logging.getLogger(__name__)
 
 _BRIDGE_MARKERS = ("enc_to_dec_proj.", ".crossattention.", ".ln_cross_attn.")
@@ -154,7 +156,16 @@ def abnormal_oversampler(reports: list[str], factor: float, seed: int = 0) -> to
 
 class XrayReportTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose optimizer gives the encoder, the bridge and the decoder their own learning rates
-    (`encoder_learning_rate`, `bridge_learning_rate`, `learning_rate` of [`ReportTrainingArguments`])."""
+    (`encoder_learning_rate`, `bridge_learning_rate`, `learning_rate` of [`ReportTrainingArguments`]).
+
+    `observation_labels` (the observation head's targets) train with the report; evaluation and prediction leave
+    them out, so the evaluation loss is the report loss alone and `labels` are the only label ids the metrics see.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.args.label_names is None:
+            self.label_names = ["labels"]
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         if self.optimizer is not None:
@@ -192,6 +203,7 @@ class XrayReportTrainer(Seq2SeqTrainer):
         # (max_length=20 next to our max_new_tokens), which makes every later call warn and would be saved with
         # the model: each batch generates with the model's own config instead.
         generation_config = copy.deepcopy(self.model.generation_config)
+        inputs = {name: value for name, value in inputs.items() if name != OBSERVATION_LABELS}
         try:
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
         finally:

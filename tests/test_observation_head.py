@@ -1,0 +1,150 @@
+"""The observation head: CheXpert observations predicted from the encoder tokens, trained next to the report."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import TrainerCallback
+
+from conftest import TINY_IMAGE_SIZE, tiny_decoder_config, tiny_encoder_config
+from modeling import XrayReportModel, build_report_model
+from training_fixtures import run, run_with_callbacks, tiny_argv, write_studies
+from xray_report.evaluation import OBSERVATIONS
+from xray_report.training import XrayReportCollator
+from xray_report.training.collator import OBSERVATION_LABELS, observation_targets
+
+NAMES = ["Cardiomegaly", "Pleural Effusion", "Pneumothorax"]
+
+
+def _model(tokenizer, weight: float = 0.5, names=NAMES) -> XrayReportModel:
+    torch.manual_seed(0)
+    return build_report_model(tiny_encoder_config(), tiny_decoder_config(), tokenizer,
+                              observation_names=names, observation_loss_weight=weight)
+
+
+def _batch(tokenizer, batch_size: int = 2):
+    torch.manual_seed(1)
+    labels = torch.tensor(tokenizer(["The heart is normal."] * batch_size)["input_ids"])
+    return {
+        "pixel_values": torch.rand(batch_size, 2, 3, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE),
+        "view_mask": torch.tensor([[True, True], [True, False]][:batch_size]),
+        "labels": labels,
+    }
+
+
+def test_loss_is_report_loss_plus_weighted_observation_loss(report_tokenizer):
+    model = _model(report_tokenizer, weight=0.5).eval()
+    batch = _batch(report_tokenizer)
+    targets = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    with torch.no_grad():
+        report_only = model(**batch)
+        both = model(**batch, observation_labels=targets)
+    expected_bce = F.binary_cross_entropy_with_logits(both.observation_logits, targets)
+    torch.testing.assert_close(both.observation_loss, expected_bce)
+    torch.testing.assert_close(both.loss, report_only.loss + 0.5 * expected_bce)
+    assert report_only.observation_loss is None
+    assert report_only.observation_logits.shape == (2, len(NAMES))  # the forward ran the encoder: logits come out
+
+
+def test_observation_logits_pool_only_present_views(report_tokenizer):
+    model = _model(report_tokenizer)
+    tokens_per_view = (TINY_IMAGE_SIZE // 32) ** 2
+    states = torch.randn(2, 2 * tokens_per_view, model.decoder.config.hidden_size)
+    view_mask = torch.tensor([[True, False], [True, True]])
+    shouting = states.clone()
+    shouting[0, tokens_per_view:] = 1e4  # the absent lateral view of study 0
+    logits = model.observation_logits(shouting, view_mask)
+    expected_first = model.observation_head(states[0, :tokens_per_view].amax(dim=0))
+    expected_second = model.observation_head(shouting[1].amax(dim=0))
+    torch.testing.assert_close(logits[0], expected_first)
+    torch.testing.assert_close(logits[1], expected_second)
+    torch.testing.assert_close(model.observation_logits(states, None)[0], model.observation_head(states[0].amax(dim=0)))
+
+
+def test_observation_loss_trains_the_encoder(report_tokenizer):
+    model = _model(report_tokenizer, weight=1.0)
+    batch = _batch(report_tokenizer)
+    output = model(**batch, observation_labels=torch.ones(2, len(NAMES)))
+    output.observation_loss.backward()
+    first_conv = next(p for name, p in model.encoder.named_parameters() if p.ndim == 4)
+    assert first_conv.grad is not None and first_conv.grad.abs().sum() > 0
+    assert model.observation_head.weight.grad.abs().sum() > 0
+
+
+def test_bad_observation_labels_are_named(report_tokenizer, tiny_model):
+    batch = _batch(report_tokenizer)
+    with pytest.raises(ValueError, match="no observation head"):
+        tiny_model(**batch, observation_labels=torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"observation_labels must have shape \(2, 3\)"):
+        _model(report_tokenizer)(**batch, observation_labels=torch.ones(2, 4))
+
+
+def test_head_is_saved_and_reloaded(tmp_path, report_tokenizer):
+    model = _model(report_tokenizer, weight=0.25)
+    model.save_pretrained(tmp_path)
+    reloaded = XrayReportModel.from_pretrained(tmp_path)
+    assert reloaded.config.observation_names == NAMES and reloaded.config.observation_loss_weight == 0.25
+    torch.testing.assert_close(reloaded.observation_head.weight, model.observation_head.weight)
+    plain = build_report_model(tiny_encoder_config(), tiny_decoder_config(), report_tokenizer)
+    assert plain.observation_head is None and plain.config.observation_names is None
+
+
+def test_observation_targets_follow_the_labeler():
+    reports = [
+        "The heart is enlarged. There is a small right pleural effusion.",
+        "No pneumothorax. Possible small effusion.",  # negative and uncertain mentions are not targets
+        "",
+    ]
+    targets = observation_targets(reports, NAMES)
+    assert targets.dtype == torch.float32
+    assert targets.tolist() == [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    with pytest.raises(KeyError):
+        observation_targets(reports, ["Not An Observation"])
+
+
+def test_collator_adds_observation_labels_only_for_a_head(tiny_processor):
+    from PIL import Image
+
+    from conftest import synthetic_radiograph
+
+    image = Image.fromarray(synthetic_radiograph())
+    rows = [{"frontal": image, "lateral": None, "report": "The heart is enlarged."},
+            {"frontal": image, "lateral": image, "report": "The lungs are clear."}]
+    plain = XrayReportCollator(tiny_processor, use_previous_image=False)(rows)
+    assert OBSERVATION_LABELS not in plain
+    with_head = XrayReportCollator(tiny_processor, use_previous_image=False, observation_names=NAMES)(rows)
+    assert with_head[OBSERVATION_LABELS].tolist() == [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+
+
+class _HeadAtStart(TrainerCallback):
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.weight = model.observation_head.weight.detach().clone()
+
+
+def test_training_run_with_observation_loss(tmp_path):
+    """train_hf.py's pipeline: a fresh model gets the 14-observation head, it trains, evaluation and prediction
+    (which generate) run on batches that carry observation labels, and the saved model keeps the head."""
+    data_dir = write_studies(tmp_path / "studies", num_studies=24)
+    argv = tiny_argv(data_dir, tmp_path / "model", "--observation_loss_weight", "2.0", "--max_steps", "4",
+                     "--do_eval", "true", "--do_predict", "true", "--max_new_tokens", "8")
+    start = _HeadAtStart()
+    result = run_with_callbacks(argv, [start])
+    model = result.trainer.model
+    assert model.config.observation_names == list(OBSERVATIONS) and model.config.observation_loss_weight == 2.0
+    assert model.observation_head.out_features == len(OBSERVATIONS)
+    assert not torch.equal(model.observation_head.weight, start.weight)  # the head trained
+    assert result.trainer.label_names == ["labels"]
+    assert "eval_loss" in result.eval_metrics and result.predictions_path.exists()
+    reloaded = XrayReportModel.from_pretrained(tmp_path / "model")
+    torch.testing.assert_close(reloaded.observation_head.weight, model.observation_head.weight)
+
+
+def test_continuing_a_model_without_a_head_is_refused(tmp_path):
+    from xray_report.training import ConfigError
+
+    data_dir = write_studies(tmp_path / "studies", num_studies=12)
+    run(tiny_argv(data_dir, tmp_path / "plain", "--max_steps", "1"))
+    with pytest.raises(ConfigError, match="has no observation head"):
+        run(tiny_argv(data_dir, tmp_path / "continued", "--model_name_or_path", str(tmp_path / "plain"),
+                      "--observation_loss_weight", "1.0", "--max_steps", "1"))
