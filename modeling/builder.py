@@ -27,6 +27,7 @@ def build_report_model(
     decoder_overrides: dict[str, Any] | None = None,
     observation_names: Sequence[str] | None = None,
     observation_loss_weight: float = 1.0,
+    study_token: bool = False,
 ) -> XrayReportModel:
     """Builds an [`XrayReportModel`] with consistent special tokens and generation defaults.
 
@@ -41,6 +42,7 @@ def build_report_model(
             dropout rates `resid_pdrop`, `embd_pdrop`, `attn_pdrop`).
         observation_names, observation_loss_weight: give the model an observation head over these observations
             (see [`XrayReportConfig`]); None: no head.
+        study_token: append the study token to the decoder's cross-attention inputs (see [`XrayReportConfig`]).
     """
     check_report_tokenizer(tokenizer)
     encoder_model = _build_encoder(encoder)
@@ -52,6 +54,7 @@ def build_report_model(
     if observation_names:
         config.observation_names = list(observation_names)
         config.observation_loss_weight = observation_loss_weight
+    config.study_token = study_token
     model = XrayReportModel(config=config, encoder=encoder_model, decoder=decoder_model)
     set_special_tokens(model, tokenizer)
     model.generation_config = make_generation_config(tokenizer, **(generation or {}))

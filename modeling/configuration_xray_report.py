@@ -31,6 +31,10 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
             tokens. `None` (the default): no head.
         observation_loss_weight (`float`, *optional*, defaults to 1.0):
             Weight of the observation loss next to the report's token-mean cross-entropy.
+        study_token (`bool`, *optional*, defaults to `False`):
+            Append one token to what the decoder cross-attends to: the max over the study's projected patch tokens
+            (what the observation head reads), so that "is anything abnormal anywhere" is one token away for
+            every query instead of a search over all patches. Grounding heatmaps cover the patch tokens only.
     """
 
     model_type = "xray_report"
@@ -43,6 +47,7 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
 
     observation_names: list[str] | None = None
     observation_loss_weight: float = 1.0
+    study_token: bool = False
 
 
 __all__ = ["XrayReportConfig"]

@@ -25,11 +25,12 @@ _PIPELINE_FILE = "pipeline_xray_report.py"
 @dataclass
 class ProjectedEncoderOutput(BaseModelOutput):
     r"""
-    Encoder states already projected to the decoder's width, as `generate` keeps them for every step.
+    The decoder's cross-attention inputs, computed once, as `generate` keeps them for every step.
 
     Args:
-        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_views * num_patches, decoder_hidden_size)`):
-            `enc_to_dec_proj` applied once to the encoder's patch tokens.
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_views * num_patches [+ 1], decoder_hidden_size)`):
+            `enc_to_dec_proj` applied once to the encoder's patch tokens, then the study token when
+            `config.study_token` is set (`XrayReportModel.decoder_memory`).
     """
 
 
@@ -68,7 +69,9 @@ class XrayReportModel(VisionEncoderDecoderModel):
       encoder token at every decoding step) and keeps only those states, not the encoder's other outputs;
     - `generate` passes a decoder attention mask, so finished rows feeding padding are masked, not warned about;
     - with `config.observation_names`, an observation head (`observation_head`, see [`XrayReportConfig`]) reads
-      the encoder tokens and, given `observation_labels`, adds its loss to the report loss.
+      the encoder tokens and, given `observation_labels`, adds its loss to the report loss;
+    - with `config.study_token`, the decoder cross-attends to one more token after the patch tokens: their max
+      over the study's present views (`study_summary`, what the observation head reads).
     """
 
     config_class = XrayReportConfig
@@ -93,22 +96,38 @@ class XrayReportModel(VisionEncoderDecoderModel):
         if self.config.observation_names:
             self.observation_head = nn.Linear(self.decoder.config.hidden_size, len(self.config.observation_names))
 
-    def observation_logits(self, projected_states: torch.Tensor, view_mask: torch.Tensor | None) -> torch.Tensor:
-        """The observation head on the max over each study's tokens of its present views.
+    def study_summary(self, projected_states: torch.Tensor, view_mask: torch.Tensor | None) -> torch.Tensor:
+        """The max over each study's projected patch tokens of its present views.
 
         Args:
             projected_states: `(batch_size, num_views * num_patches, decoder_width)`, `project_encoder_states`' output.
             view_mask: `(batch_size, num_views)` bool, or None (every view present).
 
         Returns:
-            `(batch_size, len(config.observation_names))` logits.
+            `(batch_size, decoder_width)`: what the observation head reads and the study token is.
         """
-        if self.observation_head is None:
-            raise ValueError("This model has no observation head: its config names no observation_names.")
         if view_mask is not None:
             present = view_mask.bool().repeat_interleave(projected_states.shape[1] // view_mask.shape[1], dim=1)
             projected_states = projected_states.masked_fill(~present[:, :, None], torch.finfo(projected_states.dtype).min)
-        return self.observation_head(projected_states.amax(dim=1))
+        return projected_states.amax(dim=1)
+
+    def observation_logits(self, projected_states: torch.Tensor, view_mask: torch.Tensor | None) -> torch.Tensor:
+        """The observation head on `study_summary`: `(batch_size, len(config.observation_names))` logits."""
+        if self.observation_head is None:
+            raise ValueError("This model has no observation head: its config names no observation_names.")
+        return self.observation_head(self.study_summary(projected_states, view_mask))
+
+    def decoder_memory(self, projected_states: torch.Tensor, view_mask: torch.Tensor | None) -> torch.Tensor:
+        """What the decoder cross-attends to: the projected patch tokens, then the study token when
+        `config.study_token` is set.
+
+        Returns:
+            `(batch_size, num_views * num_patches [+ 1], decoder_width)`.
+        """
+        if not self.config.study_token:
+            return projected_states
+        summary = self.study_summary(projected_states, view_mask)
+        return torch.cat([projected_states, summary[:, None, :]], dim=1)
 
     def project_encoder_states(self, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
         """`(batch_size, tokens, encoder_width)` → `(batch_size, tokens, decoder_width)` (identity when equal).
@@ -166,11 +185,16 @@ class XrayReportModel(VisionEncoderDecoderModel):
         elif isinstance(encoder_outputs, tuple):
             encoder_outputs = BaseModelOutput(*encoder_outputs)
         encoder_hidden_states = encoder_outputs[0]
-        if not isinstance(encoder_outputs, ProjectedEncoderOutput):
-            encoder_hidden_states = self.project_encoder_states(encoder_hidden_states)
         observation_logits = observation_loss = None
-        if observation_labels is not None or (ran_encoder and self.observation_head is not None):
-            observation_logits = self.observation_logits(encoder_hidden_states, encoder_kwargs.get("view_mask"))
+        if isinstance(encoder_outputs, ProjectedEncoderOutput):
+            if observation_labels is not None:
+                raise ValueError("observation_labels need the encoder's own states, not a ProjectedEncoderOutput")
+        else:
+            view_mask = encoder_kwargs.get("view_mask")
+            encoder_hidden_states = self.project_encoder_states(encoder_hidden_states)
+            if observation_labels is not None or (ran_encoder and self.observation_head is not None):
+                observation_logits = self.observation_logits(encoder_hidden_states, view_mask)
+            encoder_hidden_states = self.decoder_memory(encoder_hidden_states, view_mask)
         if observation_labels is not None:
             observation_loss = _observation_loss(observation_logits, observation_labels)
 
@@ -220,7 +244,8 @@ class XrayReportModel(VisionEncoderDecoderModel):
             inputs_tensor, model_kwargs, model_input_name, generation_config
         )
         states = model_kwargs["encoder_outputs"].last_hidden_state
-        model_kwargs["encoder_outputs"] = ProjectedEncoderOutput(last_hidden_state=self.project_encoder_states(states))
+        memory = self.decoder_memory(self.project_encoder_states(states), model_kwargs.get("view_mask"))
+        model_kwargs["encoder_outputs"] = ProjectedEncoderOutput(last_hidden_state=memory)
         if model_kwargs.get("decoder_attention_mask") is None and model_kwargs.get("decoder_input_ids") is None:
             model_kwargs["decoder_attention_mask"] = torch.ones(
                 states.shape[0], 1, dtype=torch.long, device=states.device

@@ -17,8 +17,8 @@ Per study the output is a one-element list (the `image-to-text` convention the H
 `generated_text`, `finished` (EOS produced before the token limit), `num_tokens`,
 `sentences` (text and character span of each sentence of `generated_text`), `notes` (inputs the model could not
 use), `has_prior` (whether a prior image reached the model) and `views` (which views were present). With
-`return_heatmaps=True` each sentence also gets `heatmap`, its cross-attention map `(num_views, grid, grid)`, and the
-output gets `view_images`, the processed views the maps overlay; the maps come from the attention weights of the
+`return_heatmaps=True` each sentence also gets `heatmap`, its cross-attention map `(num_views, grid, grid)` (and,
+for a model with a study token, `study_token_share`, the attention that token took), and the output gets `view_images`, the processed views the maps overlay; the maps come from the attention weights of the
 same `generate` call (the heatmap rule is in `cross_attention_maps`).
 
 Research use only: not a medical device.
@@ -82,11 +82,12 @@ def cross_attention_maps(outputs: Any) -> torch.Tensor:
     """The heatmap rule's first step: per generated token, the cross-attention averaged over layers and heads.
 
     Row `t` of a study is the attention of the query that *predicted* its `t`-th generated token, a distribution
-    over its `num_views * grid * grid` encoder tokens (view 0 first, row-major patch grid). With beam search the
+    over its `num_views * grid * grid` patch tokens (view 0 first, row-major patch grid), then the study token when
+    the model has one. With beam search the
     rows of the beam that produced the returned sequence are taken, step by step (`beam_indices`).
 
     Returns:
-        `torch.FloatTensor` of shape `(batch_size, generated_length, num_views * grid * grid)`.
+        `torch.FloatTensor` of shape `(batch_size, generated_length, num_views * grid * grid [+ 1])`.
     """
     steps = [torch.stack(layers).float().mean(dim=(0, 2))[:, -1] for layers in outputs.cross_attentions]
     per_step = torch.stack(steps, dim=1)  # (batch_size * beams, steps, tokens)
@@ -182,11 +183,13 @@ class XrayReportPipeline(Pipeline):
             attention = model_outputs["attention"][0].float().cpu()  # (T, V * g * g)
             num_views = len(output["views"])
             grid = self.model.config.encoder.grid_size
+            patches = num_views * grid * grid  # a study token, when the model has one, comes after the patches
             for target, item in zip(output["sentences"], sentences):
                 tokens = item["tokens"]
-                target["heatmap"] = (
-                    attention[tokens].mean(dim=0).reshape(num_views, grid, grid).numpy() if tokens else None
-                )
+                sentence_map = attention[tokens].mean(dim=0) if tokens else None
+                target["heatmap"] = None if sentence_map is None else sentence_map[:patches].reshape(num_views, grid, grid).numpy()
+                if self.model.config.study_token:
+                    target["study_token_share"] = None if sentence_map is None else float(sentence_map[patches:].sum())
                 target["token_positions"] = item["tokens"]
             pixels = model_outputs["pixel_values"][0].float().clamp(0, 1).cpu().numpy()
             output["view_images"] = [

@@ -108,6 +108,11 @@ class ModelArguments:
                   "labeler finds positive in the training report, next to the report loss (a model loaded by "
                   "model_name_or_path keeps its own head; this overrides its weight)."},
     )
+    study_token: bool = field(
+        default=False,
+        metadata={"help": "A fresh model's decoder also cross-attends to the study token, the max over the study's "
+                  "patch tokens (what the observation head reads)."},
+    )
     max_new_tokens: int = field(default=128, metadata={"help": "Generation length limit stored in the model."})
     num_beams: int = field(default=1, metadata={"help": "Beams stored in the model's generation config."})
     lora_r: int = field(default=0, metadata={"help": "Rank of LoRA adapters on the decoder (0 = no LoRA; needs peft)."})
