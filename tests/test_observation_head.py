@@ -148,3 +148,57 @@ def test_continuing_a_model_without_a_head_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="has no observation head"):
         run(tiny_argv(data_dir, tmp_path / "continued", "--model_name_or_path", str(tmp_path / "plain"),
                       "--observation_loss_weight", "1.0", "--max_steps", "1"))
+
+
+def _study_token_model(tokenizer) -> XrayReportModel:
+    torch.manual_seed(0)
+    return build_report_model(tiny_encoder_config(), tiny_decoder_config(), tokenizer, observation_names=NAMES,
+                              study_token=True).eval()
+
+
+def test_study_token_is_the_max_over_present_patches_after_them(report_tokenizer):
+    model = _study_token_model(report_tokenizer)
+    patches = 2 * (TINY_IMAGE_SIZE // 32) ** 2
+    projected = torch.randn(2, patches, model.decoder.config.hidden_size)
+    view_mask = torch.tensor([[True, False], [True, True]])
+    memory = model.decoder_memory(projected, view_mask)
+    assert memory.shape == (2, patches + 1, projected.shape[-1])
+    torch.testing.assert_close(memory[:, :patches], projected)
+    torch.testing.assert_close(memory[0, -1], projected[0, : patches // 2].amax(dim=0))
+    torch.testing.assert_close(memory[1, -1], projected[1].amax(dim=0))
+    plain = build_report_model(tiny_encoder_config(), tiny_decoder_config(), report_tokenizer)
+    assert plain.decoder_memory(projected, view_mask) is projected
+
+
+def test_generation_with_a_study_token_matches_teacher_forcing(report_tokenizer):
+    """generate builds the decoder's memory once (study token included) and each step scores as a full forward."""
+    model = _study_token_model(report_tokenizer)
+    batch = _batch(report_tokenizer)
+    never = [report_tokenizer.eos_token_id, report_tokenizer.pad_token_id]
+    with torch.no_grad():
+        generated = model.generate(pixel_values=batch["pixel_values"], view_mask=batch["view_mask"], max_new_tokens=6,
+                                   suppress_tokens=never, return_dict_in_generate=True, output_scores=True)
+        forward = model(pixel_values=batch["pixel_values"], view_mask=batch["view_mask"],
+                        decoder_input_ids=generated.sequences[:, :-1]).logits
+    scores = torch.stack(generated.scores, dim=1)
+    allowed = torch.isfinite(scores)
+    torch.testing.assert_close(scores[allowed], forward[allowed], atol=1e-4, rtol=1e-4)
+
+
+def test_pipeline_heatmaps_leave_the_study_token_out(tmp_path, report_tokenizer):
+    from conftest import synthetic_radiograph, tiny_image_processor
+    from processing import XrayReportProcessor
+    from xray_report.inference.generation import report_pipeline
+
+    model = _study_token_model(report_tokenizer)
+    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer)
+    grid = model.config.encoder.grid_size
+    output = report_pipeline(model, processor)(
+        {"frontal": synthetic_radiograph(seed=1), "lateral": synthetic_radiograph(seed=2)},
+        return_heatmaps=True, max_new_tokens=12, min_new_tokens=12)[0]
+    sentences = [item for item in output["sentences"] if item.get("heatmap") is not None]
+    assert sentences
+    for item in sentences:
+        assert item["heatmap"].shape == (2, grid, grid)
+        assert 0.0 < item["study_token_share"] < 1.0
+        assert item["heatmap"].sum() + item["study_token_share"] == pytest.approx(1.0, abs=1e-5)
