@@ -6,7 +6,8 @@ The 3,851 real IU X-ray reports (Kaggle CSVs), each with phantom images rendered
 images shuffled across studies: it can learn the report language, not what an image shows). Every variant and the
 trivial baselines (most frequent train report, best single train report by validation BLEU-4) are scored on the
 R2Gen test studies with both NLG protocols, CE on all 14 observations and on the rendered ones, distinct reports and
-the longest repeated n-gram.
+the longest repeated n-gram. For a model with an observation head, its own predictions on the rendered findings
+are scored too: what the encoder sees, next to what the reports say.
 
     python bench/bench_semireal.py                     # needs the Kaggle CSVs and R2Gen's annotation.json
     python bench/bench_semireal.py --kaggle-dir DIR --split-file annotation.json --num-train-epochs 2
@@ -79,6 +80,44 @@ def generate_with_pipeline(model_dir: Path, test, num_beams: int) -> list[str]:
                for row in test]
     outputs = generate_for_studies(report_pipeline(model, processor), studies, batch_size=32, num_beams=num_beams)
     return [output["generated_text"] for output in outputs]
+
+
+def observation_head_scores(model_dir: Path, test) -> dict | None:
+    """What the encoder sees, apart from what the report says: the observation head's predictions (probability
+    > 0.5) on the test studies against the rendered findings (the reference's positive labels on them). None for
+    a model without an observation head."""
+    import torch
+
+    from xray_report.inference.generation import load_model_and_processor
+    from xray_report.synthetic.semireal import RENDERED_OBSERVATIONS
+    from xray_report.training.collator import observation_targets
+
+    model, processor = load_model_and_processor(model_dir)
+    if model.observation_head is None:
+        return None
+    columns = [model.config.observation_names.index(name) for name in RENDERED_OBSERVATIONS]
+    predicted = []
+    for start in range(0, len(test), 32):
+        rows = test[start:start + 32]
+        inputs = processor(images=[[f, l] for f, l in zip(rows["frontal"], rows["lateral"])], return_tensors="pt")
+        with torch.no_grad():
+            states = model.encoder(pixel_values=inputs["pixel_values"], view_mask=inputs["view_mask"]).last_hidden_state
+            logits = model.observation_logits(model.project_encoder_states(states), inputs["view_mask"])
+        predicted.append(logits[:, columns] > 0)
+    predicted = torch.cat(predicted)
+    truth = observation_targets(list(test["report"]), RENDERED_OBSERVATIONS) > 0.5
+    per_observation, totals = {}, torch.zeros(3)
+    for index, name in enumerate(RENDERED_OBSERVATIONS):
+        counts = torch.tensor([(predicted[:, index] & truth[:, index]).sum(), (predicted[:, index] & ~truth[:, index]).sum(),
+                               (~predicted[:, index] & truth[:, index]).sum()], dtype=torch.float64)
+        totals += counts
+        per_observation[name] = {"tp": int(counts[0]), "fp": int(counts[1]), "fn": int(counts[2]), "f1": _f1(counts)}
+    return {"micro_f1": _f1(totals), "per_observation": per_observation}
+
+
+def _f1(counts) -> float:
+    tp, fp, fn = (float(value) for value in counts)
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
 
 
 def read_generated(predictions_path: Path) -> dict[str, str]:
@@ -197,7 +236,8 @@ def main() -> int:
             results["variants"][name] = {"train_seconds": train_metrics.get("train_runtime"),
                                          "train_loss": train_metrics.get("train_loss"),
                                          "total_seconds": earlier.get(name, {}).get("total_seconds")
-                                         if args.score_only else time.perf_counter() - begin}
+                                         if args.score_only else time.perf_counter() - begin,
+                                         "observation_head": observation_head_scores(work / name, dataset["test"])}
             print(name, json.dumps(results["variants"][name]), flush=True)
         results["split_sizes"] = {split: len(dataset[split]) for split in dataset}
         results["scores"] = score_all(dataset, generated, args.meteor)

@@ -219,9 +219,19 @@ def semireal_section(data: dict[str, Any]) -> str:
     ]
     true = scores.get("true", {}).get("semireal", {})
     per = true.get("rendered_ce_per_observation", {})
-    per_rows = "\n".join(f"| {name} | {v['support']} | {_f(v['precision'])} | {_f(v['recall'])} | {_f(v['f1'])} |"
-                          for name, v in per.items())
     variants = data["variants"]
+    heads = {name: v.get("observation_head") for name, v in variants.items() if v.get("observation_head")}
+    true_head = (heads.get("true") or {}).get("per_observation", {})
+    greedy = scores.get("true (1 beam)", {}).get("semireal", {}).get("rendered_ce_per_observation", {})
+    per_rows = "\n".join(f"| {name} | {v['support']} | {_f(v['precision'])} | {_f(v['recall'])} | {_f(v['f1'])} | "
+                          f"{_f(greedy[name]['f1']) if name in greedy else '–'} | "
+                          f"{_f(true_head[name]['f1']) if name in true_head else '–'} |"
+                          for name, v in per.items())
+    head_line = ""
+    if heads:
+        head_line = ("\nThe observation head's own predictions on the rendered findings (micro F1, probability > 0.5): "
+                     + ", ".join(f"{title(name)} {_f(head['micro_f1'])}" for name, head in heads.items())
+                     + ": what the encoder sees, next to what the reports say.\n")
     minutes = {name: _f((v.get("total_seconds") or 0) / 60, 0) for name, v in variants.items()}
     return f"""## Semi-real IU X-ray (`bench/bench_semireal.py`, `semireal.json`)
 
@@ -238,12 +248,13 @@ baselines, chosen under each protocol.
 {rule}
 {chr(10).join(rows)}
 
-The recipe, per rendered finding (test studies): support, precision, recall, F1.
+The recipe, per rendered finding (test studies): support, precision, recall and F1 of its reports, the F1 of its
+greedy reports, and the F1 of its observation head (when the model has one).
 
-| finding | support | precision | recall | F1 |
-| --- | ---: | ---: | ---: | ---: |
+| finding | support | precision | recall | F1 | F1 (greedy) | head F1 |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {per_rows}
-
+{head_line}
 Targets: {', '.join(f'{k}: {v}' for k, v in (data.get('meets_targets') or {}).items())}.
 """
 
