@@ -219,3 +219,43 @@ def test_the_benchmark_passes_train_options_to_every_variant(tmp_path):
     assert training_args.abnormal_oversampling == 1 and model_args.num_beams == 1
     assert data_args.shuffle_train_images and training_args.num_train_epochs == 0.5 and training_args.seed == 3
     assert data_args.split_file == str(tmp_path / "annotation.json")
+
+
+def test_the_benchmark_scores_the_observation_head_against_the_rendered_findings(kaggle_dir, report_tokenizer):
+    """A head forced to call every observation present: each rendered finding's true positives are its support,
+    its false positives the other test studies; a model without a head gets no head scores."""
+    import torch
+
+    from conftest import tiny_decoder_config, tiny_encoder_config, tiny_image_processor
+    from dataset_builder import load_iu_xray
+    from modeling import build_report_model
+    from processing import XrayReportProcessor
+    from xray_report.evaluation import OBSERVATIONS
+
+    root = kaggle_dir / "semireal"
+    truth = write_semireal_studies(kaggle_dir / "kaggle", root, seed=0, image_size=48)
+    test = load_iu_xray(root, split_file=kaggle_dir / "r2gen" / "annotation.json", image_short_side=48,
+                        cache_dir=kaggle_dir / "cache")["test"]
+    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer)
+    model = build_report_model(tiny_encoder_config(), tiny_decoder_config(), report_tokenizer,
+                               observation_names=OBSERVATIONS)
+    with torch.no_grad():
+        model.observation_head.weight.zero_()
+        model.observation_head.bias.fill_(5.0)
+    model.save_pretrained(kaggle_dir / "with_head")
+    processor.save_pretrained(kaggle_dir / "with_head")
+    scores = _bench().observation_head_scores(kaggle_dir / "with_head", test)
+    studies = len(test)
+    for name in RENDERED_OBSERVATIONS:
+        support = sum(name in truth[study_id].observations for study_id in test["study_id"])
+        assert scores["per_observation"][name] == {
+            "tp": support, "fp": studies - support, "fn": 0,
+            "f1": 2 * support / (2 * support + studies - support) if support or studies else 0.0}
+    positives = sum(len(truth[study_id].observations) for study_id in test["study_id"])
+    assert positives > 0
+    assert scores["micro_f1"] == pytest.approx(2 * positives / (2 * positives + len(RENDERED_OBSERVATIONS) * studies - positives))
+
+    plain = build_report_model(tiny_encoder_config(), tiny_decoder_config(), report_tokenizer)
+    plain.save_pretrained(kaggle_dir / "plain")
+    processor.save_pretrained(kaggle_dir / "plain")
+    assert _bench().observation_head_scores(kaggle_dir / "plain", test) is None
