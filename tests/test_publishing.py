@@ -385,3 +385,22 @@ def test_card_table_carries_baselines_and_protocol(model_dir, tmp_path):
     assert "| metric | this model | most frequent train report | best single train report |" in text
     assert "| BLEU-4 | 0.2000 | 0.0800 | 0.1700 |" in text and "| ROUGE-L | 0.4000 | 0.3100 | – |" in text
     assert "NLG protocol of these numbers: r2gen: R2Gen cleaning (iu_xray)." in text
+
+
+def test_card_shapes_name_the_study_token_and_observation_head_when_present(report_tokenizer):
+    from conftest import tiny_decoder_config, tiny_encoder_config
+    from modeling import build_report_model
+    from xray_report.publishing.model_card import build_model_card
+
+    plain = build_tiny_report_model(report_tokenizer).config.to_dict()
+    extended = build_report_model(tiny_encoder_config(), tiny_decoder_config(), report_tokenizer,
+                                  observation_names=["Cardiomegaly", "Edema"], study_token=True).config.to_dict()
+    tokens = 2 * (plain["encoder"]["image_size"] // 32) ** 2
+    width = plain["decoder"]["n_embd"]
+    plain_card = build_model_card("org/x", plain, None, "https://example.invalid/x.png").text
+    extended_card = build_model_card("org/x", extended, None, "https://example.invalid/x.png").text
+    assert f"| decoder cross-attention input | (batch, {tokens}, {width})" in plain_card
+    assert "study token" not in plain_card and "observation_logits" not in plain_card
+    assert f"| decoder cross-attention input | (batch, {tokens + 1}, {width})" in extended_card
+    assert f"| study token (last cross-attention token) | (batch, 1, {width})" in extended_card
+    assert "| `observation_logits` (training aid, not used by `generate`) | (batch, 2): Cardiomegaly, Edema" in extended_card

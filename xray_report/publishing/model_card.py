@@ -152,7 +152,7 @@ def build_model_card(
     )
     return ModelCard.from_template(
         card_data, template_path=CARD_TEMPLATE, provenance=_provenance(base_models),
-        **_template_values(repo_id, encoder, decoder, metrics),
+        **_template_values(repo_id, encoder, decoder, metrics, model_config),
     )
 
 
@@ -165,11 +165,14 @@ def _provenance(base_models: list[str] | None) -> str:
 
 
 def _template_values(repo_id: str, encoder: dict[str, Any], decoder: dict[str, Any],
-                     metrics: MetricsSummary | None) -> dict[str, Any]:
+                     metrics: MetricsSummary | None, model_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The variables of `model_card_template.md`."""
+    model_config = model_config or {}
     image_size = encoder.get("image_size", 448)
     grid = image_size // 32
     views = encoder.get("num_views", 2)
+    study_token = bool(model_config.get("study_token"))
+    observations = model_config.get("observation_names") or []
     return {
         "repo_id": repo_id,
         "model_name": repo_id.split("/")[-1],
@@ -181,11 +184,25 @@ def _template_values(repo_id: str, encoder: dict[str, Any], decoder: dict[str, A
         "image_size": image_size,
         "grid": grid,
         "tokens": views * grid * grid,
+        "memory_tokens": views * grid * grid + int(study_token),
+        "extra_rows": _extra_shape_rows(study_token, observations, decoder.get("n_embd", 768)),
         "requirements": ", ".join(REQUIREMENTS),
         "metrics_table": _metrics_table(metrics),
         "protocol_line": _protocol_line(metrics),
         "notice": RESEARCH_NOTICE,
     }
+
+
+def _extra_shape_rows(study_token: bool, observations: list[str], width: int) -> str:
+    """Shape-table rows of the optional parts: the study token and the observation head."""
+    rows = []
+    if study_token:
+        rows.append(f"| study token (last cross-attention token) | (batch, 1, {width}): the max over the present views' "
+                    "projected patch tokens |")
+    if observations:
+        rows.append(f"| `observation_logits` (training aid, not used by `generate`) | (batch, {len(observations)}): "
+                    f"{', '.join(observations)} stated by the report, from the same max |")
+    return "".join("\n" + row for row in rows)
 
 
 _BASELINE_TITLES = {
