@@ -6,7 +6,7 @@ the main job's steps (studies written from the seed, the tiny config, training, 
 pipeline, scoring) for several seeds and reports, per seed and in summary, the figures of `quickstart.json` and
 how many seeds meet each target of the first-run issue.
 
-    python bench/bench_seed_stability.py                        # seeds 0-3, 300 steps: ~10 min on 2 cores
+    python bench/bench_seed_stability.py                        # seeds 0-3, the main job's steps: ~10-20 min on 2 cores
     python bench/bench_seed_stability.py --seeds 0 1 2 3 4 5 --max-steps 600
     python bench/bench_seed_stability.py --overrides "--adam_beta2 0.95" --output bench/results/seed_stability_beta2.json
 """
@@ -68,7 +68,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--num-studies", type=int, default=1200)
-    parser.add_argument("--max-steps", type=int, default=300, help="default: the main job's 300")
+    parser.add_argument("--max-steps", type=int, default=None, help="default: the main job's (quickstart.DEFAULT_MAX_STEPS)")
     parser.add_argument("--overrides", default="", help="train_hf.py options on top of the config, as one string")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "seed_stability.json")
@@ -79,6 +79,7 @@ def main() -> int:
 
     datasets.disable_progress_bars()
     quickstart = proof._quickstart()
+    args.max_steps = args.max_steps or quickstart.DEFAULT_MAX_STEPS
     results: dict = {"num_studies": args.num_studies, "max_steps": args.max_steps, "seeds": args.seeds,
                      "config": "configs/tiny_cpu.yaml", "overrides": shlex.split(args.overrides),
                      "targets": proof.TARGETS, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
