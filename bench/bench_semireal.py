@@ -88,6 +88,7 @@ def observation_head_scores(model_dir: Path, test) -> dict | None:
     a model without an observation head."""
     import torch
 
+    from xray_report.evaluation.clinical_efficacy import binary_scores
     from xray_report.inference.generation import load_model_and_processor
     from xray_report.synthetic.semireal import RENDERED_OBSERVATIONS
     from xray_report.training.collator import observation_targets
@@ -104,20 +105,11 @@ def observation_head_scores(model_dir: Path, test) -> dict | None:
             states = model.encoder(pixel_values=inputs["pixel_values"], view_mask=inputs["view_mask"]).last_hidden_state
             logits = model.observation_logits(model.project_encoder_states(states), inputs["view_mask"])
         predicted.append(logits[:, columns] > 0)
-    predicted = torch.cat(predicted)
     truth = observation_targets(list(test["report"]), RENDERED_OBSERVATIONS) > 0.5
-    per_observation, totals = {}, torch.zeros(3)
-    for index, name in enumerate(RENDERED_OBSERVATIONS):
-        counts = torch.tensor([(predicted[:, index] & truth[:, index]).sum(), (predicted[:, index] & ~truth[:, index]).sum(),
-                               (~predicted[:, index] & truth[:, index]).sum()], dtype=torch.float64)
-        totals += counts
-        per_observation[name] = {"tp": int(counts[0]), "fp": int(counts[1]), "fn": int(counts[2]), "f1": _f1(counts)}
-    return {"micro_f1": _f1(totals), "per_observation": per_observation}
-
-
-def _f1(counts) -> float:
-    tp, fp, fn = (float(value) for value in counts)
-    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    scores = binary_scores(truth.numpy(), torch.cat(predicted).numpy(), RENDERED_OBSERVATIONS)
+    per_observation = {name: {key: counts[key] for key in ("tp", "fp", "fn", "f1")}
+                       for name, counts in scores.per_observation.items()}
+    return {"micro_f1": scores.micro["f1"], "per_observation": per_observation}
 
 
 def read_generated(predictions_path: Path) -> dict[str, str]:

@@ -165,9 +165,8 @@ def _provenance(base_models: list[str] | None) -> str:
 
 
 def _template_values(repo_id: str, encoder: dict[str, Any], decoder: dict[str, Any],
-                     metrics: MetricsSummary | None, model_config: dict[str, Any] | None = None) -> dict[str, Any]:
+                     metrics: MetricsSummary | None, model_config: dict[str, Any]) -> dict[str, Any]:
     """The variables of `model_card_template.md`."""
-    model_config = model_config or {}
     image_size = encoder.get("image_size", 448)
     grid = image_size // 32
     views = encoder.get("num_views", 2)
