@@ -28,6 +28,7 @@ def build_report_model(
     observation_names: Sequence[str] | None = None,
     observation_loss_weight: float = 1.0,
     study_token: bool = False,
+    observation_tokens: bool = False,
 ) -> XrayReportModel:
     """Builds an [`XrayReportModel`] with consistent special tokens and generation defaults.
 
@@ -43,6 +44,8 @@ def build_report_model(
         observation_names, observation_loss_weight: give the model an observation head over these observations
             (see [`XrayReportConfig`]); None: no head.
         study_token: append the study token to the decoder's cross-attention inputs (see [`XrayReportConfig`]).
+        observation_tokens: append one token per observation, chosen by the observation head (see
+            [`XrayReportConfig`]); needs `observation_names`.
     """
     check_report_tokenizer(tokenizer)
     encoder_model = _build_encoder(encoder)
@@ -55,6 +58,7 @@ def build_report_model(
         config.observation_names = list(observation_names)
         config.observation_loss_weight = observation_loss_weight
     config.study_token = study_token
+    config.observation_tokens = observation_tokens
     model = XrayReportModel(config=config, encoder=encoder_model, decoder=decoder_model)
     set_special_tokens(model, tokenizer)
     model.generation_config = make_generation_config(tokenizer, **(generation or {}))

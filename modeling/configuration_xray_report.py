@@ -35,6 +35,12 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
             Append one token to what the decoder cross-attends to: the max over the study's projected patch tokens
             (what the observation head reads), so that "is anything abnormal anywhere" is one token away for
             every query instead of a search over all patches. Grounding heatmaps cover the patch tokens only.
+        observation_tokens (`bool`, *optional*, defaults to `False`):
+            Needs `observation_names`. Append one token per observation to what the decoder cross-attends to (after
+            the study token): a learnt "stated" or "not stated" embedding of that observation. In training the
+            report's `observation_labels` choose it (teacher forcing, as the decoder reads the report's own previous
+            words); otherwise, in `generate` included, the observation head's prediction does (logit > 0). The
+            decoder then writes the findings the head sees instead of having to find them again among the patches.
     """
 
     model_type = "xray_report"
@@ -48,6 +54,12 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
     observation_names: list[str] | None = None
     observation_loss_weight: float = 1.0
     study_token: bool = False
+    observation_tokens: bool = False
+
+    def validate_observation_tokens(self) -> None:
+        """Observation tokens are chosen by the observation head, so they need `observation_names`."""
+        if self.observation_tokens and not self.observation_names:
+            raise ValueError("observation_tokens needs observation_names (the observation head chooses the tokens)")
 
 
 __all__ = ["XrayReportConfig"]

@@ -28,9 +28,9 @@ class ProjectedEncoderOutput(BaseModelOutput):
     The decoder's cross-attention inputs, computed once, as `generate` keeps them for every step.
 
     Args:
-        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_views * num_patches [+ 1], decoder_hidden_size)`):
-            `enc_to_dec_proj` applied once to the encoder's patch tokens, then the study token when
-            `config.study_token` is set (`XrayReportModel.decoder_memory`).
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, memory_tokens, decoder_hidden_size)`):
+            `enc_to_dec_proj` applied once to the encoder's patch tokens, then the study token and the observation
+            tokens where the config has them (`XrayReportModel.decoder_memory`).
     """
 
 
@@ -71,7 +71,9 @@ class XrayReportModel(VisionEncoderDecoderModel):
     - with `config.observation_names`, an observation head (`observation_head`, see [`XrayReportConfig`]) reads
       the encoder tokens and, given `observation_labels`, adds its loss to the report loss;
     - with `config.study_token`, the decoder cross-attends to one more token after the patch tokens: their max
-      over the study's present views (`study_summary`, what the observation head reads).
+      over the study's present views (`study_summary`, what the observation head reads);
+    - with `config.observation_tokens`, it also cross-attends to one token per observation, "stated" or "not
+      stated", chosen by `observation_labels` in training and by the observation head otherwise.
     """
 
     config_class = XrayReportConfig
@@ -93,8 +95,15 @@ class XrayReportModel(VisionEncoderDecoderModel):
             encoder = BioViLTModel(config.encoder)
         super().__init__(config=config, encoder=encoder, decoder=decoder)
         self.observation_head = None
-        if self.config.observation_names:
-            self.observation_head = nn.Linear(self.decoder.config.hidden_size, len(self.config.observation_names))
+        self.observation_embeddings = None
+        names = self.config.observation_names or []
+        if self.config.observation_tokens and not names:
+            raise ValueError("observation_tokens needs observation_names (the observation head chooses the tokens)")
+        if names:
+            self.observation_head = nn.Linear(self.decoder.config.hidden_size, len(names))
+        if self.config.observation_tokens:
+            # row 2 * i: observation i not stated, row 2 * i + 1: stated
+            self.observation_embeddings = nn.Embedding(2 * len(names), self.decoder.config.hidden_size)
 
     def study_summary(self, projected_states: torch.Tensor, view_mask: torch.Tensor | None) -> torch.Tensor:
         """The max over each study's projected patch tokens of its present views.
@@ -117,17 +126,51 @@ class XrayReportModel(VisionEncoderDecoderModel):
             raise ValueError("This model has no observation head: its config names no observation_names.")
         return self.observation_head(self.study_summary(projected_states, view_mask))
 
-    def decoder_memory(self, projected_states: torch.Tensor, view_mask: torch.Tensor | None) -> torch.Tensor:
-        """What the decoder cross-attends to: the projected patch tokens, then the study token when
-        `config.study_token` is set.
+    def observation_token_states(self, stated: torch.Tensor) -> torch.Tensor:
+        """The observation tokens: per observation, its "stated" or "not stated" embedding.
+
+        Args:
+            stated: `(batch_size, num_observations)`, nonzero where the observation is stated.
 
         Returns:
-            `(batch_size, num_views * num_patches [+ 1], decoder_width)`.
+            `(batch_size, num_observations, decoder_width)`.
         """
-        if not self.config.study_token:
+        if self.observation_embeddings is None:
+            raise ValueError("This model has no observation tokens: its config sets no observation_tokens.")
+        offsets = 2 * torch.arange(stated.shape[1], device=stated.device)
+        return self.observation_embeddings(offsets + (stated != 0).long())
+
+    def decoder_memory(
+        self,
+        projected_states: torch.Tensor,
+        view_mask: torch.Tensor | None,
+        observation_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """What the decoder cross-attends to: the projected patch tokens, then the study token
+        (`config.study_token`), then the observation tokens (`config.observation_tokens`), chosen by
+        `observation_labels` when given, else by the observation head's prediction (logit > 0).
+
+        Returns:
+            `(batch_size, num_views * num_patches [+ 1] [+ num_observations], decoder_width)`.
+        """
+        if not (self.config.study_token or self.config.observation_tokens):
             return projected_states
         summary = self.study_summary(projected_states, view_mask)
-        return torch.cat([projected_states, summary[:, None, :]], dim=1)
+        parts = [projected_states]
+        if self.config.study_token:
+            parts.append(summary[:, None, :])
+        if self.config.observation_tokens:
+            stated = observation_labels if observation_labels is not None else self.observation_head(summary) > 0
+            parts.append(self.observation_token_states(stated).to(projected_states.dtype))
+        return torch.cat(parts, dim=1)
+
+    @property
+    def memory_layout(self) -> dict[str, int]:
+        """How many tokens follow the patch tokens in `decoder_memory`: `{"study_token": 0 or 1,
+        "observation_tokens": 0 or len(config.observation_names)}`, in that order."""
+        names = self.config.observation_names or []
+        return {"study_token": int(self.config.study_token),
+                "observation_tokens": len(names) if self.config.observation_tokens else 0}
 
     def project_encoder_states(self, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
         """`(batch_size, tokens, encoder_width)` → `(batch_size, tokens, decoder_width)` (identity when equal).
@@ -169,7 +212,8 @@ class XrayReportModel(VisionEncoderDecoderModel):
                 -100 where padded; the loss is their token mean.
             observation_labels (`torch.FloatTensor` of shape `(batch_size, num_observations)`, *optional*): 1 where
                 the report states an observation of `config.observation_names`, else 0 (models with an observation
-                head only); its weighted binary cross-entropy is added to the loss.
+                head only); its weighted binary cross-entropy is added to the loss, and with
+                `config.observation_tokens` they choose the observation tokens.
 
         Returns:
             [`XrayReportOutput`] with `logits` of shape `(batch_size, target_length, vocab_size)`.
@@ -194,9 +238,9 @@ class XrayReportModel(VisionEncoderDecoderModel):
             encoder_hidden_states = self.project_encoder_states(encoder_hidden_states)
             if observation_labels is not None or (ran_encoder and self.observation_head is not None):
                 observation_logits = self.observation_logits(encoder_hidden_states, view_mask)
-            encoder_hidden_states = self.decoder_memory(encoder_hidden_states, view_mask)
-        if observation_labels is not None:
-            observation_loss = _observation_loss(observation_logits, observation_labels)
+            if observation_labels is not None:
+                observation_loss = _observation_loss(observation_logits, observation_labels)
+            encoder_hidden_states = self.decoder_memory(encoder_hidden_states, view_mask, observation_labels)
 
         if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)

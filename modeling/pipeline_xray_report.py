@@ -18,7 +18,8 @@ Per study the output is a one-element list (the `image-to-text` convention the H
 `sentences` (text and character span of each sentence of `generated_text`), `notes` (inputs the model could not
 use), `has_prior` (whether a prior image reached the model) and `views` (which views were present). With
 `return_heatmaps=True` each sentence also gets `heatmap`, its cross-attention map `(num_views, grid, grid)` (and,
-for a model with a study token, `study_token_share`, the attention that token took), and the output gets `view_images`, the processed views the maps overlay; the maps come from the attention weights of the
+for a model with a study token, `study_token_share`, the attention that token took, and for a model with observation
+tokens, `observation_token_share`, the attention those took together), and the output gets `view_images`, the processed views the maps overlay; the maps come from the attention weights of the
 same `generate` call (the heatmap rule is in `cross_attention_maps`).
 
 Research use only: not a medical device.
@@ -183,13 +184,19 @@ class XrayReportPipeline(Pipeline):
             attention = model_outputs["attention"][0].float().cpu()  # (T, V * g * g)
             num_views = len(output["views"])
             grid = self.model.config.encoder.grid_size
-            patches = num_views * grid * grid  # a study token, when the model has one, comes after the patches
+            patches = num_views * grid * grid  # the study token, then the observation tokens, follow the patches
+            extra_tokens = {"study_token_share": int(self.model.config.study_token),
+                            "observation_token_share": len(self.model.config.observation_names or [])
+                            if self.model.config.observation_tokens else 0}
             for target, item in zip(output["sentences"], sentences):
                 tokens = item["tokens"]
                 sentence_map = attention[tokens].mean(dim=0) if tokens else None
                 target["heatmap"] = None if sentence_map is None else sentence_map[:patches].reshape(num_views, grid, grid).numpy()
-                if self.model.config.study_token:
-                    target["study_token_share"] = None if sentence_map is None else float(sentence_map[patches:].sum())
+                start = patches
+                for key, count in extra_tokens.items():
+                    if count:
+                        target[key] = None if sentence_map is None else float(sentence_map[start:start + count].sum())
+                    start += count
                 target["token_positions"] = item["tokens"]
             pixels = model_outputs["pixel_values"][0].float().clamp(0, 1).cpu().numpy()
             output["view_images"] = [

@@ -123,21 +123,25 @@ class _HeadAtStart(TrainerCallback):
 
 
 def test_training_run_with_observation_loss(tmp_path):
-    """train_hf.py's pipeline: a fresh model gets the 14-observation head, it trains, evaluation and prediction
-    (which generate) run on batches that carry observation labels, and the saved model keeps the head."""
+    """train_hf.py's pipeline: a fresh model gets the 14-observation head (with the study and observation tokens),
+    it trains, evaluation and prediction (which generate) run on batches that carry observation labels, and the
+    saved model keeps the head."""
     data_dir = write_studies(tmp_path / "studies", num_studies=24)
     argv = tiny_argv(data_dir, tmp_path / "model", "--observation_loss_weight", "2.0", "--max_steps", "4",
+                     "--study_token", "true", "--observation_tokens", "true",
                      "--do_eval", "true", "--do_predict", "true", "--max_new_tokens", "8")
     start = _HeadAtStart()
     result = run_with_callbacks(argv, [start])
     model = result.trainer.model
     assert model.config.observation_names == list(OBSERVATIONS) and model.config.observation_loss_weight == 2.0
     assert model.observation_head.out_features == len(OBSERVATIONS)
+    assert model.config.study_token and model.config.observation_tokens
     assert not torch.equal(model.observation_head.weight, start.weight)  # the head trained
     assert result.trainer.label_names == ["labels"]
     assert "eval_loss" in result.eval_metrics and result.predictions_path.exists()
     reloaded = XrayReportModel.from_pretrained(tmp_path / "model")
     torch.testing.assert_close(reloaded.observation_head.weight, model.observation_head.weight)
+    torch.testing.assert_close(reloaded.observation_embeddings.weight, model.observation_embeddings.weight)
 
 
 def test_continuing_a_model_without_a_head_is_refused(tmp_path):
@@ -202,3 +206,96 @@ def test_pipeline_heatmaps_leave_the_study_token_out(tmp_path, report_tokenizer)
         assert item["heatmap"].shape == (2, grid, grid)
         assert 0.0 < item["study_token_share"] < 1.0
         assert item["heatmap"].sum() + item["study_token_share"] == pytest.approx(1.0, abs=1e-5)
+
+
+def _observation_token_model(tokenizer, study_token: bool = True) -> XrayReportModel:
+    torch.manual_seed(0)
+    return build_report_model(tiny_encoder_config(), tiny_decoder_config(), tokenizer, observation_names=NAMES,
+                              study_token=study_token, observation_tokens=True).eval()
+
+
+def test_observation_tokens_follow_labels_in_training_and_the_head_otherwise(report_tokenizer):
+    model = _observation_token_model(report_tokenizer)
+    patches = 2 * (TINY_IMAGE_SIZE // 32) ** 2
+    projected = torch.randn(2, patches, model.decoder.config.hidden_size)
+    view_mask = torch.tensor([[True, False], [True, True]])
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    table = model.observation_embeddings.weight  # row 2 * i: not stated, 2 * i + 1: stated
+    memory = model.decoder_memory(projected, view_mask, labels)
+    assert memory.shape == (2, patches + 1 + len(NAMES), projected.shape[-1])
+    assert model.memory_layout == {"study_token": 1, "observation_tokens": len(NAMES)}
+    torch.testing.assert_close(memory[:, : patches + 1], model.decoder_memory(projected, view_mask)[:, : patches + 1])
+    torch.testing.assert_close(memory[0, patches + 1:], table[[1, 2, 5]])
+    torch.testing.assert_close(memory[1, patches + 1:], table[[0, 2, 5]])
+    with torch.no_grad():
+        model.observation_head.bias.copy_(torch.tensor([-50.0, 50.0, -50.0]))  # the head now says: only the 2nd
+        predicted = model.decoder_memory(projected, view_mask)
+    torch.testing.assert_close(predicted[:, patches + 1:], table[[0, 3, 4]].expand(2, -1, -1))
+
+
+def test_decoder_reads_the_observation_tokens(report_tokenizer):
+    """The report's loss depends on the tokens and trains their embeddings; generation uses the head's choice."""
+    model = _observation_token_model(report_tokenizer, study_token=False).train()
+    batch = _batch(report_tokenizer)
+    stated = model(**batch, observation_labels=torch.ones(2, len(NAMES)))
+    not_stated = model(**batch, observation_labels=torch.zeros(2, len(NAMES)))
+    assert not torch.allclose(stated.logits, not_stated.logits)
+    (stated.loss - stated.observation_loss).backward()  # the report loss alone
+    grad = model.observation_embeddings.weight.grad
+    assert grad[1::2].abs().sum() > 0 and grad[0::2].abs().sum() == 0  # only the "stated" rows were read
+    model.eval()
+    never = [report_tokenizer.eos_token_id, report_tokenizer.pad_token_id]
+    with torch.no_grad():
+        generated = model.generate(pixel_values=batch["pixel_values"], view_mask=batch["view_mask"], max_new_tokens=6,
+                                   suppress_tokens=never, return_dict_in_generate=True, output_scores=True)
+        head_choice = model(pixel_values=batch["pixel_values"], view_mask=batch["view_mask"],
+                            decoder_input_ids=generated.sequences[:, :1]).observation_logits > 0
+        forward = model(pixel_values=batch["pixel_values"], view_mask=batch["view_mask"],
+                        decoder_input_ids=generated.sequences[:, :-1],
+                        observation_labels=head_choice.float()).logits
+    scores = torch.stack(generated.scores, dim=1)
+    allowed = torch.isfinite(scores)
+    torch.testing.assert_close(scores[allowed], forward[allowed], atol=1e-4, rtol=1e-4)
+
+
+def test_observation_tokens_need_the_head(report_tokenizer):
+    from huggingface_hub.errors import StrictDataclassClassValidationError
+
+    from modeling import XrayReportConfig
+    from xray_report.training import ConfigError
+    from xray_report.training.arguments import ModelArguments
+
+    with pytest.raises(ValueError, match="observation_tokens needs observation_names"):
+        build_report_model(tiny_encoder_config(), tiny_decoder_config(), report_tokenizer, observation_tokens=True)
+    config = _observation_token_model(report_tokenizer).config.to_dict()
+    config["observation_names"] = None
+    with pytest.raises(StrictDataclassClassValidationError, match="observation_tokens needs observation_names"):
+        XrayReportConfig.from_dict(config)
+    with pytest.raises(ConfigError, match="observation_tokens needs the observation head"):
+        ModelArguments(observation_tokens=True, observation_loss_weight=0.0)
+
+
+def test_observation_tokens_are_saved_and_reloaded(tmp_path, report_tokenizer):
+    model = _observation_token_model(report_tokenizer)
+    model.save_pretrained(tmp_path)
+    reloaded = XrayReportModel.from_pretrained(tmp_path)
+    assert reloaded.config.observation_tokens
+    torch.testing.assert_close(reloaded.observation_embeddings.weight, model.observation_embeddings.weight)
+
+
+def test_pipeline_heatmaps_leave_the_observation_tokens_out(report_tokenizer):
+    from conftest import synthetic_radiograph, tiny_image_processor
+    from processing import XrayReportProcessor
+    from xray_report.inference.generation import report_pipeline
+
+    model = _observation_token_model(report_tokenizer)
+    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer)
+    output = report_pipeline(model, processor)(
+        {"frontal": synthetic_radiograph(seed=1), "lateral": synthetic_radiograph(seed=2)},
+        return_heatmaps=True, max_new_tokens=12, min_new_tokens=12)[0]
+    sentences = [item for item in output["sentences"] if item.get("heatmap") is not None]
+    assert sentences
+    for item in sentences:
+        shares = item["study_token_share"] + item["observation_token_share"]
+        assert 0.0 < item["observation_token_share"] < 1.0
+        assert item["heatmap"].sum() + shares == pytest.approx(1.0, abs=1e-5)

@@ -402,5 +402,13 @@ def test_card_shapes_name_the_study_token_and_observation_head_when_present(repo
     assert f"| decoder cross-attention input | (batch, {tokens}, {width})" in plain_card
     assert "study token" not in plain_card and "observation_logits" not in plain_card
     assert f"| decoder cross-attention input | (batch, {tokens + 1}, {width})" in extended_card
-    assert f"| study token (last cross-attention token) | (batch, 1, {width})" in extended_card
+    assert f"| study token (cross-attention token after the patches) | (batch, 1, {width})" in extended_card
     assert "| `observation_logits` (training aid, not used by `generate`) | (batch, 2): Cardiomegaly, Edema" in extended_card
+    assert "observation tokens" not in extended_card
+    with_tokens = build_report_model(tiny_encoder_config(), tiny_decoder_config(), report_tokenizer,
+                                     observation_names=["Cardiomegaly", "Edema"], study_token=True,
+                                     observation_tokens=True).config.to_dict()
+    tokens_card = build_model_card("org/x", with_tokens, None, "https://example.invalid/x.png").text
+    assert f"| decoder cross-attention input | (batch, {tokens + 3}, {width})" in tokens_card
+    assert f"| observation tokens (last cross-attention tokens) | (batch, 2, {width})" in tokens_card
+    assert "| `observation_logits` (chooses the observation tokens) | (batch, 2): Cardiomegaly, Edema" in tokens_card

@@ -13,8 +13,9 @@ in docs/usage.md, Grounding heatmaps):
 3. The sentence map is the plain mean of its tokens' maps. Because every attention row sums to 1, the map over all
    encoder tokens sums to 1.
 4. That map is cut per view into a `(g, g)` grid. Each view's grid sums to the share of attention that view
-   received (`view_mass`); the shares of all views, present or absent, sum to 1, less the study token's share for
-   a model that has one (`study_token_share` in the pipeline output; that token belongs to no view). Absent views (their tokens are the
+   received (`view_mass`); the shares of all views, present or absent, sum to 1, less the shares of the tokens that
+   belong to no view: the study token's and the observation tokens' for a model that has them (`study_token_share`,
+   `observation_token_share` in the pipeline output). Absent views (their tokens are the
    learned missing-view embedding) get a map and a share but no overlay.
 5. For display each view's grid is divided by the largest cell over the sentence's present views (so the two views
    are on one scale), upsampled bilinearly to the processed image (the centre crop the model saw) and blended over it.

@@ -172,6 +172,7 @@ def _template_values(repo_id: str, encoder: dict[str, Any], decoder: dict[str, A
     views = encoder.get("num_views", 2)
     study_token = bool(model_config.get("study_token"))
     observations = model_config.get("observation_names") or []
+    observation_tokens = bool(model_config.get("observation_tokens"))
     return {
         "repo_id": repo_id,
         "model_name": repo_id.split("/")[-1],
@@ -183,8 +184,8 @@ def _template_values(repo_id: str, encoder: dict[str, Any], decoder: dict[str, A
         "image_size": image_size,
         "grid": grid,
         "tokens": views * grid * grid,
-        "memory_tokens": views * grid * grid + int(study_token),
-        "extra_rows": _extra_shape_rows(study_token, observations, decoder.get("n_embd", 768)),
+        "memory_tokens": views * grid * grid + int(study_token) + (len(observations) if observation_tokens else 0),
+        "extra_rows": _extra_shape_rows(study_token, observations, observation_tokens, decoder.get("n_embd", 768)),
         "requirements": ", ".join(REQUIREMENTS),
         "metrics_table": _metrics_table(metrics),
         "protocol_line": _protocol_line(metrics),
@@ -192,14 +193,19 @@ def _template_values(repo_id: str, encoder: dict[str, Any], decoder: dict[str, A
     }
 
 
-def _extra_shape_rows(study_token: bool, observations: list[str], width: int) -> str:
-    """Shape-table rows of the optional parts: the study token and the observation head."""
+def _extra_shape_rows(study_token: bool, observations: list[str], observation_tokens: bool, width: int) -> str:
+    """Shape-table rows of the optional parts: the study token, the observation head and its tokens."""
     rows = []
     if study_token:
-        rows.append(f"| study token (last cross-attention token) | (batch, 1, {width}): the max over the present views' "
-                    "projected patch tokens |")
+        rows.append(f"| study token (cross-attention token after the patches) | (batch, 1, {width}): the max over the "
+                    "present views' projected patch tokens |")
+    if observations and observation_tokens:
+        rows.append(f"| observation tokens (last cross-attention tokens) | (batch, {len(observations)}, {width}): per "
+                    "observation a learnt \"stated\" or \"not stated\" embedding, chosen by `observation_logits` > 0 "
+                    "(by the report's labels in training) |")
     if observations:
-        rows.append(f"| `observation_logits` (training aid, not used by `generate`) | (batch, {len(observations)}): "
+        use = "chooses the observation tokens" if observation_tokens else "training aid, not used by `generate`"
+        rows.append(f"| `observation_logits` ({use}) | (batch, {len(observations)}): "
                     f"{', '.join(observations)} stated by the report, from the same max |")
     return "".join("\n" + row for row in rows)
 

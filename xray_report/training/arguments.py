@@ -113,6 +113,12 @@ class ModelArguments:
         metadata={"help": "A fresh model's decoder also cross-attends to the study token, the max over the study's "
                   "patch tokens (what the observation head reads)."},
     )
+    observation_tokens: bool = field(
+        default=False,
+        metadata={"help": "A fresh model's decoder also cross-attends to one token per observation, 'stated' or "
+                  "'not stated': from the training report's labels in training, from the observation head's "
+                  "prediction in generation (needs observation_loss_weight > 0)."},
+    )
     max_new_tokens: int = field(default=128, metadata={"help": "Generation length limit stored in the model."})
     num_beams: int = field(default=1, metadata={"help": "Beams stored in the model's generation config."})
     lora_r: int = field(default=0, metadata={"help": "Rank of LoRA adapters on the decoder (0 = no LoRA; needs peft)."})
@@ -133,6 +139,9 @@ class ModelArguments:
             raise ConfigError(f"lora_r must be >= 0, got {self.lora_r}")
         if not self.observation_loss_weight >= 0:
             raise ConfigError(f"observation_loss_weight must be >= 0, got {self.observation_loss_weight}")
+        if self.observation_tokens and not self.observation_loss_weight > 0:
+            raise ConfigError("observation_tokens needs the observation head that chooses them: set "
+                              "observation_loss_weight > 0")
         if self.tokenizer_type not in LEARNT_TOKENIZER_KINDS:
             raise ConfigError(f"tokenizer_type must be one of {LEARNT_TOKENIZER_KINDS}, got {self.tokenizer_type!r}")
         if self.tokenizer_vocab_size < 8 or self.tokenizer_min_frequency < 1:

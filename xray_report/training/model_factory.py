@@ -125,7 +125,8 @@ def build_model_and_processor(
     model = build_report_model(_encoder_spec(model_args), _decoder_spec(model_args), tokenizer, generation,
                                decoder_overrides=_dropout_overrides(model_args),
                                observation_names=OBSERVATIONS if weight > 0 else None,
-                               observation_loss_weight=weight, study_token=model_args.study_token)
+                               observation_loss_weight=weight, study_token=model_args.study_token,
+                               observation_tokens=model_args.observation_tokens)
     processor = XrayReportProcessor(
         build_image_processor(model_args.image_size), tokenizer, max_target_length=data_args.max_target_length
     )
