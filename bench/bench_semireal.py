@@ -7,7 +7,8 @@ images shuffled across studies: it can learn the report language, not what an im
 trivial baselines (most frequent train report, best single train report by validation BLEU-4) are scored on the
 R2Gen test studies with both NLG protocols, CE on all 14 observations and on the rendered ones, distinct reports and
 the longest repeated n-gram. For a model with an observation head, its own predictions on the rendered findings
-are scored too: what the encoder sees, next to what the reports say.
+are scored too: what the encoder sees, next to what the reports say. The results also count the distinct contents
+the test images show (`test_image_contents`): the most distinct reports a model that reads only the image can write.
 
     python bench/bench_semireal.py                     # needs the Kaggle CSVs and R2Gen's annotation.json
     python bench/bench_semireal.py --kaggle-dir DIR --split-file annotation.json --num-train-epochs 2
@@ -194,7 +195,9 @@ def main() -> int:
 
     import datasets
 
-    from xray_report.synthetic.semireal import RENDERED_OBSERVATIONS, write_semireal_studies
+    from xray_report.synthetic.semireal import (
+        RENDERED_OBSERVATIONS, image_content_ceiling, read_semireal_truth, write_semireal_studies,
+    )
 
     datasets.disable_progress_bars()
     started = time.perf_counter()
@@ -232,6 +235,8 @@ def main() -> int:
                                          "observation_head": observation_head_scores(work / name, dataset["test"])}
             print(name, json.dumps(results["variants"][name]), flush=True)
         results["split_sizes"] = {split: len(dataset[split]) for split in dataset}
+        shown = read_semireal_truth(studies)
+        results["test_image_contents"] = image_content_ceiling([shown[s] for s in dataset["test"]["study_id"]])
         results["scores"] = score_all(dataset, generated, args.meteor)
     results["wall_seconds"] = time.perf_counter() - started
     if "true" in results["scores"]:
@@ -249,6 +254,11 @@ def main() -> int:
         }
     print("\n".join(table(results["scores"])))
     print("targets:", results.get("meets_targets"))
+    if "test_image_contents" in results:
+        ceiling = results["test_image_contents"]
+        print(f"the test images show {ceiling['distinct_contents']} distinct contents "
+              f"({ceiling['distinct_fraction']:.1%} of {ceiling['studies']} studies): the most distinct reports a "
+              "model can write from the image alone")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(f"wrote {args.output} ({results['wall_seconds']:.0f} s)")

@@ -233,6 +233,15 @@ def semireal_section(data: dict[str, Any]) -> str:
                      + ", ".join(f"{title(name)} {_f(head['micro_f1'])}" for name, head in heads.items())
                      + ": what the encoder sees, next to what the reports say.\n")
     minutes = {name: _f((v.get("total_seconds") or 0) / 60, 0) for name, v in variants.items()}
+    ceiling = data.get("test_image_contents")
+    ceiling_line = "" if not ceiling else (
+        f"\nThe test images show {ceiling['distinct_contents']} distinct contents (rendered findings with their sides "
+        f"and zones; {_f(ceiling['distinct_fraction'])} of {ceiling['studies']} studies; "
+        f"{ceiling['without_rendered_finding']} show no finding): a model whose report depends on the image alone "
+        "writes at most that many distinct reports"
+        + (f", so the distinct-report target ({target}) cannot be met by reading the image"
+           if (target := data["targets"]["distinct_fraction"]) > ceiling["distinct_fraction"] else "")
+        + ".\n")
     return f"""## Semi-real IU X-ray (`bench/bench_semireal.py`, `semireal.json`)
 
 The 3,851 real IU X-ray reports with phantom images rendered from the findings each report states
@@ -254,7 +263,7 @@ greedy reports, and the F1 of its observation head (when the model has one).
 | finding | support | precision | recall | F1 | F1 (greedy) | head F1 |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {per_rows}
-{head_line}
+{head_line}{ceiling_line}
 Targets: {', '.join(f'{k}: {v}' for k, v in (data.get('meets_targets') or {}).items())}.
 """
 

@@ -17,6 +17,7 @@ from xray_report.synthetic.semireal import (
     LungFinding,
     RenderedFindings,
     findings_from_report,
+    image_content_ceiling,
     read_semireal_truth,
     render_semireal_frontal,
     render_semireal_lateral,
@@ -259,3 +260,14 @@ def test_the_benchmark_scores_the_observation_head_against_the_rendered_findings
     plain.save_pretrained(kaggle_dir / "plain")
     processor.save_pretrained(kaggle_dir / "plain")
     assert _bench().observation_head_scores(kaggle_dir / "plain", test) is None
+
+
+def test_image_content_ceiling_counts_what_the_images_can_tell_apart():
+    normal = RenderedFindings()
+    right_effusion = RenderedFindings(("Pleural Effusion",), effusion_sides=("right",))
+    left_effusion = RenderedFindings(("Pleural Effusion",), effusion_sides=("left",))
+    ceiling = image_content_ceiling([normal, right_effusion, normal, left_effusion, RenderedFindings(),
+                                     RenderedFindings(("Pleural Effusion",), effusion_sides=("right",))])
+    assert ceiling == {"studies": 6, "distinct_contents": 3, "distinct_fraction": 0.5, "without_rendered_finding": 3}
+    with pytest.raises(ValueError, match="at least one study"):
+        image_content_ceiling([])

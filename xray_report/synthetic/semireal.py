@@ -301,6 +301,28 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict
     }
 
 
+def image_content_ceiling(shown: Sequence[RenderedFindings]) -> dict[str, Any]:
+    """How many different things the images of some studies show: the most distinct reports a model can write
+    when its report depends on the image alone (anything beyond comes from elsewhere than the image).
+
+    Args:
+        shown: what each study's phantoms show (`read_semireal_truth`), one entry per study.
+
+    Returns:
+        `studies`, `distinct_contents` (distinct rendered findings with their sides and zones),
+        `distinct_fraction` (their share of the studies) and `without_rendered_finding` (studies whose
+        phantoms show no finding: all alike).
+    """
+    if not shown:
+        raise ValueError("need at least one study")
+    return {
+        "studies": len(shown),
+        "distinct_contents": len(set(shown)),
+        "distinct_fraction": len(set(shown)) / len(shown),
+        "without_rendered_finding": sum(not item.observations for item in shown),
+    }
+
+
 __all__ = [
     "LEVELS",
     "LUNG_FINDING_KINDS",
@@ -310,6 +332,7 @@ __all__ = [
     "SEMIREAL_LABELS_CSV",
     "SIDES",
     "findings_from_report",
+    "image_content_ceiling",
     "read_semireal_truth",
     "render_semireal_frontal",
     "render_semireal_lateral",
