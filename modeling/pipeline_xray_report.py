@@ -99,6 +99,10 @@ def cross_attention_maps(outputs: Any) -> torch.Tensor:
     return per_step[beam_indices, torch.arange(beam_indices.shape[1], device=beam_indices.device)]
 
 
+# The attention share of each kind of cross-attention token that lies on no view (`XrayReportModel.memory_layout`).
+_SHARE_KEYS = {"study_token": "study_token_share", "observation_tokens": "observation_token_share"}
+
+
 class XrayReportPipeline(Pipeline):
     """Studies in, one report dict per study out; generation keywords (`max_new_tokens`, `num_beams`, …) pass through."""
 
@@ -185,17 +189,15 @@ class XrayReportPipeline(Pipeline):
             num_views = len(output["views"])
             grid = self.model.config.encoder.grid_size
             patches = num_views * grid * grid  # the study token, then the observation tokens, follow the patches
-            extra_tokens = {"study_token_share": int(self.model.config.study_token),
-                            "observation_token_share": len(self.model.config.observation_names or [])
-                            if self.model.config.observation_tokens else 0}
             for target, item in zip(output["sentences"], sentences):
                 tokens = item["tokens"]
                 sentence_map = attention[tokens].mean(dim=0) if tokens else None
                 target["heatmap"] = None if sentence_map is None else sentence_map[:patches].reshape(num_views, grid, grid).numpy()
                 start = patches
-                for key, count in extra_tokens.items():
+                for part, count in self.model.memory_layout.items():  # study token, observation tokens
                     if count:
-                        target[key] = None if sentence_map is None else float(sentence_map[start:start + count].sum())
+                        share = None if sentence_map is None else float(sentence_map[start:start + count].sum())
+                        target[_SHARE_KEYS[part]] = share
                     start += count
                 target["token_positions"] = item["tokens"]
             pixels = model_outputs["pixel_values"][0].float().clamp(0, 1).cpu().numpy()
