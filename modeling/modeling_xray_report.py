@@ -96,9 +96,8 @@ class XrayReportModel(VisionEncoderDecoderModel):
         super().__init__(config=config, encoder=encoder, decoder=decoder)
         self.observation_head = None
         self.observation_embeddings = None
+        self.config.validate_observation_tokens()  # attributes set after the config was built are checked here
         names = self.config.observation_names or []
-        if self.config.observation_tokens and not names:
-            raise ValueError("observation_tokens needs observation_names (the observation head chooses the tokens)")
         if names:
             self.observation_head = nn.Linear(self.decoder.config.hidden_size, len(names))
         if self.config.observation_tokens:

@@ -189,18 +189,23 @@ def test_generation_with_a_study_token_matches_teacher_forcing(report_tokenizer)
     torch.testing.assert_close(scores[allowed], forward[allowed], atol=1e-4, rtol=1e-4)
 
 
-def test_pipeline_heatmaps_leave_the_study_token_out(tmp_path, report_tokenizer):
+def _heatmap_sentences(model: XrayReportModel, tokenizer) -> list[dict]:
+    """The pipeline's sentences with a heatmap, for a two-view synthetic study and 12 generated tokens."""
     from conftest import synthetic_radiograph, tiny_image_processor
     from processing import XrayReportProcessor
     from xray_report.inference.generation import report_pipeline
 
-    model = _study_token_model(report_tokenizer)
-    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer)
-    grid = model.config.encoder.grid_size
+    processor = XrayReportProcessor(tiny_image_processor(), tokenizer)
     output = report_pipeline(model, processor)(
         {"frontal": synthetic_radiograph(seed=1), "lateral": synthetic_radiograph(seed=2)},
         return_heatmaps=True, max_new_tokens=12, min_new_tokens=12)[0]
-    sentences = [item for item in output["sentences"] if item.get("heatmap") is not None]
+    return [item for item in output["sentences"] if item.get("heatmap") is not None]
+
+
+def test_pipeline_heatmaps_leave_the_study_token_out(tmp_path, report_tokenizer):
+    model = _study_token_model(report_tokenizer)
+    grid = model.config.encoder.grid_size
+    sentences = _heatmap_sentences(model, report_tokenizer)
     assert sentences
     for item in sentences:
         assert item["heatmap"].shape == (2, grid, grid)
@@ -284,16 +289,7 @@ def test_observation_tokens_are_saved_and_reloaded(tmp_path, report_tokenizer):
 
 
 def test_pipeline_heatmaps_leave_the_observation_tokens_out(report_tokenizer):
-    from conftest import synthetic_radiograph, tiny_image_processor
-    from processing import XrayReportProcessor
-    from xray_report.inference.generation import report_pipeline
-
-    model = _observation_token_model(report_tokenizer)
-    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer)
-    output = report_pipeline(model, processor)(
-        {"frontal": synthetic_radiograph(seed=1), "lateral": synthetic_radiograph(seed=2)},
-        return_heatmaps=True, max_new_tokens=12, min_new_tokens=12)[0]
-    sentences = [item for item in output["sentences"] if item.get("heatmap") is not None]
+    sentences = _heatmap_sentences(_observation_token_model(report_tokenizer), report_tokenizer)
     assert sentences
     for item in sentences:
         shares = item["study_token_share"] + item["observation_token_share"]
