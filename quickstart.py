@@ -37,9 +37,10 @@ from xray_report.inference.notice import RESEARCH_NOTICE
 logger = logging.getLogger("quickstart")
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_cpu.yaml"
-# 240 steps learn every finding and zone from seeds 0-3 (bench/results/seed_stability_240steps.json) and keep the
-# whole job under 5 minutes on a 2-core AVX2 CPU, where a step takes about 0.9 s.
-DEFAULT_MAX_STEPS = 240
+# With 16 px local patches a step costs about 1.4x a whole-image step (the tiles' deepest stages work on 1x1 maps),
+# so 180 steps cost what 240 whole-image steps did: under 5 minutes on a 2-core AVX2 CPU, where those took about
+# 0.95 s each. They learn every finding and zone from seeds 0-7 (bench/results/seed_stability_180steps.json).
+DEFAULT_MAX_STEPS = 180
 
 _RELOAD_SCRIPT = """
 import json, sys

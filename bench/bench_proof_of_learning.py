@@ -13,11 +13,10 @@ can only learn the report prior) and, with `--tokenizers word bpe`, the recipe w
     python bench/bench_proof_of_learning.py --tokenizers word bpe --variants true
     python bench/bench_proof_of_learning.py --image-size 128 --max-steps 500 --variants true   # 4x4 patch grid
 
-The patch grid is `image_size / 32` cells a side: 2x2 at the main job's 64 px, where every cell's receptive field
-covers the whole image. Measured on 2 cores (results files `proof_of_learning_<N>px_<steps>steps.json`), the
-pointing target is met at no size: 128 px, 500 steps: 0.58 (a uniform map 0.14), the zone always named but heart
-size not yet learnt; 128 px, 1000 steps: every finding and zone right, pointing 0.14 (uniform 0.14); 256 px,
-500 steps (46 min): 0.08, the zone not yet learnt (0.22).
+The main job's encoder cuts each 64 px view into 16 px tiles (`local_patch_size`), one token per tile: a 4x4 grid.
+The larger-input files (`proof_of_learning_<N>px_<steps>steps.json`) predate that and ran the whole-image encoder
+(an `image_size / 32` grid, every cell seeing the whole image); the pointing target was met at no size there:
+128 px, 500 steps: 0.58 (a uniform map 0.14); 128 px, 1000 steps: 0.14; 256 px, 500 steps (46 min): 0.08.
 """
 
 from __future__ import annotations
@@ -111,6 +110,7 @@ def main() -> int:
     results: dict = {"num_studies": args.num_studies, "max_steps": args.max_steps, "seed": args.seed,
                      "config": "configs/tiny_cpu.yaml", "image_size": image_size, "targets": TARGETS,
                      "decoder_initializer_range": config.get("decoder_initializer_range"),
+                     "local_patch_size": config.get("local_patch_size"), "learning_rate": config.get("learning_rate"),
                      "cpu_count": os.cpu_count(),
                      "date": time.strftime("%Y-%m-%d"), "variants": {}}
     with tempfile.TemporaryDirectory() as temporary:

@@ -112,8 +112,8 @@ def proof_section(data: dict[str, Any]) -> str:
     return f"""## Proof of learning (`bench/bench_proof_of_learning.py`, `proof_of_learning.json`)
 
 The main job's recipe on {data['num_studies']} synthetic studies ({variants[names[0]]['test_studies']} held out),
-{data['max_steps']} steps, `{data['config']}` (decoder initialised with std {_init_std(data)}, {data['date']}); each
-variant changes one thing.
+{data['max_steps']} steps, `{data['config']}` (decoder initialised with std {_init_std(data)}, {_encoder_patches(data)},
+{data['date']}); each variant changes one thing.
 
 {header}
 {rule}
@@ -135,12 +135,19 @@ def grounding_by_size_section() -> str:
         f"| {_f(v['uniform_map_pointing_accuracy'])} | {_init_std(data)} | {_f(v['train_seconds'], 0)} |"
         for data in runs for v in [data["variants"]["true"]])
     return f"""
-Larger inputs (`--image-size N`, results `proof_of_learning_<N>px_<steps>steps.json`), the recipe only:
+Larger inputs (`--image-size N`, results `proof_of_learning_<N>px_<steps>steps.json`), the recipe only, measured
+before the main job's encoder took local patches (whole-image encoder, learning rate 0.002):
 
 | input | findings | zone | heatmap peaks on the opacity | uniform map | decoder init std | training s |
 | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 """
+
+
+def _encoder_patches(data: dict[str, Any]) -> str:
+    """How a proof-of-learning run's encoder made its tokens (files written before local patches existed: whole images)."""
+    size = data.get("local_patch_size")
+    return "whole-image encoder" if size is None else f"{size} px local patches"
 
 
 def _init_std(data: dict[str, Any]) -> str:

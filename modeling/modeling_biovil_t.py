@@ -216,7 +216,7 @@ class BioViLTModel(BioViLTPreTrainedModel):
         static = view_mask & ~with_prior
         patches = pixel_values.new_zeros(batch_size, num_views, self.config.hidden_size, grid, grid)
         if static.any():
-            patches[static] = self.image_encoder(pixel_values[static], return_patch_embeddings=True)[0].to(patches.dtype)
+            patches[static] = self._encode_static(pixel_values[static]).to(patches.dtype)
         if with_prior.any():
             rows = with_prior[:, 0]
             patches[rows, 0] = self.image_encoder(
@@ -224,6 +224,23 @@ class BioViLTModel(BioViLTPreTrainedModel):
                 return_patch_embeddings=True,
             )[0].to(patches.dtype)
         return patches
+
+    def _encode_static(self, images: torch.Tensor) -> torch.Tensor:
+        """hi-ml's encoder without a prior: `(N, 3, H, W)` images -> `(N, 512, grid, grid)` patch maps.
+
+        With `config.local_patch_size`, each tile of that side goes through the encoder as an image of its own,
+        giving the one patch token of that tile.
+        """
+        side = self.config.local_patch_size
+        if side is None:
+            return self.image_encoder(images, return_patch_embeddings=True)[0]
+        count, channels = images.shape[:2]
+        grid = self.config.grid_size
+        tiles = images.unfold(2, side, side).unfold(3, side, side)  # (N, 3, grid, grid, side, side)
+        tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(count * grid * grid, channels, side, side)
+        cells = self.image_encoder(tiles, return_patch_embeddings=True)[0]  # (N * grid * grid, 512, h, w)
+        tokens = cells.mean(dim=(-2, -1))  # tiles above 32 px leave more than one cell; one token per tile
+        return tokens.reshape(count, grid, grid, -1).permute(0, 3, 1, 2)
 
     def _patch_tokens(self, patch_embeddings: torch.Tensor, view_mask: torch.Tensor) -> torch.Tensor:
         """(B, V, C, g, g) patch maps -> (B, V * g * g, C) tagged tokens."""

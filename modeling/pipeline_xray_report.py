@@ -27,6 +27,7 @@ Research use only: not a medical device.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -79,18 +80,47 @@ def generate_with_cross_attention(model: Any, inputs: dict[str, torch.Tensor], *
             decoder.set_attn_implementation(previous)
 
 
-def cross_attention_maps(outputs: Any) -> torch.Tensor:
-    """The heatmap rule's first step: per generated token, the cross-attention averaged over layers and heads.
+_MIN_CONCENTRATION = 1e-6  # the weight of a uniform map: a sentence of uniform maps still gets their plain mean
 
-    Row `t` of a study is the attention of the query that *predicted* its `t`-th generated token, a distribution
-    over its `num_views * grid * grid` patch tokens (view 0 first, row-major patch grid), then the study token when
-    the model has one. With beam search the
-    rows of the beam that produced the returned sequence are taken, step by step (`beam_indices`).
+
+def attention_concentration(attention: torch.Tensor) -> torch.Tensor:
+    """How far each attention distribution (last dimension) is from uniform: `1 - entropy / log(num_tokens)`.
+
+    1 for attention on a single token, 0 for attention spread evenly over all of them (floored at a tiny positive
+    value, so that a sentence whose every map is uniform still gets the plain mean).
+
+    Args:
+        attention: `torch.FloatTensor` of shape `(..., num_tokens)`, rows summing to 1.
 
     Returns:
-        `torch.FloatTensor` of shape `(batch_size, generated_length, num_views * grid * grid [+ 1])`.
+        `torch.FloatTensor` of shape `(...)`, values in `(0, 1]`.
     """
-    steps = [torch.stack(layers).float().mean(dim=(0, 2))[:, -1] for layers in outputs.cross_attentions]
+    count = attention.shape[-1]
+    if count < 2:
+        return torch.ones(attention.shape[:-1], dtype=attention.dtype, device=attention.device)
+    entropy = -(attention * attention.clamp_min(1e-12).log()).sum(dim=-1)
+    return (1 - entropy / math.log(count)).clamp_min(_MIN_CONCENTRATION)
+
+
+def cross_attention_maps(outputs: Any) -> torch.Tensor:
+    """The heatmap rule's first step: per generated token, its cross-attention maps weighted by their concentration.
+
+    Row `t` of a study belongs to the query that *predicted* its `t`-th generated token: the sum over layers and
+    heads of each head's map (a distribution over the `num_views * grid * grid` patch tokens, view 0 first,
+    row-major patch grid, then the study and observation tokens when the model has them) times its
+    `attention_concentration`. A head that spreads its attention evenly says nothing about where the token looked
+    and counts for almost nothing; a head that looks up one place counts fully. The row sums to the step's total
+    weight; a sentence's map is the sum of its rows, divided by its total. With beam search the rows of the beam
+    that produced the returned sequence are taken, step by step (`beam_indices`).
+
+    Returns:
+        `torch.FloatTensor` of shape `(batch_size, generated_length, num_tokens)`.
+    """
+    steps = []
+    for layers in outputs.cross_attentions:  # one tuple per step, one (batch, heads, queries, tokens) per layer
+        last_query = torch.stack(layers).float()[..., -1, :]  # (layers, batch, heads, tokens)
+        weights = attention_concentration(last_query)
+        steps.append((last_query * weights.unsqueeze(-1)).sum(dim=(0, 2)))
     per_step = torch.stack(steps, dim=1)  # (batch_size * beams, steps, tokens)
     beam_indices = getattr(outputs, "beam_indices", None)
     if beam_indices is None:
@@ -191,7 +221,8 @@ class XrayReportPipeline(Pipeline):
             patches = num_views * grid * grid  # the study token, then the observation tokens, follow the patches
             for target, item in zip(output["sentences"], sentences):
                 tokens = item["tokens"]
-                sentence_map = attention[tokens].mean(dim=0) if tokens else None
+                sentence_map = attention[tokens].sum(dim=0) if tokens else None
+                sentence_map = None if sentence_map is None else sentence_map / sentence_map.sum()
                 target["heatmap"] = None if sentence_map is None else sentence_map[:patches].reshape(num_views, grid, grid).numpy()
                 start = patches
                 for part, count in self.model.memory_layout.items():  # study token, observation tokens
@@ -271,6 +302,7 @@ __all__ = [
     "SENTENCE_END",
     "STUDY_KEYS",
     "XrayReportPipeline",
+    "attention_concentration",
     "cross_attention_maps",
     "generate_with_cross_attention",
     "split_sentence_spans",

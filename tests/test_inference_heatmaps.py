@@ -20,7 +20,11 @@ def loaded(trained_model_dir):
 
 
 def _teacher_forced_attention(model, processor, study, sequences):
-    """Reference: one teacher-forced forward on the generated ids, eager attention; (T, V*g*g) per study."""
+    """Reference: one teacher-forced forward on the generated ids, eager attention.
+
+    Returns `(T, L, H, S)` per-layer, per-head maps of the first study; query position t (start token at 0)
+    predicts generated token t.
+    """
     inputs = processor(images=[study])
     previous = model.decoder.config._attn_implementation
     model.decoder.set_attn_implementation("eager")
@@ -29,8 +33,15 @@ def _teacher_forced_attention(model, processor, study, sequences):
             out = model(**inputs, decoder_input_ids=sequences, output_attentions=True)
     finally:
         model.decoder.set_attn_implementation(previous)
-    # query position t (start token at 0) predicts generated token t
-    return torch.stack(list(out.cross_attentions)).float().mean(dim=(0, 2))[0, :-1]
+    return torch.stack(list(out.cross_attentions)).float()[:, 0, :, :-1].permute(2, 0, 1, 3)
+
+
+def _concentration_weighted(maps):
+    """The documented rule, written out: each head's map counts by 1 - entropy / log(tokens); sum, then normalise."""
+    entropy = -(maps * torch.log(maps.clamp_min(1e-12))).sum(dim=-1)
+    weights = (1 - entropy / np.log(maps.shape[-1])).clamp_min(1e-6)
+    weighted = (maps * weights.unsqueeze(-1)).flatten(0, -2).sum(dim=0)
+    return weighted / weighted.sum()
 
 
 def test_maps_cover_each_view_grid_and_sum_to_one(loaded):
@@ -63,8 +74,10 @@ def test_sentence_maps_equal_the_attention_of_the_generated_tokens(loaded, num_b
     positions = [p for sentence in output["sentences"] for p in sentence["token_positions"]]
     assert positions == list(range(output["num_tokens"]))  # every generated token (EOS excluded) in one sentence
     for sentence in output["sentences"]:
-        expected = reference[sentence["token_positions"]].mean(dim=0).reshape(sentence["heatmap"].shape)
+        expected = _concentration_weighted(reference[sentence["token_positions"]]).reshape(sentence["heatmap"].shape)
         np.testing.assert_allclose(sentence["heatmap"], expected.numpy(), atol=1e-5)
+        plain_mean = reference[sentence["token_positions"]].mean(dim=(0, 1, 2)).reshape(sentence["heatmap"].shape)
+        assert not np.allclose(sentence["heatmap"], plain_mean.numpy(), atol=1e-4)  # the weighting takes part
 
 
 def test_token_index_maps_to_view_row_and_column(loaded, tmp_path):
@@ -149,3 +162,13 @@ def test_offsets_follow_decode_when_bytes_form_no_valid_character(byte_tokenizer
     assert ends == sorted(ends) and ends[-1] == len(text) and len(ends) == len(sequence)
     sentences = _sentences(text, text, ends)
     assert [token for sentence in sentences for token in sentence["tokens"]] == list(range(len(sequence)))
+
+
+def test_attention_concentration_is_one_for_a_single_token_and_near_zero_for_a_uniform_map():
+    from modeling.pipeline_xray_report import attention_concentration
+
+    maps = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25], [0.5, 0.5, 0.0, 0.0]])
+    weights = attention_concentration(maps)
+    assert weights[0].item() == pytest.approx(1.0) and 0 < weights[1].item() < 1e-5
+    assert weights[2].item() == pytest.approx(0.5)  # entropy log 2 of log 4
+    assert attention_concentration(torch.ones(3, 1)).tolist() == [1.0, 1.0, 1.0]  # one token: nothing to compare

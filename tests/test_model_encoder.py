@@ -107,11 +107,39 @@ def test_prior_image_needs_the_temporal_pooler(encoder):
         ({"num_views": 3}, "num_views must be 1"),
         ({"image_encoder_type": "resnet34"}, "image_encoder_type must be one of"),
         ({"hidden_size": 768}, "hidden_size is fixed at 512"),
+        ({"local_patch_size": 8}, "local_patch_size must be at least 16"),
+        ({"local_patch_size": 24}, "multiple of 24"),
+        ({"image_size": 448, "use_previous_image": True, "local_patch_size": 32}, "cannot be combined"),
     ],
 )
 def test_impossible_configs_are_rejected(overrides, message):
     with pytest.raises(StrictDataclassClassValidationError, match=message):
         tiny_encoder_config(**overrides)
+
+
+def test_local_patches_give_one_token_per_tile_that_sees_only_its_tile(tmp_path):
+    torch.manual_seed(0)
+    model = BioViLTModel(tiny_encoder_config(local_patch_size=16)).eval()
+    grid = TINY_IMAGE_SIZE // 16
+    pixel_values = torch.rand(2, 2, 3, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+    changed = pixel_values.clone()
+    changed[:, 0, :, 16:32, 32:48] = 0.0  # the frontal tile in grid row 1, column 2
+    with torch.no_grad():
+        tokens = model(pixel_values).last_hidden_state
+        after = model(changed).last_hidden_state
+    assert model.config.grid_size == grid and tokens.shape == (2, 2 * grid * grid, 512)
+    moved = ((tokens - after).abs().amax(dim=-1) > 1e-6)[0]
+    assert moved.nonzero().flatten().tolist() == [1 * grid + 2]
+    # A whole-image encoder spreads the same change over every token of the view.
+    whole = BioViLTModel(tiny_encoder_config()).eval()
+    with torch.no_grad():
+        spread = (whole(pixel_values).last_hidden_state - whole(changed).last_hidden_state).abs().amax(dim=-1) > 1e-6
+    assert spread[0, : GRID * GRID].all()
+    model.save_pretrained(tmp_path)
+    reloaded = BioViLTModel.from_pretrained(tmp_path).eval()
+    assert reloaded.config.local_patch_size == 16
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(pixel_values).last_hidden_state, tokens)
 
 
 def test_every_parameter_gets_a_gradient_without_a_prior():

@@ -412,3 +412,16 @@ def test_card_shapes_name_the_study_token_and_observation_head_when_present(repo
     assert f"| decoder cross-attention input | (batch, {tokens + 3}, {width})" in tokens_card
     assert f"| observation tokens (last cross-attention tokens) | (batch, 2, {width})" in tokens_card
     assert "| `observation_logits` (chooses the observation tokens) | (batch, 2): Cardiomegaly, Edema" in tokens_card
+
+
+def test_card_shapes_follow_the_local_patch_grid(report_tokenizer):
+    from conftest import TINY_IMAGE_SIZE, tiny_decoder_config, tiny_encoder_config
+    from modeling import build_report_model
+    from xray_report.publishing.model_card import build_model_card
+
+    config = build_report_model(tiny_encoder_config(local_patch_size=16), tiny_decoder_config(),
+                                report_tokenizer).config.to_dict()
+    card = build_model_card("org/x", config, None, "https://example.invalid/x.png").text
+    grid = TINY_IMAGE_SIZE // 16
+    assert f"| BioViL-T patch embeddings | (batch, views, 512, {grid}, {grid})" in card
+    assert f"| decoder cross-attention input | (batch, {2 * grid * grid}, {config['decoder']['n_embd']})" in card

@@ -141,6 +141,9 @@ def test_named_encoder_and_decoder_are_loaded_checked_and_given_the_dropout(tmp_
     model_args, data_args, _ = parse_config(common + ["--image_size", "96"])
     with pytest.raises(ConfigError, match="image_size=64"):
         build_model_and_processor(model_args, data_args, ["The heart is normal."] * 4)
+    model_args, data_args, _ = parse_config(common + ["--image_size", "64", "--local_patch_size", "16"])
+    with pytest.raises(ConfigError, match="local_patch_size=None"):
+        build_model_and_processor(model_args, data_args, ["The heart is normal."] * 4)
 
 
 def test_fresh_decoder_takes_the_initializer_range_and_refuses_a_non_positive_one(tmp_path):
@@ -159,3 +162,20 @@ def test_fresh_decoder_takes_the_initializer_range_and_refuses_a_non_positive_on
     assert stds["0.02"] == pytest.approx(0.02, rel=0.1) and stds["0.1"] == pytest.approx(0.1, rel=0.1)
     with pytest.raises(ConfigError, match="decoder_initializer_range must be > 0"):
         parse_config(common + ["--decoder_initializer_range", "0"])
+
+
+def test_local_patch_size_reaches_the_encoder_and_sets_the_image_size_rule(tmp_path):
+    from xray_report.training import parse_config
+    from xray_report.training.arguments import ConfigError
+    from xray_report.training.model_factory import build_model_and_processor
+    from training_fixtures import TINY_CONFIG
+
+    common = [str(TINY_CONFIG), "--output_dir", str(tmp_path), "--local_patch_size", "16"]
+    model_args, data_args, _ = parse_config(common + ["--image_size", "48"])  # a multiple of the tile, not of 32
+    model, processor = build_model_and_processor(model_args, data_args, ["The heart is normal."] * 4)
+    assert model.config.encoder.local_patch_size == 16 and model.config.encoder.grid_size == 3
+    assert processor.image_processor.crop_size["height"] == 48
+    with pytest.raises(ConfigError, match="multiple of 16"):
+        parse_config(common + ["--image_size", "40"])
+    with pytest.raises(ConfigError, match="cannot be combined with use_previous_image"):
+        parse_config(common + ["--image_size", "448", "--use_previous_image", "true"])

@@ -4,14 +4,16 @@ The maps come from the report pipeline (`modeling.pipeline_xray_report`, `return
 attention weights of the very `generate` call that wrote the report: no second forward pass. The rule (documented
 in docs/usage.md, Grounding heatmaps):
 
-1. At each decoding step the cross-attention of layer `l`, head `h` is a distribution over the
-   `num_views * g * g` encoder tokens (view 0 first, row-major patch grid, `g = image_size / 32`); the step's map is
-   its mean over layers and heads, and belongs to the token that step generated.
+1. At each decoding step the cross-attention of layer `l`, head `h` is a distribution over the encoder tokens
+   (`num_views * g * g` patch tokens, view 0 first, row-major patch grid, `g = config.encoder.grid_size`, then a
+   study token and the observation tokens where the model has them) and belongs to the token that step generated. Its weight
+   is its concentration, `1 - entropy / log(num_tokens)` (`modeling.pipeline_xray_report.attention_concentration`):
+   1 for attention on one token, 0 for attention spread evenly, which says nothing about where the step looked.
 2. A sentence is the set of its generated tokens (sentences as `modeling.pipeline_xray_report.SENTENCE_END` splits
    the report; a token belongs to the sentence of its first non-space character, a token that shows none, such as
    whitespace or a partial UTF-8 character, to the sentence of the next one that does); EOS belongs to no sentence.
-3. The sentence map is the plain mean of its tokens' maps. Because every attention row sums to 1, the map over all
-   encoder tokens sums to 1.
+3. The sentence map is the weighted mean of the maps of all layers, heads and tokens of the sentence. Because every
+   attention row sums to 1, the map over all encoder tokens sums to 1.
 4. That map is cut per view into a `(g, g)` grid. Each view's grid sums to the share of attention that view
    received (`view_mass`); the shares of all views, present or absent, sum to 1, less the shares of the tokens that
    belong to no view: the study token's and the observation tokens' for a model that has them (`study_token_share`,

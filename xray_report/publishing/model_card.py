@@ -9,6 +9,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from modeling.configuration_biovil_t import BioViLTConfig
 from modeling.pipeline_xray_report import PIPELINE_TASK
 from xray_report.inference.notice import RESEARCH_NOTICE
 
@@ -167,8 +168,8 @@ def _provenance(base_models: list[str] | None) -> str:
 def _template_values(repo_id: str, encoder: dict[str, Any], decoder: dict[str, Any],
                      metrics: MetricsSummary | None, model_config: dict[str, Any]) -> dict[str, Any]:
     """The variables of `model_card_template.md`."""
-    image_size = encoder.get("image_size", 448)
-    grid = image_size // 32
+    encoder_config = BioViLTConfig.from_dict(encoder)
+    image_size, grid = encoder_config.image_size, encoder_config.grid_size
     views = encoder.get("num_views", 2)
     study_token = bool(model_config.get("study_token"))
     observations = model_config.get("observation_names") or []

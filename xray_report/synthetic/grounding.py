@@ -44,7 +44,7 @@ def region_cells(
     Args:
         image_shape: `(height, width)` of the original frontal image.
         resize_short_side, crop_size: the image processor's `size["shortest_edge"]` and crop side.
-        grid: the encoder's patch grid side (`image_size / 32`).
+        grid: the encoder's patch grid side (`config.encoder.grid_size`).
     """
     x0, x1, y0, y1 = crop_window(*image_shape, resize_short_side, crop_size)
     steps = (np.arange(_SAMPLES_PER_CELL) + 0.5) / _SAMPLES_PER_CELL

@@ -64,9 +64,15 @@ class ModelArguments:
         default="resnet50_multi_image",
         metadata={"help": "resnet50_multi_image (BioViL-T) or resnet18_multi_image (small, for tests and CPU runs)."},
     )
-    image_size: int = field(default=448, metadata={"help": "Input side in pixels (multiple of 32; 448 with priors)."})
+    image_size: int = field(default=448, metadata={"help": "Input side in pixels (multiple of 32, or of local_patch_size; 448 with priors)."})
     use_previous_image: bool = field(
         default=False, metadata={"help": "Keep BioViL-T's temporal pooler and feed each study's prior frontal image."}
+    )
+    local_patch_size: int | None = field(
+        default=None,
+        metadata={"help": "Cut each view into tiles of this many pixels and encode each on its own: one patch token "
+                  "per tile that sees only its tile, so the decoder must attend to a finding's tiles to report it "
+                  "(small encoders trained from scratch; not with use_previous_image). None: whole images."},
     )
     decoder_name_or_path: str | None = field(
         default=None,
@@ -131,8 +137,12 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
-        if self.image_size <= 0 or self.image_size % 32:
-            raise ConfigError(f"image_size must be a positive multiple of 32, got {self.image_size}")
+        side = self.local_patch_size or 32
+        if self.image_size <= 0 or self.image_size % side:
+            raise ConfigError(f"image_size must be a positive multiple of {side}, got {self.image_size}")
+        if self.local_patch_size is not None and self.use_previous_image:
+            raise ConfigError("local_patch_size cannot be combined with use_previous_image: BioViL-T's temporal pooler "
+                              "compares whole images")
         if self.decoder_initializer_range is not None and not self.decoder_initializer_range > 0:
             raise ConfigError(f"decoder_initializer_range must be > 0, got {self.decoder_initializer_range}")
         if self.lora_r < 0:

@@ -71,17 +71,19 @@ def _encoder_spec(model_args: ModelArguments) -> str | BioViLTConfig:
     """The encoder argument of `build_report_model`: a checked directory / hub id, or a fresh config."""
     if model_args.encoder_name_or_path:
         config = BioViLTConfig.from_pretrained(model_args.encoder_name_or_path)
-        if config.image_size != model_args.image_size or config.use_previous_image != model_args.use_previous_image:
-            raise ConfigError(
-                f"encoder_name_or_path {model_args.encoder_name_or_path} has image_size={config.image_size}, "
-                f"use_previous_image={config.use_previous_image}; the config asks for image_size="
-                f"{model_args.image_size}, use_previous_image={model_args.use_previous_image}"
-            )
+        mismatched = [
+            f"{name}={getattr(config, name)} (the config asks for {getattr(model_args, name)})"
+            for name in ("image_size", "use_previous_image", "local_patch_size")
+            if getattr(config, name) != getattr(model_args, name)
+        ]
+        if mismatched:
+            raise ConfigError(f"encoder_name_or_path {model_args.encoder_name_or_path} has {', '.join(mismatched)}")
         return model_args.encoder_name_or_path
     return BioViLTConfig(
         image_encoder_type=model_args.encoder_type,
         image_size=model_args.image_size,
         use_previous_image=model_args.use_previous_image,
+        local_patch_size=model_args.local_patch_size,
     )
 
 
