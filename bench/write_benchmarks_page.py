@@ -136,7 +136,7 @@ def grounding_by_size_section() -> str:
         for data in runs for v in [data["variants"]["true"]])
     return f"""
 Larger inputs (`--image-size N`, results `proof_of_learning_<N>px_<steps>steps.json`), the recipe only, measured
-before the main job's encoder took local patches (whole-image encoder, learning rate 0.002):
+before the main job's encoder took local patches (whole-image encoder, learning rate 0.002, equal-weight heatmap rule):
 
 | input | findings | zone | heatmap peaks on the opacity | uniform map | decoder init std | training s |
 | --- | --- | --- | --- | --- | --- | --- |

@@ -1,8 +1,8 @@
 """Small proof of learning: trained on synthetic studies, the tiny model states the image-determined findings.
 
-The full benchmark (bench/bench_proof_of_learning.py, 1200 studies) also scores the heatmaps' pointing game next to
-the shuffled-image control; this CI version trains on fewer studies for fewer steps and asks for the findings and
-the opacity's zone.
+The full benchmark (bench/bench_proof_of_learning.py, 1200 studies) scores the same figures next to the
+shuffled-image control; this CI version trains on fewer studies for fewer steps and asks for the findings, the
+opacity's zone and the heatmaps' pointing game at lower, measured bars.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from training_fixtures import write_studies
 BAR = 0.85
 """Mean accuracy over the three findings (an image-blind report: about 0.5; 1.0 measured on 2 cores)."""
 ZONE_BAR = 0.8
-"""Share of opacity studies whose zone is named (the first-run issue's target; 1.0 measured at this budget)."""
+"""Share of opacity studies whose zone is named (the first-run issue's target; 0.96-1.0 measured at this budget)."""
+POINTING_BAR = 0.3
+"""Share of opacity studies whose opacity sentence's heatmap peaks on the opacity: 0.67, 0.44 and 0.70 measured at
+this budget (studies from seeds 1-3, 2 threads, AVX-512), against about 0.15 for a uniform map; the full main job
+reaches 0.67-1.00 over eight seeds (bench/results/seed_stability.json)."""
 
 
 def test_synthetic_reports_are_recovered_by_the_labeler():
@@ -85,11 +89,8 @@ def test_builder_reads_the_synthetic_kaggle_layout(tmp_path):
 def test_tiny_model_learns_findings_from_images(tmp_path):
     """The main job's steps on a small budget (300 studies, 250 steps): every finding is read from the images, each
     one's accuracy clearing the best image-blind guess (the test split's majority value) by a wide margin; the
-    opacity's zone is named in most opacity studies; every report ends before the token limit.
-
-    Measured on 2 cores with 1 thread, studies from seeds 1-3: findings and zone 1.0 in all three. The heatmap
-    pointing game is not asserted: 0.75, 0.48 and 0.00 in those runs, 0.00-0.63 over eight full-size runs of the
-    main job, against 0.18 for a uniform map, so no bar holds (see docs/limitations.md).
+    opacity's zone is named in most opacity studies; the heatmap of the sentence naming the opacity peaks on it far
+    more often than a uniform map would; every report ends before the token limit.
     """
     import importlib.util
 
@@ -113,4 +114,5 @@ def test_tiny_model_learns_findings_from_images(tmp_path):
         majority = max(present, 1 - present)  # no image-blind guess of this finding does better on this split
         assert scores["per_finding_accuracy"][key] >= majority + 0.2, (key, scores, majority)
     assert scores["zone_accuracy"] >= ZONE_BAR, scores
+    assert scores["pointing_accuracy"] >= max(POINTING_BAR, 2 * scores["uniform_map_pointing_accuracy"]), scores
     assert scores["unfinished_reports"] == 0, scores
