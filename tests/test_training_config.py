@@ -128,7 +128,8 @@ def test_named_encoder_and_decoder_are_loaded_checked_and_given_the_dropout(tmp_
     from xray_report.training.model_factory import build_model_and_processor
     from training_fixtures import TINY_CONFIG
 
-    encoder = BioViLTModel(BioViLTConfig(image_encoder_type="resnet18_multi_image", image_size=64, use_previous_image=False))
+    encoder = BioViLTModel(BioViLTConfig(image_encoder_type="resnet18_multi_image", image_size=64, use_previous_image=False,
+                                         local_patch_size=16))  # as configs/tiny_cpu.yaml
     encoder.save_pretrained(tmp_path / "encoder")
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=64)).save_pretrained(tmp_path / "decoder")
     common = [str(TINY_CONFIG), "--output_dir", str(tmp_path / "out"), "--encoder_name_or_path", str(tmp_path / "encoder"),
@@ -141,8 +142,11 @@ def test_named_encoder_and_decoder_are_loaded_checked_and_given_the_dropout(tmp_
     model_args, data_args, _ = parse_config(common + ["--image_size", "96"])
     with pytest.raises(ConfigError, match="image_size=64"):
         build_model_and_processor(model_args, data_args, ["The heart is normal."] * 4)
-    model_args, data_args, _ = parse_config(common + ["--image_size", "64", "--local_patch_size", "16"])
-    with pytest.raises(ConfigError, match="local_patch_size=None"):
+    BioViLTModel(BioViLTConfig(image_encoder_type="resnet18_multi_image", image_size=64,
+                               use_previous_image=False)).save_pretrained(tmp_path / "whole_image")
+    model_args, data_args, _ = parse_config(common + ["--image_size", "64", "--encoder_name_or_path",
+                                                      str(tmp_path / "whole_image")])
+    with pytest.raises(ConfigError, match=r"local_patch_size=None \(the config asks for 16\)"):
         build_model_and_processor(model_args, data_args, ["The heart is normal."] * 4)
 
 
