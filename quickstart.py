@@ -37,9 +37,10 @@ from xray_report.inference.notice import RESEARCH_NOTICE
 logger = logging.getLogger("quickstart")
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_cpu.yaml"
-# With 16 px local patches a step costs about 1.4x a whole-image step (the tiles' deepest stages work on 1x1 maps),
-# so 180 steps cost what 240 whole-image steps did: under 5 minutes on a 2-core AVX2 CPU, where those took about
-# 0.95 s each. They learn every finding and zone from seeds 0-7 (bench/results/seed_stability_180steps.json).
+# With 16 px local patches a step costs 1.40x a whole-image step (the tiles' deepest stages work on 1x1 maps), so
+# 180 steps cost about 1.05x what the former 240 whole-image steps did (297 s for the whole job on a 2-core AVX2 CPU;
+# not re-measured there; 97 s on a 2-core AVX-512 one). They learn every finding and zone from seeds 0-7
+# (bench/results/seed_stability.json); the step cost: bench/bench_local_patches.py.
 DEFAULT_MAX_STEPS = 180
 
 _RELOAD_SCRIPT = """

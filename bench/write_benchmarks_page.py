@@ -340,10 +340,30 @@ peak RSS {_f(data['peak_rss_mib_after_train'], 0)} MiB.
 """
 
 
+def local_patches_section(data: dict[str, Any]) -> str:
+    names = list(data["median_step_s"])
+    rows = "\n".join(f"| {name.replace('_', ' ')} | {_f(data['median_step_s'][name])} | {_f(data['min_step_s'][name])} "
+                     f"| {_f(data['max_step_s'][name])} |" for name in names)
+    return f"""## Local patches (`bench/bench_local_patches.py`, `local_patches.json`)
+
+One training step of the main job's model (`{data['config']}`, {data['batch_size']} two-view studies, forward, backward
+and AdamW step), with its 16 px local patches and with the whole-image encoder, alternating in one process
+({data['steps_timed']} timed steps each, {data['cpu_count']} CPU cores, {data['torch_threads']} torch threads,
+{data['cpu_capability']} kernels, {data['date']}).
+
+| encoder | median step s | min | max |
+| --- | --- | --- | --- |
+{rows}
+
+Local patches over whole image: {_f(data['local_over_whole_image'], 2)}.
+"""
+
+
 SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("inference.json", inference_section),
     ("proof_of_learning.json", proof_section),
     ("seed_stability.json", seed_stability_section),
+    ("local_patches.json", local_patches_section),
     ("semireal.json", semireal_section),
     ("baselines.json", baselines_section),
     ("r2gen_protocol.json", r2gen_section),
