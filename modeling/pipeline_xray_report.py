@@ -221,8 +221,8 @@ class XrayReportPipeline(Pipeline):
             patches = num_views * grid * grid  # the study token, then the observation tokens, follow the patches
             for target, item in zip(output["sentences"], sentences):
                 tokens = item["tokens"]
-                sentence_map = attention[tokens].sum(dim=0) if tokens else None
-                sentence_map = None if sentence_map is None else sentence_map / sentence_map.sum()
+                weighted = attention[tokens].sum(dim=0) if tokens else None
+                sentence_map = None if weighted is None else weighted / weighted.sum()
                 target["heatmap"] = None if sentence_map is None else sentence_map[:patches].reshape(num_views, grid, grid).numpy()
                 start = patches
                 for part, count in self.model.memory_layout.items():  # study token, observation tokens

@@ -5,10 +5,11 @@ attention weights of the very `generate` call that wrote the report: no second f
 in docs/usage.md, Grounding heatmaps):
 
 1. At each decoding step the cross-attention of layer `l`, head `h` is a distribution over the encoder tokens
-   (`num_views * g * g` patch tokens, view 0 first, row-major patch grid, `g = config.encoder.grid_size`, then a
-   study token and the observation tokens where the model has them) and belongs to the token that step generated. Its weight
-   is its concentration, `1 - entropy / log(num_tokens)` (`modeling.pipeline_xray_report.attention_concentration`):
-   1 for attention on one token, 0 for attention spread evenly, which says nothing about where the step looked.
+   (`num_views * g * g` patch tokens, view 0 first, row-major patch grid, `g = config.encoder.grid_size`, then the
+   study token and the observation tokens where the model has them) and belongs to the token that step generated.
+   Its weight is its concentration, `1 - entropy / log(num_tokens)`
+   (`modeling.pipeline_xray_report.attention_concentration`): 1 for attention on one token, 0 for attention spread
+   evenly, which says nothing about where the step looked.
 2. A sentence is the set of its generated tokens (sentences as `modeling.pipeline_xray_report.SENTENCE_END` splits
    the report; a token belongs to the sentence of its first non-space character, a token that shows none, such as
    whitespace or a partial UTF-8 character, to the sentence of the next one that does); EOS belongs to no sentence.

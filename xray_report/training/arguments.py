@@ -23,6 +23,7 @@ import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
 from xray_report.evaluation.nlg import PROTOCOLS, R2GEN_DATASETS
+from modeling.configuration_biovil_t import BACKBONE_STRIDE
 from processing import LEARNT_TOKENIZER_KINDS
 
 BYTE_LEVEL_TOKENIZER = "byte-level"
@@ -137,7 +138,7 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
-        side = self.local_patch_size or 32
+        side = self.local_patch_size or BACKBONE_STRIDE
         if self.image_size <= 0 or self.image_size % side:
             raise ConfigError(f"image_size must be a positive multiple of {side}, got {self.image_size}")
         if self.local_patch_size is not None and self.use_previous_image:
