@@ -36,6 +36,14 @@ CONFIG = REPO / "configs" / "semireal_cpu.yaml"
 VARIANT_OVERRIDES = {"true": [], "shuffled": ["--shuffle_train_images", "true"]}
 TARGETS = {"rendered_ce_micro_f1": 0.8, "distinct_fraction": 0.3}
 PROTOCOLS = ("default", "r2gen")
+# Decoding settings compared on the validation split (`--validation-decoding`), so that the recipe's choice is
+# made without looking at the test studies.
+DECODING_CANDIDATES = {
+    "greedy": {"num_beams": 1},
+    "3 beams": {"num_beams": 3},
+    "3 beams, length_penalty 2": {"num_beams": 3, "length_penalty": 2.0},
+    "greedy, repetition_penalty 1.2": {"num_beams": 1, "repetition_penalty": 1.2},
+}
 SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_ce_micro_f1", "rendered_ce_macro_f1",
                "distinct_reports", "distinct_fraction", "longest_repeated_ngram", "reports_repeating_4_gram")
 
@@ -69,8 +77,9 @@ def finished_variant(studies: Path, split_file: Path, output_dir: Path, override
     return load_report_datasets(data_args), train_metrics, output_dir / "predictions_test.jsonl"
 
 
-def generate_with_pipeline(model_dir: Path, test, num_beams: int) -> list[str]:
-    """The saved model's reports for the test split through the report pipeline, with another beam size."""
+def generate_with_pipeline(model_dir: Path, split, **generation_kwargs) -> list[str]:
+    """The saved model's reports for the studies of `split` through the report pipeline, with other generation
+    settings (e.g. `num_beams=1`) than the saved generation config's."""
     from processing import load_xray_image
     from xray_report.inference.generation import LoadedStudy, generate_for_studies, load_model_and_processor, report_pipeline
     from xray_report.inference.studies import Study
@@ -78,8 +87,8 @@ def generate_with_pipeline(model_dir: Path, test, num_beams: int) -> list[str]:
     model, processor = load_model_and_processor(model_dir)
     studies = [LoadedStudy(Study(row["study_id"], str(model_dir)),
                            [load_xray_image(row["frontal"]), load_xray_image(row["lateral"]) if row["lateral"] else None])
-               for row in test]
-    outputs = generate_for_studies(report_pipeline(model, processor), studies, batch_size=32, num_beams=num_beams)
+               for row in split]
+    outputs = generate_for_studies(report_pipeline(model, processor), studies, batch_size=32, **generation_kwargs)
     return [output["generated_text"] for output in outputs]
 
 
@@ -111,6 +120,28 @@ def observation_head_scores(model_dir: Path, test) -> dict | None:
     per_observation = {name: {key: counts[key] for key in ("tp", "fp", "fn", "f1")}
                        for name, counts in scores.per_observation.items()}
     return {"micro_f1": scores.micro["f1"], "per_observation": per_observation}
+
+
+def decoding_on_validation(model_dir: Path, dataset) -> dict[str, dict]:
+    """Each of `DECODING_CANDIDATES` on the validation split: rendered CE, distinct reports and the NLG figures
+    (default protocol), so that a decoding setting is chosen without the test studies."""
+    from xray_report.evaluation.rescore import Prediction, rescore
+    from xray_report.synthetic.semireal import semireal_scores
+
+    validation = dataset["validation"]
+    references, study_ids = list(validation["report"]), list(validation["study_id"])
+    rows = {}
+    for name, settings in DECODING_CANDIDATES.items():
+        generated = generate_with_pipeline(model_dir, validation, **settings)
+        semireal = semireal_scores(references, generated)
+        predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, references, generated))]
+        corpus = rescore(predictions, meteor=False)["corpus"]
+        rows[name] = {"settings": settings, **{key: semireal[key] for key in (
+            "rendered_ce_micro_f1", "rendered_ce_micro_precision", "rendered_ce_micro_recall", "distinct_fraction",
+            "longest_repeated_ngram")}, **{key: corpus[key] for key in ("bleu_4", "rouge_l")}}
+        print(f"validation, {name}: " + ", ".join(f"{key} {_fmt(value)}" for key, value in rows[name].items()
+                                                  if key != "settings"), flush=True)
+    return rows
 
 
 def read_generated(predictions_path: Path) -> dict[str, str]:
@@ -178,6 +209,8 @@ def main() -> int:
     parser.add_argument("--image-size", type=int, default=128, help="rendered frontal height (default 128)")
     parser.add_argument("--also-num-beams", type=int, nargs="*", default=[1],
                         help="also decode each trained model with these beam sizes (default: greedy, 1)")
+    parser.add_argument("--validation-decoding", action="store_true",
+                        help="also compare the decoding settings of DECODING_CANDIDATES on the validation split")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--meteor", action="store_true", help="also METEOR (needs java)")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
@@ -227,12 +260,14 @@ def main() -> int:
             generated[name] = [by_study[s] for s in dataset["test"]["study_id"]]
             for beams in args.also_num_beams:
                 generated[f"{name} ({beams} beam{'s' if beams > 1 else ''})"] = generate_with_pipeline(
-                    work / name, dataset["test"], beams)
+                    work / name, dataset["test"], num_beams=beams)
             results["variants"][name] = {"train_seconds": train_metrics.get("train_runtime"),
                                          "train_loss": train_metrics.get("train_loss"),
                                          "total_seconds": earlier.get(name, {}).get("total_seconds")
                                          if args.score_only else time.perf_counter() - begin,
                                          "observation_head": observation_head_scores(work / name, dataset["test"])}
+            if args.validation_decoding:
+                results["variants"][name]["decoding_on_validation"] = decoding_on_validation(work / name, dataset)
             print(name, json.dumps(results["variants"][name]), flush=True)
         results["split_sizes"] = {split: len(dataset[split]) for split in dataset}
         shown = read_semireal_truth(studies)

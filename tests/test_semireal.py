@@ -206,6 +206,33 @@ def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_
     assert lines[0].split()[:3] == ["R2Gen", "test", "split"] and any(line.startswith("bleu_4 (r2gen)") for line in lines)
 
 
+def test_the_benchmark_compares_decoding_settings_on_the_validation_split(kaggle_dir, monkeypatch):
+    """Each candidate's settings reach generation, for the validation studies, and its row scores what they wrote."""
+    from dataset_builder import load_iu_xray
+
+    root = kaggle_dir / "semireal"
+    write_semireal_studies(kaggle_dir / "kaggle", root, seed=0, image_size=48)
+    dataset = load_iu_xray(root, split_file=kaggle_dir / "r2gen" / "annotation.json", image_short_side=48,
+                           cache_dir=kaggle_dir / "cache")
+    references = list(dataset["validation"]["report"])
+    assert any(label_report(text)[name] == Label.POSITIVE for text in references for name in RENDERED_OBSERVATIONS)
+    bench = _bench()
+    calls = []
+
+    def fake_generate(model_dir, split, **settings):
+        calls.append((model_dir, list(split["study_id"]), settings))
+        return references if settings == {"num_beams": 3} else ["No acute disease."] * len(references)
+
+    monkeypatch.setattr(bench, "generate_with_pipeline", fake_generate)
+    rows = bench.decoding_on_validation(kaggle_dir / "model", dataset)
+    assert [settings for _, _, settings in calls] == list(bench.DECODING_CANDIDATES.values())
+    assert all(ids == list(dataset["validation"]["study_id"]) and path == kaggle_dir / "model" for path, ids, _ in calls)
+    assert list(rows) == list(bench.DECODING_CANDIDATES)
+    assert rows["3 beams"]["rendered_ce_micro_f1"] == 1.0 and rows["3 beams"]["bleu_4"] == pytest.approx(1.0, abs=1e-6)
+    assert rows["greedy"]["rendered_ce_micro_f1"] == 0.0 and rows["greedy"]["bleu_4"] < 0.5
+    assert rows["greedy"]["settings"] == {"num_beams": 1}
+
+
 def test_the_benchmark_passes_train_options_to_every_variant(tmp_path):
     import argparse
 
