@@ -229,7 +229,7 @@ def main() -> int:
     import datasets
 
     from xray_report.synthetic.semireal import (
-        RENDERED_OBSERVATIONS, image_content_ceiling, read_semireal_truth, write_semireal_studies,
+        RENDERED_OBSERVATIONS, image_content_ceiling, read_semireal_truth, reports_per_content, write_semireal_studies,
     )
 
     datasets.disable_progress_bars()
@@ -271,8 +271,11 @@ def main() -> int:
             print(name, json.dumps(results["variants"][name]), flush=True)
         results["split_sizes"] = {split: len(dataset[split]) for split in dataset}
         shown = read_semireal_truth(studies)
-        results["test_image_contents"] = image_content_ceiling([shown[s] for s in dataset["test"]["study_id"]])
+        test_shown = [shown[s] for s in dataset["test"]["study_id"]]
+        results["test_image_contents"] = image_content_ceiling(test_shown)
         results["scores"] = score_all(dataset, generated, args.meteor)
+        for name, reports in generated.items():
+            results["scores"][name]["semireal"].update(reports_per_content(test_shown, reports))
     results["wall_seconds"] = time.perf_counter() - started
     if "true" in results["scores"]:
         true = results["scores"]["true"]
@@ -291,9 +294,9 @@ def main() -> int:
     print("targets:", results.get("meets_targets"))
     if "test_image_contents" in results:
         ceiling = results["test_image_contents"]
-        print(f"the test images show {ceiling['distinct_contents']} distinct contents "
+        print(f"the test images show {ceiling['distinct_contents']} distinct sets of rendered findings "
               f"({ceiling['distinct_fraction']:.1%} of {ceiling['studies']} studies): the most distinct reports a "
-              "model can write from the image alone")
+              "model can write from the rendered findings alone")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(f"wrote {args.output} ({results['wall_seconds']:.0f} s)")

@@ -239,16 +239,17 @@ def semireal_section(data: dict[str, Any]) -> str:
         head_line = ("\nThe observation head's own predictions on the rendered findings (micro F1, probability > 0.5): "
                      + ", ".join(f"{title(name)} {_f(head['micro_f1'])}" for name, head in heads.items())
                      + ": what the encoder sees, next to what the reports say.\n")
+    decoding_lines = _decoding_on_validation_lines(variants, title)
     minutes = {name: _f((v.get("total_seconds") or 0) / 60, 0) for name, v in variants.items()}
     ceiling = data.get("test_image_contents")
     ceiling_line = "" if not ceiling else (
-        f"\nThe test images show {ceiling['distinct_contents']} distinct contents (rendered findings with their sides "
+        f"\nThe test images show {ceiling['distinct_contents']} distinct sets of rendered findings (with their sides "
         f"and zones; {_f(ceiling['distinct_fraction'])} of {ceiling['studies']} studies; "
-        f"{ceiling['without_rendered_finding']} show no finding): a model whose report depends on the image alone "
-        "writes at most that many distinct reports"
-        + (f", so the distinct-report target ({target}) cannot be met by reading the image"
+        f"{ceiling['without_rendered_finding']} show no finding): a model whose report follows the rendered findings "
+        "alone writes at most that many distinct reports"
+        + (f", so the distinct-report target ({target}) cannot be met by stating what the images show"
            if (target := data["targets"]["distinct_fraction"]) > ceiling["distinct_fraction"] else "")
-        + ".\n")
+        + "." + _reports_per_content_line(true, ceiling) + "\n")
     return f"""## Semi-real IU X-ray (`bench/bench_semireal.py`, `semireal.json`)
 
 The 3,851 real IU X-ray reports with phantom images rendered from the findings each report states
@@ -270,9 +271,35 @@ greedy reports, and the F1 of its observation head (when the model has one).
 | finding | support | precision | recall | F1 | F1 (greedy) | head F1 |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {per_rows}
-{head_line}{ceiling_line}
+{head_line}{ceiling_line}{decoding_lines}
 Targets: {', '.join(f'{k}: {v}' for k, v in (data.get('meets_targets') or {}).items())}.
 """
+
+
+def _reports_per_content_line(true: dict[str, Any], ceiling: dict[str, Any]) -> str:
+    """What the recipe's distinct reports are made of, when the results count it (`reports_per_content`)."""
+    if "content_report_pairs" not in true:
+        return ""
+    changed = true["content_report_pairs"] - ceiling["distinct_contents"]
+    return (f" The recipe writes {true['distinct_reports']} distinct reports in {true['content_report_pairs']} "
+            f"distinct (findings, report) pairs: {changed} times its report changed while the rendered findings did "
+            "not (the phantoms' anatomy varies from study to study, and no report text describes it); for the "
+            f"{true['studies_without_rendered_finding']} studies without a rendered finding it writes "
+            f"{true['reports_without_rendered_finding']} distinct reports.")
+
+
+def _decoding_on_validation_lines(variants: dict[str, Any], title: Callable[[str], str]) -> str:
+    """The decoding settings compared on the validation split (`--validation-decoding`), when the run did."""
+    keys = ("rendered_ce_micro_f1", "rendered_ce_micro_precision", "rendered_ce_micro_recall", "distinct_fraction",
+            "bleu_4", "rouge_l")
+    rows = [f"| {title(name)} | {setting} | " + " | ".join(_cell(scores[key]) for key in keys) + " |"
+            for name, variant in variants.items()
+            for setting, scores in (variant.get("decoding_on_validation") or {}).items()]
+    if not rows:
+        return ""
+    return ("\nDecoding settings compared on the validation split (the recipe's `num_beams` is chosen here, not on "
+            "the test studies):\n\n| model | decoding | CE micro F1, rendered | precision | recall | distinct | "
+            "BLEU-4 | ROUGE-L |\n| --- | --- |" + " ---: |" * len(keys) + "\n" + "\n".join(rows) + "\n")
 
 
 def baselines_section(data: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from xray_report.synthetic.semireal import (
     read_semireal_truth,
     render_semireal_frontal,
     render_semireal_lateral,
+    reports_per_content,
     semireal_scores,
     write_semireal_studies,
 )
@@ -298,3 +299,18 @@ def test_image_content_ceiling_counts_what_the_images_can_tell_apart():
     assert ceiling == {"studies": 6, "distinct_contents": 3, "distinct_fraction": 0.5, "without_rendered_finding": 3}
     with pytest.raises(ValueError, match="at least one study"):
         image_content_ceiling([])
+
+
+def test_reports_per_content_counts_reports_that_change_while_the_findings_do_not():
+    normal = RenderedFindings()
+    effusion = RenderedFindings(("Pleural Effusion",), effusion_sides=("right",))
+    shown = [normal, normal, normal, effusion, effusion]
+    follows_findings = ["Clear.", "Clear.", "Clear.", "Effusion.", "Effusion."]
+    assert reports_per_content(shown, follows_findings) == {
+        "content_report_pairs": 2, "reports_without_rendered_finding": 1, "studies_without_rendered_finding": 3}
+    # two normal phrasings and one effusion report written once for a normal study
+    varies = ["Clear.", "Normal chest.", "Effusion.", "Effusion.", "Effusion."]
+    assert reports_per_content(shown, varies) == {
+        "content_report_pairs": 4, "reports_without_rendered_finding": 3, "studies_without_rendered_finding": 3}
+    with pytest.raises(ValueError, match="one generated report per study"):
+        reports_per_content(shown, follows_findings[:4])

@@ -302,8 +302,10 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict
 
 
 def image_content_ceiling(shown: Sequence[RenderedFindings]) -> dict[str, Any]:
-    """How many different things the images of some studies show: the most distinct reports a model can write
-    when its report depends on the image alone (anything beyond comes from elsewhere than the image).
+    """How many different sets of findings the phantoms of some studies show: the most distinct reports a model
+    can write when its report depends on the rendered findings alone. The phantoms' anatomy also varies from study
+    to study (drawn from the seed) without any report text describing it, so a model can write more distinct
+    reports than that; `reports_per_content` counts how many.
 
     Args:
         shown: what each study's phantoms show (`read_semireal_truth`), one entry per study.
@@ -323,6 +325,29 @@ def image_content_ceiling(shown: Sequence[RenderedFindings]) -> dict[str, Any]:
     }
 
 
+def reports_per_content(shown: Sequence[RenderedFindings], generated: Sequence[str]) -> dict[str, Any]:
+    """How a model's reports spread over what the phantoms show.
+
+    Args:
+        shown: what each study's phantoms show (`read_semireal_truth`), one entry per study.
+        generated: the model's report for each of those studies, in the same order.
+
+    Returns:
+        `content_report_pairs` (distinct (rendered findings, report) pairs: at most `distinct_contents` for a
+        model whose report follows the rendered findings alone; each pair beyond is a report that changed while
+        the findings did not), `reports_without_rendered_finding` (distinct reports written for the studies whose
+        phantoms show no finding) and `studies_without_rendered_finding`.
+    """
+    if len(shown) != len(generated) or not shown:
+        raise ValueError(f"need one generated report per study (>0), got {len(generated)} for {len(shown)} studies")
+    empty = [text for content, text in zip(shown, generated) if not content.observations]
+    return {
+        "content_report_pairs": len(set(zip(shown, generated))),
+        "reports_without_rendered_finding": len(set(empty)),
+        "studies_without_rendered_finding": len(empty),
+    }
+
+
 __all__ = [
     "LEVELS",
     "LUNG_FINDING_KINDS",
@@ -336,6 +361,7 @@ __all__ = [
     "read_semireal_truth",
     "render_semireal_frontal",
     "render_semireal_lateral",
+    "reports_per_content",
     "semireal_scores",
     "write_semireal_studies",
 ]
