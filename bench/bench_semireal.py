@@ -11,6 +11,7 @@ are scored too: what the encoder sees, next to what the reports say. The results
 the test images show (`test_image_contents`): the most distinct reports a model that reads only the image can write.
 
     python bench/bench_semireal.py                     # needs the Kaggle CSVs and R2Gen's annotation.json
+    python bench/bench_semireal.py --validation-decoding   # the results file's run: also decoding settings on validation
     python bench/bench_semireal.py --kaggle-dir DIR --split-file annotation.json --num-train-epochs 2
 """
 
