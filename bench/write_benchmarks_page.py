@@ -302,6 +302,22 @@ def _decoding_on_validation_lines(variants: dict[str, Any], title: Callable[[str
             "BLEU-4 | ROUGE-L |\n| --- | --- |" + " ---: |" * len(keys) + "\n" + "\n".join(rows) + "\n")
 
 
+def semireal_mbr_section(data: dict[str, Any]) -> str:
+    keys = ("rendered_ce_micro_f1", "distinct_fraction", "bleu_4", "rouge_l")
+    rows = "\n".join(f"| {name} | " + " | ".join(_cell(row[key]) for key in keys) + " |"
+                     for name, row in data["decodings"].items())
+    return f"""## Semi-real IU X-ray, minimum-Bayes-risk selection (`bench/bench_semireal_mbr.py`, `semireal_mbr.json`)
+
+The {data['variant']} model of `semireal.json` on the {data['studies']} {data['split']} studies: per study the 3-beam
+report and {data['samples']} sampled ones (top-p 0.9) are candidates, and the one with the highest mean sentence
+BLEU-4 against the others is kept.
+
+| decoding | CE micro F1, rendered | distinct | BLEU-4 | ROUGE-L |
+| --- | ---: | ---: | ---: | ---: |
+{rows}
+"""
+
+
 def baselines_section(data: dict[str, Any]) -> str:
     keys = ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider", "ce_micro_f1")
     rows = []
@@ -392,6 +408,7 @@ SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("seed_stability.json", seed_stability_section),
     ("local_patches.json", local_patches_section),
     ("semireal.json", semireal_section),
+    ("semireal_mbr.json", semireal_mbr_section),
     ("baselines.json", baselines_section),
     ("r2gen_protocol.json", r2gen_section),
     ("dataset.json", dataset_section),

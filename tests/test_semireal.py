@@ -314,3 +314,16 @@ def test_reports_per_content_counts_reports_that_change_while_the_findings_do_no
         "content_report_pairs": 4, "reports_without_rendered_finding": 3, "studies_without_rendered_finding": 3}
     with pytest.raises(ValueError, match="one generated report per study"):
         reports_per_content(shown, follows_findings[:4])
+
+
+def test_mbr_keeps_the_candidate_closest_to_the_others():
+    spec = importlib.util.spec_from_file_location("bench_semireal_mbr", REPO / "bench" / "bench_semireal_mbr.py")
+    mbr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mbr)
+    report = "The heart is normal in size. The lungs are clear."
+    assert mbr.sentence_bleu_4(report, report) == pytest.approx(1.0)
+    assert mbr.sentence_bleu_4("Large left pleural effusion.", report) < 0.2
+    assert mbr.sentence_bleu_4("", report) == 0.0
+    outlier, near, central = ("Large left pleural effusion.", "The heart is normal. The lungs are clear.", report)
+    assert mbr.mbr_choice([outlier, near, central, "The heart is normal in size. The lungs are clear bilaterally."]) \
+        == central

@@ -1,0 +1,121 @@
+"""Benchmark: does minimum-Bayes-risk selection lift BLEU on the semi-real benchmark? (writes bench/results/semireal_mbr.json)
+
+A likelihood-trained model writes one likely training report where the image does not tell the wording, while the best
+constant report is a consensus of the common phrasings. Minimum-Bayes-risk (MBR) selection aims at that consensus: per
+study, the 3-beam report and `--samples` sampled reports (top-p 0.9) are candidates, and the one with the highest mean
+sentence BLEU-4 against the others is kept. Scored on the validation split of a model that `bench/bench_semireal.py`
+trained (its `--work-dir`), next to the 3-beam reports alone.
+
+    python bench/bench_semireal.py --work-dir runs/semireal          # trains the model first
+    python bench/bench_semireal_mbr.py --work-dir runs/semireal --samples 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import bench_semireal  # noqa: E402  (the semi-real benchmark's dataset arguments and scores)
+
+
+def sentence_bleu_4(candidate: str, reference: str) -> float:
+    """Add-one smoothed sentence BLEU-4 on lower-cased whitespace words (a utility for MBR, not a reported score)."""
+    hypothesis, target = candidate.lower().split(), reference.lower().split()
+    if not hypothesis or not target:
+        return 0.0
+    log_precision = 0.0
+    for n in range(1, 5):
+        hypothesis_grams = Counter(tuple(hypothesis[i:i + n]) for i in range(len(hypothesis) - n + 1))
+        target_grams = Counter(tuple(target[i:i + n]) for i in range(len(target) - n + 1))
+        matches = sum(min(count, target_grams[gram]) for gram, count in hypothesis_grams.items())
+        log_precision += math.log((matches + 1) / (sum(hypothesis_grams.values()) + 1))
+    brevity = min(1.0, math.exp(1 - len(target) / len(hypothesis)))
+    return brevity * math.exp(log_precision / 4)
+
+
+def mbr_choice(candidates: list[str]) -> str:
+    """The candidate with the highest summed `sentence_bleu_4` against the others (the first on ties)."""
+    utilities = [sum(sentence_bleu_4(candidate, other) for j, other in enumerate(candidates) if j != i)
+                 for i, candidate in enumerate(candidates)]
+    return candidates[max(range(len(candidates)), key=utilities.__getitem__)]
+
+
+def beam_and_mbr_reports(model_dir: Path, split, samples: int, batch_size: int = 16) -> tuple[list[str], list[str]]:
+    """Per study of `split`: its 3-beam report and the MBR choice among that report and `samples` sampled ones."""
+    import torch
+
+    from xray_report.inference.generation import load_model_and_processor
+
+    model, processor = load_model_and_processor(model_dir)
+    torch.manual_seed(0)
+    beam, chosen = [], []
+    for start in range(0, len(split), batch_size):
+        rows = split[start:start + batch_size]
+        inputs = processor(images=[[f, l] for f, l in zip(rows["frontal"], rows["lateral"])], return_tensors="pt")
+        inputs = {name: inputs[name] for name in ("pixel_values", "view_mask")}
+        with torch.no_grad():
+            top = processor.batch_decode(model.generate(**inputs, num_beams=3), skip_special_tokens=True)
+            sampled = processor.batch_decode(
+                model.generate(**inputs, do_sample=True, top_p=0.9, num_beams=1, num_return_sequences=samples),
+                skip_special_tokens=True)
+        for i, report in enumerate(top):
+            beam.append(report)
+            chosen.append(mbr_choice([report, *sampled[i * samples:(i + 1) * samples]]))
+    return beam, chosen
+
+
+def scores(references: list[str], study_ids: list[str], generated: list[str]) -> dict[str, float]:
+    from xray_report.evaluation.rescore import Prediction, rescore
+    from xray_report.synthetic.semireal import semireal_scores
+
+    semireal = semireal_scores(references, generated)
+    predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, references, generated))]
+    corpus = rescore(predictions, meteor=False)["corpus"]
+    return {**{key: semireal[key] for key in ("rendered_ce_micro_f1", "rendered_ce_micro_precision",
+                                                "rendered_ce_micro_recall", "distinct_reports", "distinct_fraction")},
+            **{key: corpus[key] for key in ("bleu_4", "rouge_l")}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-dir", type=Path, required=True, help="the --work-dir of a bench_semireal.py run")
+    parser.add_argument("--variant", default="true", choices=list(bench_semireal.VARIANT_OVERRIDES))
+    parser.add_argument("--split-file", type=Path, default=bench_semireal.SHARED / "r2gen" / "annotation.json")
+    parser.add_argument("--samples", type=int, default=8, help="sampled candidates per study (default 8)")
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "semireal_mbr.json")
+    args = parser.parse_args()
+    model_dir = args.work_dir / args.variant
+    if not (model_dir / "config.json").is_file():
+        parser.error(f"{model_dir} holds no trained model: run bench/bench_semireal.py --work-dir {args.work_dir} first")
+
+    from xray_report.training import load_report_datasets, parse_config
+
+    started = time.perf_counter()
+    run_args = argparse.Namespace(config=bench_semireal.CONFIG, seed=0, num_train_epochs=None, train_option=[])
+    _, data_args, _ = parse_config(bench_semireal.variant_argv(
+        args.work_dir / "studies", args.split_file, model_dir, bench_semireal.VARIANT_OVERRIDES[args.variant], run_args))
+    validation = load_report_datasets(data_args)["validation"]
+    beam, chosen = beam_and_mbr_reports(model_dir, validation, args.samples)
+    references, study_ids = list(validation["report"]), list(validation["study_id"])
+    results = {"variant": args.variant, "split": "validation", "studies": len(validation), "samples": args.samples,
+               "decodings": {"3 beams": scores(references, study_ids, beam),
+                             f"MBR, 3 beams + {args.samples} sampled": scores(references, study_ids, chosen)},
+               "wall_seconds": time.perf_counter() - started, "date": time.strftime("%Y-%m-%d")}
+    for name, row in results["decodings"].items():
+        print(f"{name:<28}" + ", ".join(f"{key} {value:.3f}" for key, value in row.items()))
+    args.output.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"wrote {args.output} ({results['wall_seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
