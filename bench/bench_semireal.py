@@ -123,23 +123,29 @@ def observation_head_scores(model_dir: Path, test) -> dict | None:
     return {"micro_f1": scores.micro["f1"], "per_observation": per_observation}
 
 
-def decoding_on_validation(model_dir: Path, dataset) -> dict[str, dict]:
-    """Each of `DECODING_CANDIDATES` on the validation split: rendered CE, distinct reports and the NLG figures
-    (default protocol), so that a decoding setting is chosen without the test studies."""
+def split_scores(split, generated: list[str]) -> dict[str, float]:
+    """Rendered-finding CE, distinct reports, the longest repeated n-gram and BLEU-4 / ROUGE-L (default protocol)
+    of `generated` against the reports of `split`, study by study."""
     from xray_report.evaluation.rescore import Prediction, rescore
     from xray_report.synthetic.semireal import semireal_scores
 
+    references, study_ids = list(split["report"]), list(split["study_id"])
+    semireal = semireal_scores(references, generated)
+    predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, references, generated))]
+    corpus = rescore(predictions, meteor=False)["corpus"]
+    return {**{key: semireal[key] for key in ("rendered_ce_micro_f1", "rendered_ce_micro_precision",
+                                                "rendered_ce_micro_recall", "distinct_fraction", "longest_repeated_ngram")},
+            **{key: corpus[key] for key in ("bleu_4", "rouge_l")}}
+
+
+def decoding_on_validation(model_dir: Path, dataset) -> dict[str, dict]:
+    """Each of `DECODING_CANDIDATES` on the validation split: rendered CE, distinct reports and the NLG figures
+    (default protocol), so that a decoding setting is chosen without the test studies."""
     validation = dataset["validation"]
-    references, study_ids = list(validation["report"]), list(validation["study_id"])
     rows = {}
     for name, settings in DECODING_CANDIDATES.items():
         generated = generate_with_pipeline(model_dir, validation, **settings)
-        semireal = semireal_scores(references, generated)
-        predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, references, generated))]
-        corpus = rescore(predictions, meteor=False)["corpus"]
-        rows[name] = {"settings": settings, **{key: semireal[key] for key in (
-            "rendered_ce_micro_f1", "rendered_ce_micro_precision", "rendered_ce_micro_recall", "distinct_fraction",
-            "longest_repeated_ngram")}, **{key: corpus[key] for key in ("bleu_4", "rouge_l")}}
+        rows[name] = {"settings": settings, **split_scores(validation, generated)}
         print(f"validation, {name}: " + ", ".join(f"{key} {_fmt(value)}" for key, value in rows[name].items()
                                                   if key != "settings"), flush=True)
     return rows

@@ -73,18 +73,6 @@ def beam_and_mbr_reports(model_dir: Path, split, samples: int, batch_size: int =
     return beam, chosen
 
 
-def scores(references: list[str], study_ids: list[str], generated: list[str]) -> dict[str, float]:
-    from xray_report.evaluation.rescore import Prediction, rescore
-    from xray_report.synthetic.semireal import semireal_scores
-
-    semireal = semireal_scores(references, generated)
-    predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, references, generated))]
-    corpus = rescore(predictions, meteor=False)["corpus"]
-    return {**{key: semireal[key] for key in ("rendered_ce_micro_f1", "rendered_ce_micro_precision",
-                                                "rendered_ce_micro_recall", "distinct_reports", "distinct_fraction")},
-            **{key: corpus[key] for key in ("bleu_4", "rouge_l")}}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, required=True, help="the --work-dir of a bench_semireal.py run")
@@ -105,10 +93,9 @@ def main() -> int:
         args.work_dir / "studies", args.split_file, model_dir, bench_semireal.VARIANT_OVERRIDES[args.variant], run_args))
     validation = load_report_datasets(data_args)["validation"]
     beam, chosen = beam_and_mbr_reports(model_dir, validation, args.samples)
-    references, study_ids = list(validation["report"]), list(validation["study_id"])
     results = {"variant": args.variant, "split": "validation", "studies": len(validation), "samples": args.samples,
-               "decodings": {"3 beams": scores(references, study_ids, beam),
-                             f"MBR, 3 beams + {args.samples} sampled": scores(references, study_ids, chosen)},
+               "decodings": {"3 beams": bench_semireal.split_scores(validation, beam),
+                             f"MBR, 3 beams + {args.samples} sampled": bench_semireal.split_scores(validation, chosen)},
                "wall_seconds": time.perf_counter() - started, "date": time.strftime("%Y-%m-%d")}
     for name, row in results["decodings"].items():
         print(f"{name:<28}" + ", ".join(f"{key} {value:.3f}" for key, value in row.items()))
