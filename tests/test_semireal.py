@@ -179,8 +179,9 @@ def test_semireal_scores_by_hand():
         semireal_scores(references, generated[:2])
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_semireal", REPO / "bench" / "bench_semireal.py")
+def _bench(name: str = "bench_semireal"):
+    """A benchmark script of bench/ as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -317,9 +318,7 @@ def test_reports_per_content_counts_reports_that_change_while_the_findings_do_no
 
 
 def test_mbr_keeps_the_candidate_closest_to_the_others():
-    spec = importlib.util.spec_from_file_location("bench_semireal_mbr", REPO / "bench" / "bench_semireal_mbr.py")
-    mbr = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mbr)
+    mbr = _bench("bench_semireal_mbr")
     report = "The heart is normal in size. The lungs are clear."
     assert mbr.sentence_bleu_4(report, report) == pytest.approx(1.0)
     assert mbr.sentence_bleu_4("Large left pleural effusion.", report) < 0.2
