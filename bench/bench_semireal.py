@@ -42,7 +42,9 @@ PROTOCOLS = ("default", "r2gen")
 DECODING_CANDIDATES = {
     "greedy": {"num_beams": 1},
     "3 beams": {"num_beams": 3},
+    "5 beams": {"num_beams": 5},
     "3 beams, length_penalty 2": {"num_beams": 3, "length_penalty": 2.0},
+    "3 beams, no_repeat_ngram_size 3": {"num_beams": 3, "no_repeat_ngram_size": 3},
     "greedy, repetition_penalty 1.2": {"num_beams": 1, "repetition_penalty": 1.2},
 }
 SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_ce_micro_f1", "rendered_ce_macro_f1",
