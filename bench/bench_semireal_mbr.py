@@ -50,25 +50,25 @@ def mbr_choice(candidates: list[str]) -> str:
 
 
 def beam_and_mbr_reports(model_dir: Path, split, samples: int, batch_size: int = 16) -> tuple[list[str], list[str]]:
-    """Per study of `split`: its 3-beam report and the MBR choice among that report and `samples` sampled ones."""
+    """Per study of `split`: its 3-beam report (the report pipeline) and the MBR choice among that report and
+    `samples` sampled ones (`generate` directly: the pipeline writes one report per study)."""
     import torch
 
     from xray_report.inference.generation import load_model_and_processor
 
+    beam = bench_semireal.generate_with_pipeline(model_dir, split, num_beams=3)
     model, processor = load_model_and_processor(model_dir)
     torch.manual_seed(0)
-    beam, chosen = [], []
+    chosen = []
     for start in range(0, len(split), batch_size):
         rows = split[start:start + batch_size]
         inputs = processor(images=[[f, l] for f, l in zip(rows["frontal"], rows["lateral"])], return_tensors="pt")
         inputs = {name: inputs[name] for name in ("pixel_values", "view_mask")}
         with torch.no_grad():
-            top = processor.batch_decode(model.generate(**inputs, num_beams=3), skip_special_tokens=True)
             sampled = processor.batch_decode(
                 model.generate(**inputs, do_sample=True, top_p=0.9, num_beams=1, num_return_sequences=samples),
                 skip_special_tokens=True)
-        for i, report in enumerate(top):
-            beam.append(report)
+        for i, report in enumerate(beam[start:start + batch_size]):
             chosen.append(mbr_choice([report, *sampled[i * samples:(i + 1) * samples]]))
     return beam, chosen
 

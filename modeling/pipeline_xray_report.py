@@ -12,6 +12,7 @@ around a loaded model, so all of them read, preprocess, generate and decode the 
 
 Inputs: an image (path, PIL image, array), a study dict `{"frontal": ..., "lateral": ..., "previous": ...}`
 (lateral and previous optional), or a list of either (`batch_size=` batches them into one `generate` call each).
+Generation keywords pass through to `generate`; one report per study (`num_return_sequences` > 1 is refused).
 
 Per study the output is a one-element list (the `image-to-text` convention the Hub widget reads) whose dict holds
 `generated_text`, `finished` (EOS produced before the token limit), `num_tokens`,
@@ -175,6 +176,10 @@ class XrayReportPipeline(Pipeline):
             for name, value in model_inputs.items()
         }
         kwargs = {**self._generate_kwargs, **generate_kwargs}
+        returned = kwargs.get("num_return_sequences", self.model.generation_config.num_return_sequences) or 1
+        if returned != 1:  # the pipeline splits the sequences one row per study: more would go to the wrong studies
+            raise ValueError(f"The report pipeline writes one report per study; got num_return_sequences={returned}. "
+                             "Call model.generate directly for several candidates per study.")
         batch_size = inputs["pixel_values"].shape[0]
         if return_heatmaps:
             outputs = generate_with_cross_attention(self.model, inputs, **kwargs)

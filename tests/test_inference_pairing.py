@@ -78,6 +78,20 @@ def test_the_pipeline_keeps_study_order_across_batch_sizes_and_beams(tmp_path: P
         assert [output[0]["generated_text"] for output in outputs] == expected, (batch_size, num_beams)
 
 
+def test_the_pipeline_refuses_several_reports_per_study(tmp_path: Path, marker_model_dir: Path) -> None:
+    """Several returned sequences per study would be split one row per study, i.e. given to the wrong studies."""
+    from processing import load_xray_image
+    from xray_report.inference.generation import load_model_and_processor, report_pipeline
+
+    _study_csv(tmp_path)
+    pipe = report_pipeline(*load_model_and_processor(marker_model_dir))
+    inputs = [{"frontal": load_xray_image(tmp_path / s / "frontal.png")} for s, _, _ in STUDIES[:3]]
+    with pytest.raises(ValueError, match="one report per study; got num_return_sequences=2"):
+        pipe(inputs, batch_size=3, num_beams=2, num_return_sequences=2)
+    assert [output[0]["generated_text"] for output in pipe(inputs, batch_size=3, num_return_sequences=1)] == [
+        EXPECTED[s] for s, _, _ in STUDIES[:3]]
+
+
 def _error_rows(output: Path) -> list[dict]:
     from xray_report.inference.writer import read_rows
 
