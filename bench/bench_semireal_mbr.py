@@ -81,6 +81,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=8, help="sampled candidates per study (default 8)")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "semireal_mbr.json")
     args = parser.parse_args()
+    if not args.split_file.is_file():
+        parser.error(f"{args.split_file} not found: give --split-file (R2Gen annotation.json)")
     model_dir = args.work_dir / args.variant
     if not (model_dir / "config.json").is_file():
         parser.error(f"{model_dir} holds no trained model: run bench/bench_semireal.py --work-dir {args.work_dir} first")
