@@ -155,12 +155,16 @@ def test_the_same_seed_writes_the_same_bytes(kaggle_dir):
 
 def test_a_malformed_labels_file_names_the_file_and_row(tmp_path):
     (tmp_path / "semireal_labels.csv").write_text(
-        "uid,observations,effusion_sides,pneumothorax_sides,lung_findings\n1,Cardiomegaly,,,opacity:right\n")
+        "uid,observations,effusion_sides,pneumothorax_sides,lung_findings,extra_findings\n1,Cardiomegaly,,,opacity:right,\n")
     with pytest.raises(ValueError, match=r"semireal_labels.csv row 1.*kind:side:level"):
         read_semireal_truth(tmp_path)
     (tmp_path / "semireal_labels.csv").write_text(
-        "uid,observations,effusion_sides,pneumothorax_sides,lung_findings\n1,Heart Attack,,,\n")
-    with pytest.raises(ValueError, match="unknown observations"):
+        "uid,observations,effusion_sides,pneumothorax_sides,lung_findings,extra_findings\n1,Heart Attack,,,,\n")
+    with pytest.raises(ValueError, match=r"unknown findings \['Heart Attack'\]"):
+        read_semireal_truth(tmp_path)
+    (tmp_path / "semireal_labels.csv").write_text(
+        "uid,observations,effusion_sides,pneumothorax_sides,lung_findings,extra_findings\n1,,,,,Bad Knee\n")
+    with pytest.raises(ValueError, match=r"row 1 .*unknown findings \['Bad Knee'\]"):
         read_semireal_truth(tmp_path)
 
 

@@ -47,6 +47,7 @@ and the agreement with the studies' MeSH tags.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -548,6 +549,25 @@ def label_report(report: str) -> dict[str, Label]:
     return label_report_with_mentions(report).labels
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(rule: ObservationRule) -> _CompiledRule:
+    return _compile_rule(rule)
+
+
+def label_with_rules(report: str, rules: Iterable[ObservationRule]) -> dict[str, Label]:
+    """Label one report for observations outside the 14, defined by `rules`, with the same mention and cue
+    analysis as :func:`label_report` (negation, uncertainty, look-alike exclusions).
+
+    Returns:
+        rule name -> :class:`Label`, for every rule.
+    """
+    sentences = split_report_sentences(report)
+    return {
+        rule.name: aggregate(m.label for sentence in sentences for m in _sentence_mentions(_compiled(rule), sentence))
+        for rule in rules
+    }
+
+
 def label_reports(reports: Iterable[str]) -> list[dict[str, Label]]:
     """Label several reports (see :func:`label_report`)."""
     return [label_report(report) for report in reports]
@@ -587,5 +607,6 @@ __all__ = [
     "label_report",
     "label_report_with_mentions",
     "label_reports",
+    "label_with_rules",
     "split_report_sentences",
 ]

@@ -18,10 +18,24 @@ What the phantoms show (`RENDERED_OBSERVATIONS`; only findings the labeler marks
 * **Pneumothorax** (frontal): on the named side, a dark rim without lung markings around a collapsed lung edge.
 * **Support Devices** (frontal): a bright tube down the mediastinum and a pulse-generator box.
 
+Findings outside CheXpert's 14 that IU X-ray reports often state are drawn too (`EXTRA_FINDING_RULES`, labelled by
+`label_with_rules`, the same negation and uncertainty analysis; frontal view only):
+
+* **Hyperinflation** (hyperinflated / hyperexpanded lungs, emphysema, COPD, flattened diaphragms): taller, darker
+  lungs. **Low Lung Volumes** (low volumes, hypoinflation, poor inspiration): shorter, denser lungs.
+* **Granuloma** (granulomas, calcified nodules or nodes): a small, very bright dot in the zone the sentence names.
+* **Spine Degeneration** (degenerative change, osteophytes, spondylosis, DJD): bright spurs on both edges of the
+  spine at five levels. **Scoliosis** (scoliosis, curvature, kyphosis): the spine drawn curved, always convex to
+  the patient's right (the side of the curve is not rendered).
+* **Tortuous or Calcified Aorta** (tortuous / ectatic / unfolded aorta, atherosclerosis, aortic calcification): a
+  bright rim on the aortic knob.
+* **Sternotomy** (sternotomy, sternal wires, CABG): five wire loops down the midline.
+* **Hiatal Hernia**: a round gas bubble with a fluid level behind the heart.
+
 Where a report does not say the side or the level, the renderer draws one with the seeded generator: the image
 then carries a detail the reference does not state, which no model can be asked to report. Everything else a
-report says (other CheXpert observations, uncertain or negative mentions, old surgery, spine, comparisons, sizes
-beyond the level) is **not** image-determined: a model trained on these studies can only learn it as report
+report says (other CheXpert observations, uncertain or negative mentions, severity, comparisons, sizes beyond the
+level, the wording of a normal report) is **not** image-determined: a model trained on these studies can only learn it as report
 prior, and `docs/benchmarks.md` says so next to the figures.
 """
 
@@ -40,17 +54,46 @@ from PIL import Image
 from dataset_builder.csvio import read_csv_rows
 from dataset_builder.iu_kaggle import KAGGLE_IMAGE_SUBDIR, PROJECTIONS_CSV, REPORTS_CSV, parse_uid
 from xray_report.evaluation import Label, label_report
-from xray_report.evaluation.clinical_efficacy import compute_clinical_efficacy
+from xray_report.evaluation.chexpert_labeler import ObservationRule, label_with_rules
+from xray_report.evaluation.clinical_efficacy import BinaryScores, binarize, binary_scores, compute_clinical_efficacy
 from xray_report.evaluation.nlg import longest_repeated_ngram
 from xray_report.evaluation.truth_guard import split_sentences
 
-from .studies import LUNG_CENTRES_X, ellipse_mask, finish_view, frontal_anatomy, render_lateral, StudyFindings
+from .studies import (
+    LUNG_CENTRES_X, StudyFindings, ellipse_mask, finish_view, frontal_anatomy, render_lateral, spine_centre_x,
+)
 
 RENDERED_OBSERVATIONS: tuple[str, ...] = (
     "Cardiomegaly", "Pleural Effusion", "Lung Opacity", "Consolidation", "Atelectasis", "Lung Lesion",
     "Pneumothorax", "Support Devices",
 )
 """CheXpert observations (as `label_report` names them) whose positive mention the phantoms show."""
+
+EXTRA_FINDING_RULES: tuple[ObservationRule, ...] = (
+    ObservationRule("Hyperinflation", mentions=(
+        r"hyperinflat\w*", r"hyperexpan\w*", r"overinflat\w*", r"hyperaerat\w*", r"emphysema\w*", r"\bcopd\b",
+        r"chronic obstructive", r"flatten\w* (?:of )?(?:the )?(?:hemi)?diaphragm\w*",
+        r"(?:hemi)?diaphragms? (?:are |is )?(?:mildly |slightly )?flatten\w*")),
+    ObservationRule("Low Lung Volumes", mentions=(
+        r"low (?:lung )?volumes?", r"hypoinflat\w*", r"hypoventilat\w*",
+        r"(?:poor|shallow|low) (?:inspirat\w*|inspiratory (?:effort|volumes?))")),
+    ObservationRule("Granuloma", mentions=(r"granulom\w*", r"calcified (?:\w+ )?(?:nodul\w*|lymph nodes?|nodes?)")),
+    ObservationRule("Spine Degeneration", mentions=(
+        r"degenerat\w*", r"osteophyt\w*", r"spondylo\w*", r"\bdjd\b"), exclusions=(
+        r"degenerat\w* (?:[\w-]+ ){0,4}?(?:shoulders?|glenohumeral|acromioclavicular|ac joints?)",
+        r"(?:shoulders?|glenohumeral|acromioclavicular|ac joints?) (?:[\w-]+ ){0,3}?degenerat\w*")),
+    ObservationRule("Scoliosis", mentions=(
+        r"scolio\w*", r"kyphos\w*", r"kyphoti\w*", r"dextroconvex\w*", r"levoconvex\w*",
+        r"curvature (?:[\w-]+ ){0,3}?(?:spine|thoracic)")),
+    ObservationRule("Tortuous or Calcified Aorta", mentions=(
+        r"tortu\w*", r"ectati\w*", r"unfold\w*", r"atherosclero\w*", r"aortic (?:\w+ )?calcifi\w*",
+        r"calcifi\w* (?:of )?(?:the )?(?:\w+ )?aort\w*")),
+    ObservationRule("Sternotomy", mentions=(r"sternotomy", r"\bcabg\b", r"sternal wires?", r"bypass graft\w*")),
+    ObservationRule("Hiatal Hernia", mentions=(r"hiatal hernia", r"hiatus hernia")),
+)
+"""Findings outside CheXpert's 14 whose positive mention the phantoms also show (module docstring)."""
+
+EXTRA_FINDINGS: tuple[str, ...] = tuple(rule.name for rule in EXTRA_FINDING_RULES)
 
 LUNG_FINDING_KINDS = {"Lung Opacity": "opacity", "Consolidation": "consolidation", "Atelectasis": "atelectasis",
                       "Lung Lesion": "nodule"}
@@ -61,6 +104,10 @@ LEVELS = ("upper", "middle", "lower")
 SEMIREAL_LABELS_CSV = "semireal_labels.csv"
 
 _LEVEL_Y = {"upper": 0.32, "middle": 0.46, "lower": 0.62}
+_NORMAL_LUNGS = (0.48, 0.3, 55.0)  # centre height, half height, grey value (see `frontal_anatomy`)
+_HYPERINFLATED = (0.52, 0.36, 40.0)
+_LOW_VOLUMES = (0.44, 0.24, 72.0)
+_SCOLIOSIS_BEND = -0.06
 _BOTH_SIDES = re.compile(r"\b(bilateral(ly)?|both|bibasilar|bibasal|biapical)\b")
 _SIDE_WORDS = {side: re.compile(rf"\b{side}\b") for side in SIDES}
 _LEVEL_WORDS = {
@@ -68,12 +115,12 @@ _LEVEL_WORDS = {
     "middle": re.compile(r"\b(middle|mid|lingula|lingular|perihilar|hilar)\b"),
     "lower": re.compile(r"\b(lower|base|bases|basilar|basal|bibasilar|bibasal|retrocardiac|costophrenic)\b"),
 }
-_LABEL_COLUMNS = ("uid", "observations", "effusion_sides", "pneumothorax_sides", "lung_findings")
+_LABEL_COLUMNS = ("uid", "observations", "effusion_sides", "pneumothorax_sides", "lung_findings", "extra_findings")
 
 
 @dataclass(frozen=True)
 class LungFinding:
-    """One drawn lung finding: `kind` (a value of `LUNG_FINDING_KINDS`) at `side` and `level`."""
+    """One drawn lung finding: `kind` (a value of `LUNG_FINDING_KINDS`, or "granuloma") at `side` and `level`."""
 
     kind: str
     side: str
@@ -88,16 +135,23 @@ class RenderedFindings:
         observations: the rendered observations present (a subset of `RENDERED_OBSERVATIONS`, in that order).
         effusion_sides: sides with pleural fluid.
         pneumothorax_sides: sides with a pneumothorax.
-        lung_findings: the lung findings drawn, with their zones.
+        lung_findings: the lung findings drawn, with their zones (granulomas included).
+        extra_findings: the findings of `EXTRA_FINDINGS` drawn, in that order.
     """
 
     observations: tuple[str, ...] = ()
     effusion_sides: tuple[str, ...] = ()
     pneumothorax_sides: tuple[str, ...] = ()
     lung_findings: tuple[LungFinding, ...] = field(default_factory=tuple)
+    extra_findings: tuple[str, ...] = ()
 
-    def has(self, observation: str) -> bool:
-        return observation in self.observations
+    def has(self, finding: str) -> bool:
+        """Whether the phantoms show `finding` (a rendered observation or an extra finding)."""
+        return finding in self.observations or finding in self.extra_findings
+
+    @property
+    def shows_a_finding(self) -> bool:
+        return bool(self.observations or self.extra_findings)
 
 
 def _sides(text: str) -> list[str]:
@@ -110,17 +164,24 @@ def _levels(text: str) -> list[str]:
     return [level for level in LEVELS if _LEVEL_WORDS[level].search(text)]
 
 
-def findings_from_report(report: str, rng: np.random.Generator) -> RenderedFindings:
-    """The findings to draw for a report: its positive rendered observations, with side and level where stated.
+def _labels(report: str) -> dict[str, Label]:
+    """The CheXpert labels and the extra findings' labels of a report."""
+    return {**label_report(report), **label_with_rules(report, EXTRA_FINDING_RULES)}
 
-    An observation's side and level are read from the sentences that are positive for it on their own (each
-    sentence labelled with `label_report`), else from the whole report; an unstated side or level is drawn
-    from `rng` (so the same seed draws the same phantoms).
+
+def findings_from_report(report: str, rng: np.random.Generator) -> RenderedFindings:
+    """The findings to draw for a report: its positive rendered observations and extra findings, with side and
+    level where stated.
+
+    A finding's side and level are read from the sentences that are positive for it on their own (each sentence
+    labelled on its own), else from the whole report; an unstated side or level is drawn from `rng` (so the same
+    seed draws the same phantoms).
     """
     lowered = report.lower()
-    labels = label_report(report)
+    labels = _labels(report)
     positive = [name for name in RENDERED_OBSERVATIONS if labels[name] == Label.POSITIVE]
-    sentences = [(sentence.lower(), label_report(sentence)) for sentence in split_sentences(report)]
+    extra = [name for name in EXTRA_FINDINGS if labels[name] == Label.POSITIVE]
+    sentences = [(sentence.lower(), _labels(sentence)) for sentence in split_sentences(report)]
 
     def where(observation: str) -> str:
         own = [text for text, labels in sentences if labels[observation] == Label.POSITIVE]
@@ -131,8 +192,8 @@ def findings_from_report(report: str, rng: np.random.Generator) -> RenderedFindi
         return tuple(sides) if sides else (SIDES[int(rng.integers(2))],)
 
     lung = []
-    for observation, kind in LUNG_FINDING_KINDS.items():
-        if observation not in positive:
+    for observation, kind in (*LUNG_FINDING_KINDS.items(), ("Granuloma", "granuloma")):
+        if observation not in positive + extra:
             continue
         text = where(observation)
         levels = _levels(text) or [LEVELS[int(rng.integers(3))]]
@@ -142,6 +203,7 @@ def findings_from_report(report: str, rng: np.random.Generator) -> RenderedFindi
         effusion_sides=sides_of("Pleural Effusion") if "Pleural Effusion" in positive else (),
         pneumothorax_sides=sides_of("Pneumothorax") if "Pneumothorax" in positive else (),
         lung_findings=tuple(lung),
+        extra_findings=tuple(extra),
     )
 
 
@@ -159,13 +221,18 @@ def _draw_lung_finding(image: np.ndarray, x: np.ndarray, y: np.ndarray, finding:
         image[ellipse_mask(x, y, cx, cy, 0.10, 0.02)] += 110
     elif finding.kind == "nodule":
         image[ellipse_mask(x, y, cx, cy, 0.028, 0.028)] += 130
+    elif finding.kind == "granuloma":
+        image[ellipse_mask(x, y, cx, cy, 0.016, 0.016)] += 170
     else:
         raise ValueError(f"unknown lung finding kind {finding.kind!r}")
 
 
 def render_semireal_frontal(findings: RenderedFindings, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """The frontal phantom `(height, width)` uint8 of a study (see the module docstring for what it shows)."""
-    image, x, y, _ = frontal_anatomy(rng, height, width, findings.has("Cardiomegaly"))
+    lungs = _HYPERINFLATED if findings.has("Hyperinflation") else _LOW_VOLUMES if findings.has("Low Lung Volumes") \
+        else _NORMAL_LUNGS
+    bend = _SCOLIOSIS_BEND if findings.has("Scoliosis") else 0.0
+    image, x, y, _ = frontal_anatomy(rng, height, width, findings.has("Cardiomegaly"), lungs=lungs, spine_bend=bend)
     for side in findings.pneumothorax_sides:
         cx = _lung_centre_x(side)
         lung = ellipse_mask(x, y, cx, 0.48, 0.15, 0.3)
@@ -181,7 +248,28 @@ def render_semireal_frontal(findings: RenderedFindings, rng: np.random.Generator
     if findings.has("Support Devices"):
         image[(np.abs(x - (0.56 - 0.08 * y)) < 0.012) & (y < 0.58)] = 235
         image[(np.abs(x - 0.80) < 0.045) & (np.abs(y - 0.17) < 0.03)] = 240
+    _draw_extra_findings(image, x, y, findings, bend)
     return finish_view(image, rng)
+
+
+def _draw_extra_findings(image: np.ndarray, x: np.ndarray, y: np.ndarray, findings: RenderedFindings,
+                         spine_bend: float) -> None:
+    """The extra findings drawn on top of the anatomy (granulomas and lung shape are drawn with the lungs)."""
+    if findings.has("Spine Degeneration"):
+        for level in (0.22, 0.32, 0.42, 0.52, 0.62):
+            centre = float(spine_centre_x(np.array(level), spine_bend))
+            for edge in (-0.052, 0.052):
+                image[(np.abs(x - centre - edge) < 0.014) & (np.abs(y - level) < 0.011)] = 235
+    if findings.has("Tortuous or Calcified Aorta"):
+        rim = ellipse_mask(x, y, 0.585, 0.29, 0.05, 0.045) & ~ellipse_mask(x, y, 0.585, 0.29, 0.034, 0.029)
+        image[rim & (x > 0.575)] = 225
+    if findings.has("Sternotomy"):
+        for level in (0.30, 0.38, 0.46, 0.54, 0.62):
+            image[ellipse_mask(x, y, 0.5, level, 0.03, 0.016) & ~ellipse_mask(x, y, 0.5, level, 0.017, 0.007)] = 250
+    if findings.has("Hiatal Hernia"):
+        bubble = ellipse_mask(x, y, 0.47, 0.74, 0.055, 0.05)
+        image[bubble & (y < 0.745)] = 45
+        image[bubble & (y >= 0.745)] = 205
 
 
 def render_semireal_lateral(findings: RenderedFindings, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -202,8 +290,8 @@ def write_semireal_studies(
 
     Copies `indiana_reports.csv` and `indiana_projections.csv` (rows of `uids` only, when given), renders every
     listed image (frontal views `image_size` x `image_size * 15 // 16`, lateral views square) from its study's
-    findings and writes `semireal_labels.csv` (uid, observations, effusion_sides, pneumothorax_sides and
-    lung_findings as `kind:side:level` items; `;`-separated). A projection row whose study has no report row is
+    findings and writes `semireal_labels.csv` (uid, observations, effusion_sides, pneumothorax_sides,
+    lung_findings as `kind:side:level` items and extra_findings; `;`-separated). A projection row whose study has no report row is
     copied and its image rendered as a normal study (the builder then reports the study as it does for real data).
     The same inputs and seed write the same bytes.
 
@@ -238,7 +326,8 @@ def write_semireal_studies(
         for uid, study in findings.items():
             writer.writerow([uid, ";".join(study.observations), ";".join(study.effusion_sides),
                              ";".join(study.pneumothorax_sides),
-                             ";".join(f"{f.kind}:{f.side}:{f.level}" for f in study.lung_findings)])
+                             ";".join(f"{f.kind}:{f.side}:{f.level}" for f in study.lung_findings),
+                             ";".join(study.extra_findings)])
     return findings
 
 
@@ -264,11 +353,21 @@ def read_semireal_truth(root: str | Path) -> dict[str, RenderedFindings]:
         except TypeError:
             raise ValueError(f"{where}: lung_findings must be kind:side:level items, got {row['lung_findings']!r}") from None
         unknown = [name for name in items("observations") if name not in RENDERED_OBSERVATIONS]
+        unknown += [name for name in items("extra_findings") if name not in EXTRA_FINDINGS]
         if unknown:
-            raise ValueError(f"{where}: unknown observations {unknown}")
+            raise ValueError(f"{where}: unknown findings {unknown}")
         truth[parse_uid(row["uid"], where)] = RenderedFindings(
-            items("observations"), items("effusion_sides"), items("pneumothorax_sides"), lung)
+            items("observations"), items("effusion_sides"), items("pneumothorax_sides"), lung, items("extra_findings"))
     return truth
+
+
+def extra_finding_scores(references: Sequence[str], generated: Sequence[str]) -> BinaryScores:
+    """Precision / recall / F1 of the generated reports on `EXTRA_FINDINGS` (positive mentions only), against
+    the references' positive mentions (what the phantoms show)."""
+    def positives(reports: Sequence[str]) -> np.ndarray:
+        return np.array([binarize(label_with_rules(text, EXTRA_FINDING_RULES), EXTRA_FINDINGS) for text in reports])
+
+    return binary_scores(positives(references), positives(generated), EXTRA_FINDINGS)
 
 
 def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict[str, Any]:
@@ -277,6 +376,8 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict
     * `rendered_ce_*`: CE (positive = the labeler says positive) on `RENDERED_OBSERVATIONS` only. The rendered
       findings of a study are its reference's positive labels on these observations, so this is CE against what
       the images show.
+    * `extra_findings_micro_*` and `extra_findings_per_finding`: the same for `EXTRA_FINDINGS` (labelled with
+      `label_with_rules`; positive = the reference states it, as the phantoms show it).
     * `distinct_reports` / `distinct_fraction`: distinct generated texts, and their share of the studies.
     * `longest_repeated_ngram` (the maximum over reports, next to the references' maximum) and
       `reports_repeating_4_gram` (reports in which some 4-word n-gram occurs twice; the references' count too).
@@ -284,6 +385,7 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict
     if len(references) != len(generated) or not references:
         raise ValueError(f"need as many generated reports as references (>0), got {len(generated)} and {len(references)}")
     ce = compute_clinical_efficacy(references, generated, observations=RENDERED_OBSERVATIONS)
+    extra = extra_finding_scores(references, generated)
     repeats = [longest_repeated_ngram(text) for text in generated]
     reference_repeats = [longest_repeated_ngram(text) for text in references]
     return {
@@ -292,6 +394,10 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict
         "rendered_ce_micro_recall": ce.scores.micro["recall"],
         "rendered_ce_macro_f1": ce.scores.macro["f1"],
         "rendered_ce_per_observation": ce.scores.per_observation,
+        "extra_findings_micro_f1": extra.micro["f1"],
+        "extra_findings_micro_precision": extra.micro["precision"],
+        "extra_findings_micro_recall": extra.micro["recall"],
+        "extra_findings_per_finding": extra.per_observation,
         "distinct_reports": len(set(generated)),
         "distinct_fraction": len(set(generated)) / len(generated),
         "longest_repeated_ngram": max(repeats),
@@ -321,7 +427,7 @@ def image_content_ceiling(shown: Sequence[RenderedFindings]) -> dict[str, Any]:
         "studies": len(shown),
         "distinct_contents": len(set(shown)),
         "distinct_fraction": len(set(shown)) / len(shown),
-        "without_rendered_finding": sum(not item.observations for item in shown),
+        "without_rendered_finding": sum(not item.shows_a_finding for item in shown),
     }
 
 
@@ -340,7 +446,7 @@ def reports_per_content(shown: Sequence[RenderedFindings], generated: Sequence[s
     """
     if len(shown) != len(generated) or not shown:
         raise ValueError(f"need one generated report per study (>0), got {len(generated)} for {len(shown)} studies")
-    empty = [text for content, text in zip(shown, generated) if not content.observations]
+    empty = [text for content, text in zip(shown, generated) if not content.shows_a_finding]
     return {
         "content_report_pairs": len(set(zip(shown, generated))),
         "reports_without_rendered_finding": len(set(empty)),
@@ -349,6 +455,8 @@ def reports_per_content(shown: Sequence[RenderedFindings], generated: Sequence[s
 
 
 __all__ = [
+    "EXTRA_FINDINGS",
+    "EXTRA_FINDING_RULES",
     "LEVELS",
     "LUNG_FINDING_KINDS",
     "LungFinding",
@@ -356,6 +464,7 @@ __all__ = [
     "RenderedFindings",
     "SEMIREAL_LABELS_CSV",
     "SIDES",
+    "extra_finding_scores",
     "findings_from_report",
     "image_content_ceiling",
     "read_semireal_truth",

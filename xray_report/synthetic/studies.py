@@ -131,10 +131,21 @@ def ellipse_mask(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, 
 _OPACITY_SIGMA = 0.07
 
 
+def spine_centre_x(y: np.ndarray, spine_bend: float = 0.0) -> np.ndarray:
+    """The spine's centre line on a frontal view (frame coordinates): straight, or bent by `spine_bend` at mid-height."""
+    return 0.5 + spine_bend * np.sin(np.pi * np.clip((y - 0.12) / 0.83, 0.0, 1.0))
+
+
 def frontal_anatomy(
-    rng: np.random.Generator, height: int, width: int, cardiomegaly: bool
+    rng: np.random.Generator, height: int, width: int, cardiomegaly: bool,
+    lungs: tuple[float, float, float] = (0.48, 0.3, 55.0), spine_bend: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float, float]]:
-    """The normal PA-like anatomy of a frontal view, with the heart shadow normal or enlarged.
+    """The PA-like anatomy of a frontal view, with the heart shadow normal or enlarged.
+
+    Args:
+        lungs: the lungs' centre height, half height (frame fractions) and grey value; the default is a normal
+            inspiration.
+        spine_bend: the spine's largest sideways shift (frame fraction; negative: convex to the patient's right).
 
     Returns:
         The float image `(height, width)` before brightness and noise, the per-pixel coordinates `x, y` in the
@@ -147,9 +158,10 @@ def frontal_anatomy(
     x, y = (x - dx - 0.5) / scale + 0.5, (y - dy - 0.5) / scale + 0.5
     image = np.full((height, width), 25.0)
     image[ellipse_mask(x, y, 0.5, 0.55, 0.42, 0.44)] = 150
+    lung_y, lung_half_height, lung_value = lungs
     for centre_x in LUNG_CENTRES_X:
-        image[ellipse_mask(x, y, centre_x, 0.48, 0.15, 0.3)] = 55
-    image[(np.abs(x - 0.5) < 0.04) & (y > 0.12) & (y < 0.95)] = 170
+        image[ellipse_mask(x, y, centre_x, lung_y, 0.15, lung_half_height)] = lung_value
+    image[(np.abs(x - spine_centre_x(y, spine_bend)) < 0.04) & (y > 0.12) & (y < 0.95)] = 170
     ratio = rng.uniform(0.60, 0.68) if cardiomegaly else rng.uniform(0.30, 0.38)
     half_width = ratio * 0.84 / 2
     image[ellipse_mask(x, y, 0.5 + half_width * 0.25, 0.72, half_width, 0.11)] = 175
