@@ -10,9 +10,11 @@ from xray_report.evaluation.chexpert_labeler import (
     OBSERVATIONS,
     PATHOLOGIES,
     Label,
+    ObservationRule,
     keyword_label_report,
     label_report,
     label_report_with_mentions,
+    label_with_rules,
     split_report_sentences,
 )
 from xray_report.evaluation.validate_labeler import mesh_to_observations, validate
@@ -101,6 +103,21 @@ def test_no_finding_rule() -> None:
     assert uncertain["No Finding"] is M
     assert label_report("")["No Finding"] is P
     assert set(PATHOLOGIES) == set(OBSERVATIONS) - {"No Finding", "Support Devices"}
+
+
+def test_label_with_rules_applies_the_same_cue_analysis_to_other_findings() -> None:
+    rules = (
+        ObservationRule("Hernia", mentions=(r"hiatal hernia",)),
+        ObservationRule("Spine", mentions=(r"degenerat\w*",), exclusions=(r"degenerat\w* (?:\w+ ){0,3}?shoulders?",)),
+    )
+    cases = {
+        "Small hiatal hernia. Degenerative changes of the thoracic spine.": (Label.POSITIVE, Label.POSITIVE),
+        "No hiatal hernia. Degenerative changes of both shoulders.": (Label.NEGATIVE, Label.NOT_MENTIONED),
+        "Possible hiatal hernia.": (Label.UNCERTAIN, Label.NOT_MENTIONED),
+        "The lungs are clear.": (Label.NOT_MENTIONED, Label.NOT_MENTIONED),
+    }
+    for text, (hernia, spine) in cases.items():
+        assert label_with_rules(text, rules) == {"Hernia": hernia, "Spine": spine}, text
 
 
 def test_keyword_baseline_ignores_negation() -> None:

@@ -12,10 +12,14 @@ import pytest
 from dataset_fixtures import FakeStudy, write_kaggle, write_r2gen
 
 from xray_report.evaluation import Label, label_report
+from xray_report.evaluation.chexpert_labeler import label_with_rules
 from xray_report.synthetic.semireal import (
+    EXTRA_FINDING_RULES,
+    EXTRA_FINDINGS,
     RENDERED_OBSERVATIONS,
     LungFinding,
     RenderedFindings,
+    extra_finding_scores,
     findings_from_report,
     image_content_ceiling,
     read_semireal_truth,
@@ -37,6 +41,8 @@ REPORTS = [
     ("Nodule in the left upper lobe.", "Left upper lobe nodule."),
     ("Possible small effusion. Heart size normal.", "No definite acute process."),
     ("Dense consolidation in the left lower lobe.", "Left lower lobe consolidation."),
+    ("Calcified granuloma in the right upper lobe. Degenerative changes of the thoracic spine. Lungs are hyperinflated.",
+     "No acute disease. No hiatal hernia."),
 ]
 
 
@@ -64,6 +70,19 @@ def test_negated_and_uncertain_findings_are_not_drawn():
     stated = findings_from_report(" ".join(REPORTS[2]), _rng())
     assert stated.observations == ("Lung Opacity",)
     assert stated.lung_findings == (LungFinding("opacity", "right", "upper"),)
+
+
+def test_extra_findings_read_from_the_report_with_the_granuloma_zone():
+    findings = findings_from_report(" ".join(REPORTS[8]), _rng())
+    assert findings.observations == ()
+    assert findings.extra_findings == ("Hyperinflation", "Granuloma", "Spine Degeneration")  # hernia is negated
+    assert findings.lung_findings == (LungFinding("granuloma", "right", "upper"),)
+    assert findings.shows_a_finding and not RenderedFindings().shows_a_finding
+    stated = findings_from_report("Sternotomy wires. Tortuous aorta. Mild scoliosis. Low lung volumes. Hiatal hernia.",
+                                  _rng())
+    assert stated.extra_findings == ("Low Lung Volumes", "Scoliosis", "Tortuous or Calcified Aorta", "Sternotomy",
+                                     "Hiatal Hernia")
+    assert findings_from_report("Possible emphysema. Degenerative changes of the shoulders.", _rng()).extra_findings == ()
 
 
 def test_an_unstated_side_is_drawn_from_the_seed():
@@ -95,13 +114,37 @@ def test_each_finding_changes_the_frontal_view_where_it_lies():
     assert heart.sum() > 0
 
 
+def test_each_extra_finding_changes_the_frontal_view_where_it_lies():
+    height, width = 128, 120
+    changes = {name: _difference(RenderedFindings(extra_findings=(name,)), height, width) for name in EXTRA_FINDINGS
+               if name != "Granuloma"}
+    assert all(change.any() for change in changes.values())
+    # lung shape: taller and darker lungs, or shorter and denser ones (lung bases around rows 0.72-0.85 of the height)
+    bases = slice(int(0.72 * height), int(0.85 * height))
+    assert changes["Hyperinflation"][bases, :40].sum() < 0 < changes["Low Lung Volumes"][bases, :40].sum()
+    # bright marks on the midline column (spurs, wires), on the aortic knob (image right of the midline, upper half)
+    for name in ("Spine Degeneration", "Sternotomy"):
+        rows, cols = np.nonzero(changes[name] > 40)
+        assert len(rows) > 10 and abs(cols.mean() - width / 2) < 6, name
+    rows, cols = np.nonzero(changes["Tortuous or Calcified Aorta"] > 40)
+    assert cols.min() > width / 2 and rows.max() < height / 2
+    # the curved spine moves to the image's left (the patient's right); the hernia's gas is dark behind the heart
+    assert changes["Scoliosis"][:, : width // 2].sum() > 0 > changes["Scoliosis"][:, width // 2:].sum()
+    rows, cols = np.nonzero(changes["Hiatal Hernia"] < -60)
+    assert len(rows) > 10 and rows.min() > height / 2
+    granuloma = _difference(RenderedFindings(lung_findings=(LungFinding("granuloma", "left", "lower"),),
+                                             extra_findings=("Granuloma",)), height, width)
+    rows, cols = np.nonzero(granuloma > 40)
+    assert 0 < len(rows) < 30 and rows.min() > height / 2 and cols.min() > width / 2
+
+
 def test_lung_finding_kinds_differ_in_shape():
     areas = {}
-    for kind in ("opacity", "consolidation", "atelectasis", "nodule"):
+    for kind in ("opacity", "consolidation", "atelectasis", "nodule", "granuloma"):
         change = _difference(RenderedFindings(lung_findings=(LungFinding(kind, "right", "middle"),)))
         rows, cols = np.nonzero(change > 20)
         areas[kind] = (len(rows), rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
-    assert areas["nodule"][0] < areas["atelectasis"][0] < areas["consolidation"][0]
+    assert areas["granuloma"][0] < areas["nodule"][0] < areas["atelectasis"][0] < areas["consolidation"][0]
     height, width = areas["atelectasis"][1:]
     assert width > 3 * height  # a band, not a blob
 
@@ -138,6 +181,9 @@ def test_layout_builds_with_the_real_builder_and_its_truth_equals_the_reference_
             labels = label_report(report)
             assert findings[study_id].observations == tuple(
                 name for name in RENDERED_OBSERVATIONS if labels[name] == Label.POSITIVE)
+            extra = label_with_rules(report, EXTRA_FINDING_RULES)
+            assert findings[study_id].extra_findings == tuple(
+                name for name in EXTRA_FINDINGS if extra[name] == Label.POSITIVE)
             assert frontal is not None and lateral is not None
 
 
@@ -181,6 +227,16 @@ def test_semireal_scores_by_hand():
     assert scores["reference_longest_repeated_ngram"] == 1  # "." twice
     with pytest.raises(ValueError, match="as many"):
         semireal_scores(references, generated[:2])
+
+
+def test_extra_finding_scores_by_hand():
+    references = ["Calcified granuloma. Degenerative changes of the spine.", "Hyperinflated lungs.", "Clear lungs."]
+    generated = ["Calcified granuloma.", "No hyperinflation.", "Sternotomy wires."]
+    scores = extra_finding_scores(references, generated)
+    # truth {granuloma, spine, hyperinflation}; stated {granuloma, sternotomy}: tp 1, fp 1, fn 2
+    assert scores.micro["precision"] == 0.5 and scores.micro["recall"] == pytest.approx(1 / 3)
+    assert scores.per_observation["Sternotomy"]["fp"] == 1 and scores.per_observation["Hyperinflation"]["fn"] == 1
+    assert semireal_scores(references, generated)["extra_findings_micro_f1"] == pytest.approx(0.4)
 
 
 def _bench(name: str = "bench_semireal"):
@@ -302,6 +358,10 @@ def test_image_content_ceiling_counts_what_the_images_can_tell_apart():
     ceiling = image_content_ceiling([normal, right_effusion, normal, left_effusion, RenderedFindings(),
                                      RenderedFindings(("Pleural Effusion",), effusion_sides=("right",))])
     assert ceiling == {"studies": 6, "distinct_contents": 3, "distinct_fraction": 0.5, "without_rendered_finding": 3}
+    spine = RenderedFindings(extra_findings=("Spine Degeneration",))  # an extra finding alone is a finding shown
+    assert image_content_ceiling([normal, spine, spine]) == {
+        "studies": 3, "distinct_contents": 2, "distinct_fraction": 2 / 3, "without_rendered_finding": 1}
+    assert reports_per_content([normal, spine], ["Clear.", "Clear."])["studies_without_rendered_finding"] == 1
     with pytest.raises(ValueError, match="at least one study"):
         image_content_ceiling([])
 
