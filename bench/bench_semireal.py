@@ -5,9 +5,10 @@ The 3,851 real IU X-ray reports (Kaggle CSVs), each with phantom images rendered
 (`configs/semireal_cpu.yaml`). Variants: `true` (the recipe) and `shuffled` (the same training with the training
 images shuffled across studies: it can learn the report language, not what an image shows). Every variant and the
 trivial baselines (most frequent train report, best single train report by validation BLEU-4) are scored on the
-R2Gen test studies with both NLG protocols, CE on all 14 observations and on the rendered ones, distinct reports and
-the longest repeated n-gram. For a model with an observation head, its own predictions on the rendered findings
-are scored too: what the encoder sees, next to what the reports say. The results also count the distinct contents
+R2Gen test studies with both NLG protocols, CE on all 14 observations and on the rendered ones, F1 on the extra
+findings the phantoms show (outside CheXpert's 14), distinct reports and the longest repeated n-gram. For a model
+with an observation head, its own predictions on the rendered findings are scored too: what the encoder sees, next
+to what the reports say. The results also count the distinct contents
 the test images show (`test_image_contents`): the most distinct reports a model that reads only the image can write.
 
     python bench/bench_semireal.py                     # needs the Kaggle CSVs and R2Gen's annotation.json
@@ -48,7 +49,7 @@ DECODING_CANDIDATES = {
     "greedy, repetition_penalty 1.2": {"num_beams": 1, "repetition_penalty": 1.2},
 }
 SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_ce_micro_f1", "rendered_ce_macro_f1",
-               "distinct_reports", "distinct_fraction", "longest_repeated_ngram", "reports_repeating_4_gram")
+               "extra_findings_micro_f1", "distinct_reports", "distinct_fraction", "longest_repeated_ngram", "reports_repeating_4_gram")
 
 
 def variant_argv(studies: Path, split_file: Path, output_dir: Path, overrides: list[str], args: argparse.Namespace):
@@ -238,7 +239,7 @@ def main() -> int:
     import datasets
 
     from xray_report.synthetic.semireal import (
-        RENDERED_OBSERVATIONS, image_content_ceiling, read_semireal_truth, reports_per_content, write_semireal_studies,
+        EXTRA_FINDINGS, RENDERED_OBSERVATIONS, image_content_ceiling, read_semireal_truth, reports_per_content, write_semireal_studies,
     )
 
     datasets.disable_progress_bars()
@@ -246,7 +247,8 @@ def main() -> int:
     results: dict = {"config": str(args.config.relative_to(REPO)) if args.config.is_relative_to(REPO) else str(args.config),
                      "seed": args.seed, "image_size": args.image_size, "targets": TARGETS,
                      "train_options": args.train_option,
-                     "rendered_observations": list(RENDERED_OBSERVATIONS), "cpu_count": os.cpu_count(),
+                     "rendered_observations": list(RENDERED_OBSERVATIONS), "extra_findings": list(EXTRA_FINDINGS),
+                     "cpu_count": os.cpu_count(),
                      "date": time.strftime("%Y-%m-%d"), "variants": {}}
     with tempfile.TemporaryDirectory() as temporary:
         work = args.work_dir or Path(temporary)

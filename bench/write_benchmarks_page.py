@@ -224,6 +224,8 @@ def semireal_section(data: dict[str, Any]) -> str:
         row("distinct reports (share of studies)", lambda e: e["semireal"]["distinct_fraction"]),
         row("longest repeated n-gram", lambda e: e["semireal"]["longest_repeated_ngram"]),
     ]
+    if any("extra_findings_micro_f1" in entry["semireal"] for entry in scores.values()):
+        rows.insert(-2, row("micro F1, extra findings", lambda e: e["semireal"].get("extra_findings_micro_f1")))
     true = scores.get("true", {}).get("semireal", {})
     per = true.get("rendered_ce_per_observation", {})
     variants = data["variants"]
@@ -240,6 +242,7 @@ def semireal_section(data: dict[str, Any]) -> str:
                      + ", ".join(f"{title(name)} {_f(head['micro_f1'])}" for name, head in heads.items())
                      + ": what the encoder sees, next to what the reports say.\n")
     decoding_lines = _decoding_on_validation_lines(variants, title)
+    extra_lines = _extra_findings_lines(scores)
     minutes = {name: _f((v.get("total_seconds") or 0) / 60, 0) for name, v in variants.items()}
     ceiling = data.get("test_image_contents")
     ceiling_line = "" if not ceiling else (
@@ -254,10 +257,11 @@ def semireal_section(data: dict[str, Any]) -> str:
 
 The 3,851 real IU X-ray reports with phantom images rendered from the findings each report states
 (`xray_report.synthetic.semireal`: {', '.join(data['rendered_observations'])}; side and zone where the text gives
-them), the R2Gen split ({data['split_sizes'].get('train')} / {data['split_sizes'].get('validation')} /
+them{_extra_findings_named(data)}), the R2Gen split ({data['split_sizes'].get('train')} / {data['split_sizes'].get('validation')} /
 {data['split_sizes'].get('test')} studies after the builder's drops), `{data['config']}` trained through
 `train_hf.py`'s entry point ({', '.join(f'{n}: {m} min' for n, m in minutes.items())} on {data['cpu_count']} CPU
-cores). Only the rendered findings are image-determined: everything else a report says can only be learnt as report
+cores). Only the rendered findings{" and the extra findings" if data.get("extra_findings") else ""} are
+image-determined: everything else a report says can only be learnt as report
 prior, so NLG figures mix reading the image with writing IU X-ray's style. Constant reports are the trivial
 baselines, chosen under each protocol.
 
@@ -271,9 +275,42 @@ greedy reports, and the F1 of its observation head (when the model has one).
 | finding | support | precision | recall | F1 | F1 (greedy) | head F1 |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {per_rows}
-{head_line}{ceiling_line}{decoding_lines}
+{extra_lines}{head_line}{ceiling_line}{_earlier_phantoms_line(true)}{decoding_lines}
 Targets: {', '.join(f'{k}: {v}' for k, v in (data.get('meets_targets') or {}).items())}.
 """
+
+
+def _extra_findings_named(data: dict[str, Any]) -> str:
+    extra = data.get("extra_findings")
+    return f"; and findings outside CheXpert's 14: {', '.join(extra)}" if extra else ""
+
+
+def _extra_findings_lines(scores: dict[str, Any]) -> str:
+    """The recipe per extra finding, next to the shuffled-image training, when the results score them."""
+    per = scores.get("true", {}).get("semireal", {}).get("extra_findings_per_finding")
+    if not per:
+        return ""
+    shuffled = scores.get("shuffled", {}).get("semireal", {}).get("extra_findings_per_finding", {})
+    rows = "\n".join(f"| {name} | {v['support']} | {_f(v['precision'])} | {_f(v['recall'])} | {_f(v['f1'])} | "
+                     f"{_f(shuffled[name]['f1']) if name in shuffled else '–'} |" for name, v in per.items())
+    return ("\nThe recipe per extra finding (outside CheXpert's 14; test studies), next to the same training with "
+            "shuffled images:\n\n| extra finding | support | precision | recall | F1 | F1, images shuffled |\n"
+            "| --- | ---: | ---: | ---: | ---: | ---: |\n" + rows + "\n")
+
+
+def _earlier_phantoms_line(true: dict[str, Any]) -> str:
+    """The recipe on the earlier phantoms (CheXpert findings only), when that results file is kept."""
+    earlier = _load("semireal_chexpert_phantoms.json")
+    if earlier is None or "true" not in earlier.get("scores", {}):
+        return ""
+    before = earlier["scores"]["true"]
+    ceiling = earlier.get("test_image_contents", {})
+    return (f"\nOn the earlier phantoms, which showed the CheXpert findings only (`semireal_chexpert_phantoms.json`, "
+            f"{earlier.get('date')}): {ceiling.get('distinct_contents')} distinct test contents, and the recipe's "
+            f"BLEU-4 {_f(before['default']['bleu_4'])}, ROUGE-L {_f(before['default']['rouge_l'])}, CE micro F1 on "
+            f"the rendered findings {_f(before['semireal']['rendered_ce_micro_f1'])}, "
+            f"{before['semireal']['distinct_reports']} distinct reports"
+            + (f" (now {_f(true['rendered_ce_micro_f1'])} and {true['distinct_reports']})" if true else "") + ".\n")
 
 
 def _reports_per_content_line(true: dict[str, Any], ceiling: dict[str, Any]) -> str:
@@ -306,9 +343,10 @@ def semireal_mbr_section(data: dict[str, Any]) -> str:
     keys = ("rendered_ce_micro_f1", "distinct_fraction", "bleu_4", "rouge_l")
     rows = "\n".join(f"| {name} | " + " | ".join(_cell(row[key]) for key in keys) + " |"
                      for name, row in data["decodings"].items())
+    model = data.get("model_results", "semireal.json")
     return f"""## Semi-real IU X-ray, minimum-Bayes-risk selection (`bench/bench_semireal_mbr.py`, `semireal_mbr.json`)
 
-The {data['variant']} model of `semireal.json` on the {data['studies']} {data['split']} studies: per study the 3-beam
+The {data['variant']} model of `{model}` on the {data['studies']} {data['split']} studies: per study the 3-beam
 report and {data['samples']} sampled ones (top-p 0.9) are candidates, and the one with the highest mean sentence
 BLEU-4 against the others is kept.
 
