@@ -49,7 +49,7 @@ DECODING_CANDIDATES = {
     "greedy, repetition_penalty 1.2": {"num_beams": 1, "repetition_penalty": 1.2},
 }
 SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_ce_micro_f1", "rendered_ce_macro_f1",
-               "extra_findings_micro_f1", "distinct_reports", "distinct_fraction", "longest_repeated_ngram", "reports_repeating_4_gram")
+               "extra_findings_micro_f1", "copied_training_fraction", "distinct_reports", "distinct_fraction", "longest_repeated_ngram", "reports_repeating_4_gram")
 
 
 def variant_argv(studies: Path, split_file: Path, output_dir: Path, overrides: list[str], args: argparse.Namespace):
@@ -183,7 +183,7 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool) ->
             predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, test, generated))]
             result = rescore(predictions, meteor=meteor, protocol=protocol, vocabulary=used)
             if name not in rows:
-                rows[name] = {"semireal": semireal_scores(test, generated), "example": generated[0]}
+                rows[name] = {"semireal": semireal_scores(test, generated, train), "example": generated[0]}
             rows[name][protocol] = result["corpus"]
     return rows
 

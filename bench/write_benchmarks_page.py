@@ -226,6 +226,9 @@ def semireal_section(data: dict[str, Any]) -> str:
     ]
     if any("extra_findings_micro_f1" in entry["semireal"] for entry in scores.values()):
         rows.insert(-2, row("micro F1, extra findings", lambda e: e["semireal"].get("extra_findings_micro_f1")))
+    if any("copied_training_fraction" in entry["semireal"] for entry in scores.values()):
+        rows.append(row("a whole training report, word for word (share)",
+                        lambda e: e["semireal"].get("copied_training_fraction")))
     true = scores.get("true", {}).get("semireal", {})
     per = true.get("rendered_ce_per_observation", {})
     variants = data["variants"]

@@ -225,6 +225,11 @@ def test_semireal_scores_by_hand():
     assert scores["distinct_reports"] == 3 and scores["distinct_fraction"] == 1.0
     assert scores["longest_repeated_ngram"] == 5 and scores["reports_repeating_4_gram"] == 1
     assert scores["reference_longest_repeated_ngram"] == 1  # "." twice
+    assert "copied_training_reports" not in scores
+    train = ["Right pleural effusion.", "the lungs are clear..", "Left pneumothorax."]
+    copied = semireal_scores(references, generated, train_reports=train)
+    # "Right pleural effusion." and "The lungs are clear." (case and repeated dots aside) are training reports
+    assert copied["copied_training_reports"] == 2 and copied["copied_training_fraction"] == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="as many"):
         semireal_scores(references, generated[:2])
 

@@ -56,7 +56,7 @@ from dataset_builder.iu_kaggle import KAGGLE_IMAGE_SUBDIR, PROJECTIONS_CSV, REPO
 from xray_report.evaluation import Label, label_report
 from xray_report.evaluation.chexpert_labeler import ObservationRule, label_with_rules
 from xray_report.evaluation.clinical_efficacy import BinaryScores, binarize, binary_scores, compute_clinical_efficacy
-from xray_report.evaluation.nlg import longest_repeated_ngram
+from xray_report.evaluation.nlg import longest_repeated_ngram, normalize_report
 from xray_report.evaluation.truth_guard import split_sentences
 
 from .studies import (
@@ -370,7 +370,8 @@ def extra_finding_scores(references: Sequence[str], generated: Sequence[str]) ->
     return binary_scores(positives(references), positives(generated), EXTRA_FINDINGS)
 
 
-def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict[str, Any]:
+def semireal_scores(references: Sequence[str], generated: Sequence[str],
+                    train_reports: Sequence[str] | None = None) -> dict[str, Any]:
     """What the semi-real benchmark adds to the NLG and CE figures, for one set of generated reports.
 
     * `rendered_ce_*`: CE (positive = the labeler says positive) on `RENDERED_OBSERVATIONS` only. The rendered
@@ -381,6 +382,8 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict
     * `distinct_reports` / `distinct_fraction`: distinct generated texts, and their share of the studies.
     * `longest_repeated_ngram` (the maximum over reports, next to the references' maximum) and
       `reports_repeating_4_gram` (reports in which some 4-word n-gram occurs twice; the references' count too).
+    * With `train_reports`: `copied_training_reports` / `copied_training_fraction`, the generated reports that are
+      a whole training report word for word (after `normalize_report`), with every detail it stated.
     """
     if len(references) != len(generated) or not references:
         raise ValueError(f"need as many generated reports as references (>0), got {len(generated)} and {len(references)}")
@@ -388,6 +391,11 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict
     extra = extra_finding_scores(references, generated)
     repeats = [longest_repeated_ngram(text) for text in generated]
     reference_repeats = [longest_repeated_ngram(text) for text in references]
+    copied = {}
+    if train_reports is not None:
+        seen = {normalize_report(text) for text in train_reports}
+        count = sum(normalize_report(text) in seen for text in generated)
+        copied = {"copied_training_reports": count, "copied_training_fraction": count / len(generated)}
     return {
         "rendered_ce_micro_f1": ce.scores.micro["f1"],
         "rendered_ce_micro_precision": ce.scores.micro["precision"],
@@ -404,6 +412,7 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str]) -> dict
         "reference_longest_repeated_ngram": max(reference_repeats),
         "reports_repeating_4_gram": sum(size >= 4 for size in repeats),
         "references_repeating_4_gram": sum(size >= 4 for size in reference_repeats),
+        **copied,
     }
 
 
