@@ -102,3 +102,25 @@ def test_the_trainer_samples_with_the_oversampler_only_when_asked(studies, tmp_p
     assert set(sampler.weights.tolist()) == {1.0, 4.0}
     with pytest.raises(ConfigError, match="abnormal_oversampling must be > 0"):
         run(tiny_argv(studies, tmp_path / "bad", "--max_steps", "1", "--abnormal_oversampling", "0"))
+
+
+def test_label_smoothing_smooths_the_report_loss_and_keeps_the_observation_head_loss(studies, tmp_path):
+    result = run(tiny_argv(studies, tmp_path / "smooth", "--max_steps", "1", "--label_smoothing_factor", "0.2",
+                           "--observation_loss_weight", "0.5"))
+    trainer = result.trainer
+    model = trainer.model
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert "observation_labels" in batch
+    torch.manual_seed(0)
+    model.train()
+    loss, outputs = trainer.compute_loss(model, batch, return_outputs=True)
+    logits, labels = outputs.logits, batch["labels"]
+    smoothed = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                                 ignore_index=-100, label_smoothing=0.2)
+    assert outputs.observation_loss is not None and outputs.observation_loss > 0
+    assert torch.allclose(loss, smoothed + 0.5 * outputs.observation_loss)
+    assert not torch.allclose(loss, outputs.loss)  # the model's own loss is unsmoothed
+    model.eval()  # evaluation losses stay the model's own
+    with torch.no_grad():
+        loss, outputs = trainer.compute_loss(model, batch, return_outputs=True)
+    assert torch.equal(loss, outputs.loss)

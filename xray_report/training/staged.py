@@ -160,12 +160,31 @@ class XrayReportTrainer(Seq2SeqTrainer):
 
     `observation_labels` (the observation head's targets) train with the report; evaluation and prediction leave
     them out, so the evaluation loss is the report loss alone and `labels` are the only label ids the metrics see.
+
+    `label_smoothing_factor` smooths the report loss of training steps, and the observation head's loss is still
+    added; `Trainer`'s own label smoother would replace the model's loss by the smoothed report loss alone and drop
+    the head's. Evaluation losses stay unsmoothed, so runs with and without smoothing compare.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.args.label_names is None:
             self.label_names = ["labels"]
+        self.report_label_smoothing = float(self.args.label_smoothing_factor)
+        self.label_smoother = None
+
+    def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        if not (self.report_label_smoothing and model.training and "labels" in inputs):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        outputs = model(**inputs)
+        logits, labels = outputs.logits, inputs["labels"]
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                           ignore_index=-100, label_smoothing=self.report_label_smoothing)
+        if outputs.observation_loss is not None:
+            loss = loss + self.accelerator.unwrap_model(model).config.observation_loss_weight * outputs.observation_loss
+        return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         if self.optimizer is not None:
