@@ -35,8 +35,8 @@ Findings outside CheXpert's 14 that IU X-ray reports often state are drawn too (
 Where a report does not say the side or the level, the renderer draws one with the seeded generator: the image
 then carries a detail the reference does not state, which no model can be asked to report. Everything else a
 report says (other CheXpert observations, uncertain or negative mentions, severity, comparisons, sizes beyond the
-level, the wording of a normal report) is **not** image-determined: a model trained on these studies can only learn it as report
-prior, and `docs/benchmarks.md` says so next to the figures.
+level, the wording of a normal report) is **not** image-determined: a model trained on these studies can only learn
+it as report prior, and `docs/benchmarks.md` says so next to the figures.
 """
 
 from __future__ import annotations
