@@ -278,7 +278,7 @@ greedy reports, and the F1 of its observation head (when the model has one).
 | finding | support | precision | recall | F1 | F1 (greedy) | head F1 |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {per_rows}
-{extra_lines}{head_line}{ceiling_line}{_earlier_phantoms_line(true)}{decoding_lines}
+{extra_lines}{head_line}{ceiling_line}{_earlier_phantoms_line(data)}{decoding_lines}
 Targets: {', '.join(f'{k}: {v}' for k, v in (data.get('meets_targets') or {}).items())}.
 """
 
@@ -301,19 +301,20 @@ def _extra_findings_lines(scores: dict[str, Any]) -> str:
             "| --- | ---: | ---: | ---: | ---: | ---: |\n" + rows + "\n")
 
 
-def _earlier_phantoms_line(true: dict[str, Any]) -> str:
-    """The recipe on the earlier phantoms (CheXpert findings only), when that results file is kept."""
+def _earlier_phantoms_line(data: dict[str, Any]) -> str:
+    """The recipe on the earlier phantoms (CheXpert findings only) next to now, when that results file is kept."""
     earlier = _load("semireal_chexpert_phantoms.json")
-    if earlier is None or "true" not in earlier.get("scores", {}):
+    if earlier is None or "true" not in earlier.get("scores", {}) or "true" not in data["scores"]:
         return ""
-    before = earlier["scores"]["true"]
-    ceiling = earlier.get("test_image_contents", {})
+
+    def figures(results: dict[str, Any]) -> str:
+        row, ceiling = results["scores"]["true"], results.get("test_image_contents", {})
+        return (f"{ceiling.get('distinct_contents')} distinct test contents, BLEU-4 {_f(row['default']['bleu_4'])}, "
+                f"ROUGE-L {_f(row['default']['rouge_l'])}, rendered-finding CE micro F1 "
+                f"{_f(row['semireal']['rendered_ce_micro_f1'])}, {row['semireal']['distinct_reports']} distinct reports")
+
     return (f"\nOn the earlier phantoms, which showed the CheXpert findings only (`semireal_chexpert_phantoms.json`, "
-            f"{earlier.get('date')}): {ceiling.get('distinct_contents')} distinct test contents, and the recipe's "
-            f"BLEU-4 {_f(before['default']['bleu_4'])}, ROUGE-L {_f(before['default']['rouge_l'])}, CE micro F1 on "
-            f"the rendered findings {_f(before['semireal']['rendered_ce_micro_f1'])}, "
-            f"{before['semireal']['distinct_reports']} distinct reports"
-            + (f" (now {_f(true['rendered_ce_micro_f1'])} and {true['distinct_reports']})" if true else "") + ".\n")
+            f"same recipe): {figures(earlier)}; now: {figures(data)}.\n")
 
 
 def _reports_per_content_line(true: dict[str, Any], ceiling: dict[str, Any]) -> str:
