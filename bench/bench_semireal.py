@@ -49,7 +49,8 @@ DECODING_CANDIDATES = {
     "greedy, repetition_penalty 1.2": {"num_beams": 1, "repetition_penalty": 1.2},
 }
 SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_ce_micro_f1", "rendered_ce_macro_f1",
-               "extra_findings_micro_f1", "copied_training_fraction", "distinct_reports", "distinct_fraction", "longest_repeated_ngram", "reports_repeating_4_gram")
+               "extra_findings_micro_f1", "copied_training_fraction", "distinct_reports", "distinct_fraction",
+               "longest_repeated_ngram", "reports_repeating_4_gram")
 
 
 def variant_argv(studies: Path, split_file: Path, output_dir: Path, overrides: list[str], args: argparse.Namespace):
@@ -239,7 +240,8 @@ def main() -> int:
     import datasets
 
     from xray_report.synthetic.semireal import (
-        EXTRA_FINDINGS, RENDERED_OBSERVATIONS, image_content_ceiling, read_semireal_truth, reports_per_content, write_semireal_studies,
+        EXTRA_FINDINGS, RENDERED_OBSERVATIONS, image_content_ceiling, read_semireal_truth, reports_per_content,
+        write_semireal_studies,
     )
 
     datasets.disable_progress_bars()

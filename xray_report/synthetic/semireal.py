@@ -60,7 +60,8 @@ from xray_report.evaluation.nlg import longest_repeated_ngram, normalize_report
 from xray_report.evaluation.truth_guard import split_sentences
 
 from .studies import (
-    LUNG_CENTRES_X, StudyFindings, ellipse_mask, finish_view, frontal_anatomy, render_lateral, spine_centre_x,
+    LUNG_CENTRES_X, NORMAL_LUNGS, StudyFindings, ellipse_mask, finish_view, frontal_anatomy, render_lateral,
+    spine_centre_x,
 )
 
 RENDERED_OBSERVATIONS: tuple[str, ...] = (
@@ -104,8 +105,7 @@ LEVELS = ("upper", "middle", "lower")
 SEMIREAL_LABELS_CSV = "semireal_labels.csv"
 
 _LEVEL_Y = {"upper": 0.32, "middle": 0.46, "lower": 0.62}
-_NORMAL_LUNGS = (0.48, 0.3, 55.0)  # centre height, half height, grey value (see `frontal_anatomy`)
-_HYPERINFLATED = (0.52, 0.36, 40.0)
+_HYPERINFLATED = (0.52, 0.36, 40.0)  # lungs as `NORMAL_LUNGS` describes them: centre height, half height, grey
 _LOW_VOLUMES = (0.44, 0.24, 72.0)
 _SCOLIOSIS_BEND = -0.06
 _BOTH_SIDES = re.compile(r"\b(bilateral(ly)?|both|bibasilar|bibasal|biapical)\b")
@@ -230,7 +230,7 @@ def _draw_lung_finding(image: np.ndarray, x: np.ndarray, y: np.ndarray, finding:
 def render_semireal_frontal(findings: RenderedFindings, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """The frontal phantom `(height, width)` uint8 of a study (see the module docstring for what it shows)."""
     lungs = _HYPERINFLATED if findings.has("Hyperinflation") else _LOW_VOLUMES if findings.has("Low Lung Volumes") \
-        else _NORMAL_LUNGS
+        else NORMAL_LUNGS
     bend = _SCOLIOSIS_BEND if findings.has("Scoliosis") else 0.0
     image, x, y, _ = frontal_anatomy(rng, height, width, findings.has("Cardiomegaly"), lungs=lungs, spine_bend=bend)
     for side in findings.pneumothorax_sides:

@@ -131,6 +131,10 @@ def ellipse_mask(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, 
 _OPACITY_SIGMA = 0.07
 
 
+NORMAL_LUNGS = (0.48, 0.3, 55.0)
+"""A frontal view's lungs at normal inspiration: centre height, half height (frame fractions) and grey value."""
+
+
 def spine_centre_x(y: np.ndarray, spine_bend: float = 0.0) -> np.ndarray:
     """The spine's centre line on a frontal view (frame coordinates): straight, or bent by `spine_bend` at mid-height."""
     return 0.5 + spine_bend * np.sin(np.pi * np.clip((y - 0.12) / 0.83, 0.0, 1.0))
@@ -138,13 +142,12 @@ def spine_centre_x(y: np.ndarray, spine_bend: float = 0.0) -> np.ndarray:
 
 def frontal_anatomy(
     rng: np.random.Generator, height: int, width: int, cardiomegaly: bool,
-    lungs: tuple[float, float, float] = (0.48, 0.3, 55.0), spine_bend: float = 0.0,
+    lungs: tuple[float, float, float] = NORMAL_LUNGS, spine_bend: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float, float]]:
     """The PA-like anatomy of a frontal view, with the heart shadow normal or enlarged.
 
     Args:
-        lungs: the lungs' centre height, half height (frame fractions) and grey value; the default is a normal
-            inspiration.
+        lungs: the lungs' centre height, half height (frame fractions) and grey value (`NORMAL_LUNGS` by default).
         spine_bend: the spine's largest sideways shift (frame fraction; negative: convex to the patient's right).
 
     Returns:
