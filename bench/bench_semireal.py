@@ -48,6 +48,8 @@ DECODING_CANDIDATES = {
     "3 beams, no_repeat_ngram_size 3": {"num_beams": 3, "no_repeat_ngram_size": 3},
     "greedy, repetition_penalty 1.2": {"num_beams": 1, "repetition_penalty": 1.2},
 }
+# An oracle, not a baseline: it reads each test study's true rendered content (`best_report_per_content`).
+CONTENT_ORACLE = "oracle: best train report per content"
 SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_ce_micro_f1", "rendered_ce_macro_f1",
                "extra_findings_micro_f1", "copied_training_fraction", "distinct_reports", "distinct_fraction",
                "longest_repeated_ngram", "reports_repeating_4_gram")
@@ -160,33 +162,53 @@ def read_generated(predictions_path: Path) -> dict[str, str]:
         return {row["study_id"]: row["generated"] for row in map(json.loads, handle)}
 
 
-def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool) -> dict[str, dict]:
+def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
+              shown: dict | None = None) -> dict[str, dict]:
     """Scores every variant and the trivial baselines on the test split with both protocols.
 
+    With `shown` (study id -> what its phantoms show), also the oracle row `CONTENT_ORACLE` under the default
+    protocol (`best_report_per_content`; a study whose content no training study shows gets the best single report).
+
     Returns:
-        name -> {"<protocol>": NLG/CE corpus dict, "semireal": `semireal_scores`, "example": first report}.
+        name -> {"<protocol>": NLG/CE corpus dict, "semireal": `semireal_scores`, "example": first report};
+        the oracle row also has `fallback_studies`.
     """
-    from xray_report.evaluation.baselines import baseline_reports
+    from xray_report.evaluation.baselines import BEST_ON_VALIDATION, baseline_reports
     from xray_report.evaluation.nlg import R2GenVocabulary
     from xray_report.evaluation.rescore import Prediction, rescore
-    from xray_report.synthetic.semireal import semireal_scores
+    from xray_report.synthetic.semireal import best_report_per_content, semireal_scores
 
     train, validation, test = (list(dataset[name]["report"]) for name in ("train", "validation", "test"))
     study_ids = list(dataset["test"]["study_id"])
     vocabulary = R2GenVocabulary.from_reports(train, "iu_xray", source="the train split")
     rows: dict[str, dict] = {}
+    fallbacks = 0
     for protocol in PROTOCOLS:
         used = vocabulary if protocol == "r2gen" else None
         candidates = dict(generated_by_name)
-        for name, report in baseline_reports(train, validation, protocol, used).items():
+        baselines = baseline_reports(train, validation, protocol, used)
+        for name, report in baselines.items():
             candidates[f"{name} ({protocol})"] = [report] * len(test)
+        if shown is not None and protocol == "default":
+            candidates[CONTENT_ORACLE], fallbacks = best_report_per_content(
+                [shown[s] for s in dataset["train"]["study_id"]], train, [shown[s] for s in study_ids],
+                fallback=baselines[BEST_ON_VALIDATION])
         for name, generated in candidates.items():
             predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, test, generated))]
             result = rescore(predictions, meteor=meteor, protocol=protocol, vocabulary=used)
             if name not in rows:
                 rows[name] = {"semireal": semireal_scores(test, generated, train), "example": generated[0]}
             rows[name][protocol] = result["corpus"]
+    if CONTENT_ORACLE in rows:
+        rows[CONTENT_ORACLE]["fallback_studies"] = fallbacks
     return rows
+
+
+def is_constant_baseline(name: str) -> bool:
+    """Whether a scored row is one of the trivial constant reports (the targets' "best constant report")."""
+    from xray_report.evaluation.baselines import BEST_ON_VALIDATION, MOST_FREQUENT
+
+    return name.startswith((f"{MOST_FREQUENT} (", f"{BEST_ON_VALIDATION} ("))
 
 
 NLG_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider")
@@ -281,18 +303,21 @@ def main() -> int:
                                          "observation_head": observation_head_scores(work / name, dataset["test"])}
             if args.validation_decoding:
                 results["variants"][name]["decoding_on_validation"] = decoding_on_validation(work / name, dataset)
+            elif "decoding_on_validation" in earlier.get(name, {}):  # --score-only keeps the trained run's comparison
+                results["variants"][name]["decoding_on_validation"] = earlier[name]["decoding_on_validation"]
             print(name, json.dumps(results["variants"][name]), flush=True)
         results["split_sizes"] = {split: len(dataset[split]) for split in dataset}
         shown = read_semireal_truth(studies)
         test_shown = [shown[s] for s in dataset["test"]["study_id"]]
         results["test_image_contents"] = image_content_ceiling(test_shown)
-        results["scores"] = score_all(dataset, generated, args.meteor)
+        results["scores"] = score_all(dataset, generated, args.meteor, shown)
         for name, reports in generated.items():
             results["scores"][name]["semireal"].update(reports_per_content(test_shown, reports))
     results["wall_seconds"] = time.perf_counter() - started
     if "true" in results["scores"]:
         true = results["scores"]["true"]
-        constants = [row["default"] for name, row in results["scores"].items() if name.endswith("(default)")]
+        constants = [row["default"] for name, row in results["scores"].items()
+                     if is_constant_baseline(name) and "default" in row]
         results["meets_targets"] = {
             "rendered_ce_micro_f1": true["semireal"]["rendered_ce_micro_f1"] >= TARGETS["rendered_ce_micro_f1"],
             "distinct_fraction": true["semireal"]["distinct_fraction"] >= TARGETS["distinct_fraction"],

@@ -246,6 +246,12 @@ def semireal_section(data: dict[str, Any]) -> str:
                      + ": what the encoder sees, next to what the reports say.\n")
     decoding_lines = _decoding_on_validation_lines(variants, title)
     extra_lines = _extra_findings_lines(scores)
+    oracle = next((name for name, entry in scores.items() if "fallback_studies" in entry), None)
+    oracle_line = "" if oracle is None else (
+        f" The column \"{title(oracle)}\" is an oracle, not a baseline: it reads each test study's true rendered "
+        "content and writes the training report of that content that scores the highest BLEU-4 on the training "
+        f"studies of that content ({scores[oracle]['fallback_studies']} test studies whose content no training study "
+        "shows get the best single report): perfect reading with the training reports' best phrasing.")
     minutes = {name: _f((v.get("total_seconds") or 0) / 60, 0) for name, v in variants.items()}
     ceiling = data.get("test_image_contents")
     ceiling_line = "" if not ceiling else (
@@ -266,7 +272,7 @@ them{_extra_findings_named(data)}), the R2Gen split ({data['split_sizes'].get('t
 cores). Only the rendered findings{" and the extra findings" if data.get("extra_findings") else ""} are
 image-determined: everything else a report says can only be learnt as report
 prior, so NLG figures mix reading the image with writing IU X-ray's style. Constant reports are the trivial
-baselines, chosen under each protocol.
+baselines, chosen under each protocol.{oracle_line}
 
 {header}
 {rule}

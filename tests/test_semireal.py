@@ -19,6 +19,7 @@ from xray_report.synthetic.semireal import (
     RENDERED_OBSERVATIONS,
     LungFinding,
     RenderedFindings,
+    best_report_per_content,
     extra_finding_scores,
     findings_from_report,
     image_content_ceiling,
@@ -244,6 +245,26 @@ def test_extra_finding_scores_by_hand():
     assert semireal_scores(references, generated)["extra_findings_micro_f1"] == pytest.approx(0.4)
 
 
+def test_best_report_per_content_picks_within_each_content_and_falls_back_for_unseen_content():
+    normal = RenderedFindings()
+    enlarged = RenderedFindings(observations=("Cardiomegaly",))
+    effusion = RenderedFindings(observations=("Pleural Effusion",), effusion_sides=("left",))
+    train_shown = [normal, normal, normal, enlarged, enlarged]
+    train_reports = ["The heart is normal. The lungs are clear. No effusion.",
+                     "The heart is normal. The lungs are clear. No effusion.",
+                     "Normal chest.",
+                     "The heart is enlarged. The lungs are clear.",
+                     "Cardiomegaly. The lungs are clear."]
+    reports, fallbacks = best_report_per_content(train_shown, train_reports, [enlarged, normal, effusion, enlarged],
+                                                 fallback="FALLBACK")
+    # within each content, the report closest to the others of that content (never one of another content)
+    assert reports[1] == "The heart is normal. The lungs are clear. No effusion."
+    assert reports[0] == reports[3] and reports[0] in train_reports[3:]
+    assert reports[2] == "FALLBACK" and fallbacks == 1
+    with pytest.raises(ValueError, match="one training report per training study"):
+        best_report_per_content(train_shown, train_reports[:2], [normal], fallback="")
+
+
 def _bench(name: str = "bench_semireal"):
     """A benchmark script of bench/ as a module."""
     spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
@@ -261,9 +282,26 @@ def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_
                            cache_dir=kaggle_dir / "cache")
     references = list(dataset["test"]["report"])
     bench = _bench()
-    rows = bench.score_all(dataset, {"copy": references, "blank": ["No acute disease."] * len(references)}, meteor=False)
-    assert set(rows) == {"copy", "blank", "most_frequent_train_report (default)", "most_frequent_train_report (r2gen)",
-                         "best_train_report_on_validation (default)", "best_train_report_on_validation (r2gen)"}
+    shown = read_semireal_truth(root)
+    rows = bench.score_all(dataset, {"copy": references, "blank": ["No acute disease."] * len(references)}, meteor=False,
+                           shown=shown)
+    constants = {"most_frequent_train_report (default)", "most_frequent_train_report (r2gen)",
+                 "best_train_report_on_validation (default)", "best_train_report_on_validation (r2gen)"}
+    assert set(rows) == {"copy", "blank", bench.CONTENT_ORACLE} | constants
+    assert {name for name in rows if bench.is_constant_baseline(name)} == constants
+    oracle = rows[bench.CONTENT_ORACLE]
+    assert set(oracle) >= {"default", "semireal", "fallback_studies"} and "r2gen" not in oracle
+    # the oracle writes training reports of each study's own content, so it states what the phantoms show
+    best_single = rows["best_train_report_on_validation (default)"]["example"]
+    train_by_content = {}
+    for study, report in zip(dataset["train"]["study_id"], dataset["train"]["report"]):
+        train_by_content.setdefault(shown[study], set()).add(report)
+    oracle_reports, fallbacks = best_report_per_content(
+        [shown[s] for s in dataset["train"]["study_id"]], list(dataset["train"]["report"]),
+        [shown[s] for s in dataset["test"]["study_id"]], fallback=best_single)
+    assert oracle["fallback_studies"] == fallbacks < len(references) and oracle["example"] == oracle_reports[0]
+    assert all(report in train_by_content.get(shown[s], set()) or report == best_single
+               for s, report in zip(dataset["test"]["study_id"], oracle_reports))
     assert rows["copy"]["semireal"]["rendered_ce_micro_f1"] == 1.0
     assert rows["copy"]["default"]["bleu_4"] == pytest.approx(1.0, abs=1e-6)
     assert rows["copy"]["r2gen"]["bleu_4"] == pytest.approx(1.0, abs=1e-6)

@@ -54,6 +54,7 @@ from PIL import Image
 from dataset_builder.csvio import read_csv_rows
 from dataset_builder.iu_kaggle import KAGGLE_IMAGE_SUBDIR, PROJECTIONS_CSV, REPORTS_CSV, parse_uid
 from xray_report.evaluation import Label, label_report
+from xray_report.evaluation.baselines import best_single_report
 from xray_report.evaluation.chexpert_labeler import ObservationRule, label_with_rules
 from xray_report.evaluation.clinical_efficacy import BinaryScores, binarize, binary_scores, compute_clinical_efficacy
 from xray_report.evaluation.nlg import longest_repeated_ngram, normalize_report
@@ -463,6 +464,38 @@ def reports_per_content(shown: Sequence[RenderedFindings], generated: Sequence[s
     }
 
 
+def best_report_per_content(
+    train_shown: Sequence[RenderedFindings],
+    train_reports: Sequence[str],
+    shown: Sequence[RenderedFindings],
+    fallback: str,
+) -> tuple[list[str], int]:
+    """An oracle reference row: for each study, the best constant report of the training studies whose phantoms
+    show exactly what its phantoms show.
+
+    Per content (rendered findings with their sides and zones), `best_single_report` picks the training report of
+    that content with the highest corpus BLEU-4 when given to every training study of that content. It reads the
+    study's true content, so it is not a baseline a model can be: it tells what perfect reading plus the training
+    reports' best phrasing of each content scores, next to what a model writes.
+
+    Args:
+        train_shown / train_reports: what each training study's phantoms show, and its report (same order).
+        shown: what each evaluated study's phantoms show.
+        fallback: the report for a study whose content no training study shows (e.g. the best single report).
+
+    Returns:
+        The report for each evaluated study, and how many of them got `fallback`.
+    """
+    if len(train_shown) != len(train_reports):
+        raise ValueError(f"need one training report per training study, got {len(train_reports)} for {len(train_shown)}")
+    by_content: dict[RenderedFindings, list[str]] = {}
+    for content, report in zip(train_shown, train_reports):
+        by_content.setdefault(content, []).append(report)
+    chosen = {content: best_single_report(by_content[content], by_content[content])
+              for content in set(shown) if content in by_content}
+    return [chosen.get(content, fallback) for content in shown], sum(content not in chosen for content in shown)
+
+
 __all__ = [
     "EXTRA_FINDINGS",
     "EXTRA_FINDING_RULES",
@@ -473,6 +506,7 @@ __all__ = [
     "RenderedFindings",
     "SEMIREAL_LABELS_CSV",
     "SIDES",
+    "best_report_per_content",
     "extra_finding_scores",
     "findings_from_report",
     "image_content_ceiling",
