@@ -167,11 +167,11 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
     """Scores every variant and the trivial baselines on the test split with both protocols.
 
     With `shown` (study id -> what its phantoms show), also the oracle row `CONTENT_ORACLE` under the default
-    protocol (`best_report_per_content`; a study whose content no training study shows gets the best single report).
+    protocol (`best_report_per_content`; a study whose findings no training study shows gets the best single report).
 
     Returns:
         name -> {"<protocol>": NLG/CE corpus dict, "semireal": `semireal_scores`, "example": first report};
-        the oracle row also has `fallback_studies`.
+        the oracle row also has `picks` (how many studies got each kind of pick).
     """
     from xray_report.evaluation.baselines import BEST_ON_VALIDATION, baseline_reports
     from xray_report.evaluation.nlg import R2GenVocabulary
@@ -182,7 +182,7 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
     study_ids = list(dataset["test"]["study_id"])
     vocabulary = R2GenVocabulary.from_reports(train, "iu_xray", source="the train split")
     rows: dict[str, dict] = {}
-    fallbacks = 0
+    picks: dict[str, int] = {}
     for protocol in PROTOCOLS:
         used = vocabulary if protocol == "r2gen" else None
         candidates = dict(generated_by_name)
@@ -190,7 +190,7 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
         for name, report in baselines.items():
             candidates[f"{name} ({protocol})"] = [report] * len(test)
         if shown is not None and protocol == "default":
-            candidates[CONTENT_ORACLE], fallbacks = best_report_per_content(
+            candidates[CONTENT_ORACLE], picks = best_report_per_content(
                 [shown[s] for s in dataset["train"]["study_id"]], train, [shown[s] for s in study_ids],
                 fallback=baselines[BEST_ON_VALIDATION])
         for name, generated in candidates.items():
@@ -199,8 +199,8 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
             if name not in rows:
                 rows[name] = {"semireal": semireal_scores(test, generated, train), "example": generated[0]}
             rows[name][protocol] = result["corpus"]
-    if CONTENT_ORACLE in rows:
-        rows[CONTENT_ORACLE]["fallback_studies"] = fallbacks
+    if CONTENT_ORACLE in rows:  # the last column: a reference, not a baseline
+        rows[CONTENT_ORACLE] = {**rows.pop(CONTENT_ORACLE), "picks": picks}
     return rows
 
 

@@ -255,12 +255,18 @@ def test_best_report_per_content_picks_within_each_content_and_falls_back_for_un
                      "Normal chest.",
                      "The heart is enlarged. The lungs are clear.",
                      "Cardiomegaly. The lungs are clear."]
-    reports, fallbacks = best_report_per_content(train_shown, train_reports, [enlarged, normal, effusion, enlarged],
-                                                 fallback="FALLBACK")
+    effusion_right = RenderedFindings(observations=("Pleural Effusion",), effusion_sides=("right",))
+    train_shown.append(effusion_right)
+    train_reports.append("Small right pleural effusion.")
+    reports, picks = best_report_per_content(
+        train_shown, train_reports, [enlarged, normal, effusion, enlarged, RenderedFindings(("Pneumothorax",))],
+        fallback="FALLBACK")
     # within each content, the report closest to the others of that content (never one of another content)
     assert reports[1] == "The heart is normal. The lungs are clear. No effusion."
     assert reports[0] == reports[3] and reports[0] in train_reports[3:]
-    assert reports[2] == "FALLBACK" and fallbacks == 1
+    # no training effusion on the left: the one on the right (same findings, another place); no pneumothorax at all
+    assert reports[2] == "Small right pleural effusion." and reports[4] == "FALLBACK"
+    assert picks == {"same_content": 3, "same_findings_other_places": 1, "fallback": 1}
     with pytest.raises(ValueError, match="one training report per training study"):
         best_report_per_content(train_shown, train_reports[:2], [normal], fallback="")
 
@@ -290,18 +296,22 @@ def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_
     assert set(rows) == {"copy", "blank", bench.CONTENT_ORACLE} | constants
     assert {name for name in rows if bench.is_constant_baseline(name)} == constants
     oracle = rows[bench.CONTENT_ORACLE]
-    assert set(oracle) >= {"default", "semireal", "fallback_studies"} and "r2gen" not in oracle
+    assert set(oracle) >= {"default", "semireal", "picks"} and "r2gen" not in oracle
     # the oracle writes training reports of each study's own content, so it states what the phantoms show
     best_single = rows["best_train_report_on_validation (default)"]["example"]
     train_by_content = {}
     for study, report in zip(dataset["train"]["study_id"], dataset["train"]["report"]):
         train_by_content.setdefault(shown[study], set()).add(report)
-    oracle_reports, fallbacks = best_report_per_content(
+    oracle_reports, picks = best_report_per_content(
         [shown[s] for s in dataset["train"]["study_id"]], list(dataset["train"]["report"]),
         [shown[s] for s in dataset["test"]["study_id"]], fallback=best_single)
-    assert oracle["fallback_studies"] == fallbacks < len(references) and oracle["example"] == oracle_reports[0]
-    assert all(report in train_by_content.get(shown[s], set()) or report == best_single
-               for s, report in zip(dataset["test"]["study_id"], oracle_reports))
+    assert oracle["picks"] == picks and sum(picks.values()) == len(references) > picks["fallback"]
+    assert oracle["example"] == oracle_reports[0]
+    # a pick states the study's findings: a training report of the same content, or of the same findings elsewhere
+    for study, report in zip(dataset["test"]["study_id"], oracle_reports):
+        same_findings = {text for content, texts in train_by_content.items()
+                         if content.without_places() == shown[study].without_places() for text in texts}
+        assert report in same_findings or report == best_single
     assert rows["copy"]["semireal"]["rendered_ce_micro_f1"] == 1.0
     assert rows["copy"]["default"]["bleu_4"] == pytest.approx(1.0, abs=1e-6)
     assert rows["copy"]["r2gen"]["bleu_4"] == pytest.approx(1.0, abs=1e-6)

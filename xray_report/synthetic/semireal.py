@@ -154,6 +154,10 @@ class RenderedFindings:
     def shows_a_finding(self) -> bool:
         return bool(self.observations or self.extra_findings)
 
+    def without_places(self) -> "RenderedFindings":
+        """The same findings without their sides and zones."""
+        return RenderedFindings(observations=self.observations, extra_findings=self.extra_findings)
+
 
 def _sides(text: str) -> list[str]:
     if _BOTH_SIDES.search(text):
@@ -469,31 +473,44 @@ def best_report_per_content(
     train_reports: Sequence[str],
     shown: Sequence[RenderedFindings],
     fallback: str,
-) -> tuple[list[str], int]:
+) -> tuple[list[str], dict[str, int]]:
     """An oracle reference row: for each study, the best constant report of the training studies whose phantoms
-    show exactly what its phantoms show.
+    show what its phantoms show.
 
     Per content (rendered findings with their sides and zones), `best_single_report` picks the training report of
-    that content with the highest corpus BLEU-4 when given to every training study of that content. It reads the
-    study's true content, so it is not a baseline a model can be: it tells what perfect reading plus the training
-    reports' best phrasing of each content scores, next to what a model writes.
+    that content with the highest corpus BLEU-4 when given to every training study of that content. A study whose
+    exact content no training study shows gets the pick among the training studies with the same findings in any
+    place (`RenderedFindings.without_places`), and one whose findings no training study shows gets `fallback`. It
+    reads the study's true content, so it is not a baseline a model can be: it tells what reading the images
+    plus the training reports' best phrasing of each content scores, next to what a model writes.
 
     Args:
         train_shown / train_reports: what each training study's phantoms show, and its report (same order).
         shown: what each evaluated study's phantoms show.
-        fallback: the report for a study whose content no training study shows (e.g. the best single report).
+        fallback: the report for a study whose findings no training study shows (e.g. the best single report).
 
     Returns:
-        The report for each evaluated study, and how many of them got `fallback`.
+        The report for each evaluated study, and how many studies got each kind of pick: `same_content`,
+        `same_findings_other_places`, `fallback`.
     """
     if len(train_shown) != len(train_reports):
         raise ValueError(f"need one training report per training study, got {len(train_reports)} for {len(train_shown)}")
     by_content: dict[RenderedFindings, list[str]] = {}
     for content, report in zip(train_shown, train_reports):
         by_content.setdefault(content, []).append(report)
-    chosen = {content: best_single_report(by_content[content], by_content[content])
-              for content in set(shown) if content in by_content}
-    return [chosen.get(content, fallback) for content in shown], sum(content not in chosen for content in shown)
+        if content.without_places() != content:
+            by_content.setdefault(content.without_places(), []).append(report)
+    chosen: dict[RenderedFindings, str] = {}
+    reports, counts = [], {"same_content": 0, "same_findings_other_places": 0, "fallback": 0}
+    for content in shown:
+        key, kind = ((content, "same_content") if content in by_content else
+                     (content.without_places(), "same_findings_other_places") if content.without_places() in by_content
+                     else (None, "fallback"))
+        if key is not None and key not in chosen:
+            chosen[key] = best_single_report(by_content[key], by_content[key])
+        reports.append(fallback if key is None else chosen[key])
+        counts[kind] += 1
+    return reports, counts
 
 
 __all__ = [
