@@ -247,13 +247,14 @@ def semireal_section(data: dict[str, Any]) -> str:
     decoding_lines = _decoding_on_validation_lines(variants, title)
     extra_lines = _extra_findings_lines(scores)
     oracle = next((name for name, entry in scores.items() if "picks" in entry), None)
+    picks = scores[oracle]["picks"] if oracle else {}
     oracle_line = "" if oracle is None else (
         f" The column \"{title(oracle)}\" is an oracle, not a baseline: it reads each test study's true rendered "
         "content and writes the training report of that content that scores the highest BLEU-4 on the training "
         "studies of that content: reading the images with the training reports' best phrasing of what they show "
-        f"({scores[oracle]['picks']['same_content']} test studies got a report of the same content, "
-        f"{scores[oracle]['picks']['same_findings_other_places']} one of the same findings in other places, "
-        f"{scores[oracle]['picks']['fallback']}, whose findings no training study shows, the best single report).")
+        f"({picks['same_content']} test studies got a report of the same content, "
+        f"{picks['same_findings_other_places']} one of the same findings in other places, "
+        f"{picks['fallback']}, whose findings no training study shows, the best single report).")
     minutes = {name: _f((v.get("total_seconds") or 0) / 60, 0) for name, v in variants.items()}
     ceiling = data.get("test_image_contents")
     ceiling_line = "" if not ceiling else (

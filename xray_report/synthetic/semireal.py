@@ -495,6 +495,7 @@ def best_report_per_content(
     """
     if len(train_shown) != len(train_reports):
         raise ValueError(f"need one training report per training study, got {len(train_reports)} for {len(train_shown)}")
+    # one group per exact content, and one per findings-without-places (a content with no places is both)
     by_content: dict[RenderedFindings, list[str]] = {}
     for content, report in zip(train_shown, train_reports):
         by_content.setdefault(content, []).append(report)
@@ -503,12 +504,17 @@ def best_report_per_content(
     chosen: dict[RenderedFindings, str] = {}
     reports, counts = [], {"same_content": 0, "same_findings_other_places": 0, "fallback": 0}
     for content in shown:
-        key, kind = ((content, "same_content") if content in by_content else
-                     (content.without_places(), "same_findings_other_places") if content.without_places() in by_content
-                     else (None, "fallback"))
-        if key is not None and key not in chosen:
+        if content in by_content:
+            key, kind = content, "same_content"
+        elif content.without_places() in by_content:
+            key, kind = content.without_places(), "same_findings_other_places"
+        else:
+            reports.append(fallback)
+            counts["fallback"] += 1
+            continue
+        if key not in chosen:
             chosen[key] = best_single_report(by_content[key], by_content[key])
-        reports.append(fallback if key is None else chosen[key])
+        reports.append(chosen[key])
         counts[kind] += 1
     return reports, counts
 
