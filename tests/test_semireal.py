@@ -249,15 +249,14 @@ def test_best_report_per_content_picks_within_each_content_and_falls_back_for_un
     normal = RenderedFindings()
     enlarged = RenderedFindings(observations=("Cardiomegaly",))
     effusion = RenderedFindings(observations=("Pleural Effusion",), effusion_sides=("left",))
-    train_shown = [normal, normal, normal, enlarged, enlarged]
+    effusion_right = RenderedFindings(observations=("Pleural Effusion",), effusion_sides=("right",))
+    train_shown = [normal, normal, normal, enlarged, enlarged, effusion_right]
     train_reports = ["The heart is normal. The lungs are clear. No effusion.",
                      "The heart is normal. The lungs are clear. No effusion.",
                      "Normal chest.",
                      "The heart is enlarged. The lungs are clear.",
-                     "Cardiomegaly. The lungs are clear."]
-    effusion_right = RenderedFindings(observations=("Pleural Effusion",), effusion_sides=("right",))
-    train_shown.append(effusion_right)
-    train_reports.append("Small right pleural effusion.")
+                     "Cardiomegaly. The lungs are clear.",
+                     "Small right pleural effusion."]
     reports, picks = best_report_per_content(
         train_shown, train_reports, [enlarged, normal, effusion, enlarged, RenderedFindings(("Pneumothorax",))],
         fallback="FALLBACK")
