@@ -259,6 +259,12 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
                   "1 samples every study once per epoch, >1 draws with replacement so that abnormal studies are "
                   "seen that many times more often (an epoch stays as many draws as studies)."},
     )
+    image_augmentation: bool = field(
+        default=False,
+        metadata={"help": "Augment the training images: each view gets a random rotation (up to 10 degrees), shift "
+                  "(up to 5%), zoom (0.9-1.1) and brightness / contrast change (up to 20%); no flips, which would "
+                  "contradict a report that names a side. Evaluation and generation see the images as they are."},
+    )
 
     def __post_init__(self) -> None:
         if self.remove_unused_columns:

@@ -1,5 +1,6 @@
 """The project's Trainer: the image encoder frozen for the first steps/epochs, a learning rate per model part, and
-optional oversampling of the training studies whose report states a finding."""
+optional oversampling of the training studies whose report states a finding, and optional augmentation of the
+training images."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from transformers import Seq2SeqTrainer, TrainerCallback, TrainerControl, Traine
 
 from xray_report.evaluation import Label, label_report
 
+from .augmentation import ImageAugmentation, augment_batch
 from .collator import OBSERVATION_LABELS
 
 logger = logging.getLogger(__name__)
@@ -172,6 +174,14 @@ class XrayReportTrainer(Seq2SeqTrainer):
             self.label_names = ["labels"]
         self.report_label_smoothing = float(self.args.label_smoothing_factor)
         self.label_smoother = None
+        self.image_augmentation = ImageAugmentation() if getattr(self.args, "image_augmentation", False) else None
+        if self.image_augmentation is not None:
+            logger.info("image_augmentation: training views get %s", self.image_augmentation)
+
+    def training_step(self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
+        if self.image_augmentation is not None:  # on the training device (moving the batch again is a no-op)
+            inputs = augment_batch(self._prepare_inputs(inputs), self.image_augmentation)
+        return super().training_step(model, inputs, num_items_in_batch)
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
