@@ -166,6 +166,9 @@ class XrayReportTrainer(Seq2SeqTrainer):
     `label_smoothing_factor` smooths the report loss of training steps, and the observation head's loss is still
     added; `Trainer`'s own label smoother would replace the model's loss by the smoothed report loss alone and drop
     the head's. Evaluation losses stay unsmoothed, so runs with and without smoothing compare.
+
+    `image_augmentation` transforms the images of training steps (`ImageAugmentation`, on the training device);
+    evaluation and prediction steps get them as they are.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
