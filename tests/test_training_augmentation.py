@@ -99,3 +99,43 @@ def test_the_trainer_augments_training_steps_only_and_only_when_asked(studies, t
     evaluated_on = _pixels_seen_by_the_model(
         trainer, lambda: trainer.prediction_step(trainer.model, batch, prediction_loss_only=True))
     assert torch.equal(evaluated_on, batch["pixel_values"])
+
+
+def test_kwargs_override_the_ranges_and_bad_ones_are_named():
+    augmentation = ImageAugmentation.from_kwargs({"degrees": 0, "scale": [1, 1]})
+    assert augmentation.degrees == 0 and augmentation.scale == (1.0, 1.0) and augmentation.contrast == 0.2
+    with pytest.raises(ValueError, match=r"unknown image augmentation setting\(s\) \['rotate'\]"):
+        ImageAugmentation.from_kwargs({"rotate": 5})
+    with pytest.raises(ValueError, match="scale must be"):
+        ImageAugmentation(scale=(1.2, 0.8))
+    with pytest.raises(ValueError, match="brightness and contrast"):
+        ImageAugmentation(brightness=1.5)
+
+
+def test_the_config_takes_the_ranges_as_json_or_as_a_yaml_mapping(tmp_path):
+    from xray_report.training import ConfigError, parse_config
+    from training_fixtures import TINY_CONFIG
+
+    _, _, args = parse_config([str(TINY_CONFIG), "--image_augmentation", "true",
+                               "--image_augmentation_kwargs", '{"degrees": 0, "translate": 0.1}'])
+    assert args.image_augmentation_kwargs == {"degrees": 0, "translate": 0.1}
+    config = tmp_path / "augment.yaml"
+    config.write_text(TINY_CONFIG.read_text() + "\nimage_augmentation: true\nimage_augmentation_kwargs: {scale: [1, 1]}\n")
+    assert parse_config([str(config)])[2].image_augmentation_kwargs == {"scale": [1, 1]}
+    with pytest.raises(ConfigError, match="image_augmentation is false"):
+        parse_config([str(TINY_CONFIG), "--image_augmentation_kwargs", '{"degrees": 0}'])
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        parse_config([str(TINY_CONFIG), "--image_augmentation", "true", "--image_augmentation_kwargs", "{degrees"])
+    with pytest.raises(ConfigError, match="unknown image augmentation"):
+        parse_config([str(TINY_CONFIG), "--image_augmentation", "true", "--image_augmentation_kwargs", '{"flip": 1}'])
+
+
+def test_the_trainer_augments_with_the_configured_ranges(studies, tmp_path):
+    """All ranges zero: the transform is the identity, so the training step sees the batch's own pixels."""
+    nothing = '{"degrees": 0, "translate": 0, "scale": [1, 1], "brightness": 0, "contrast": 0}'
+    trainer = run(tiny_argv(studies, tmp_path / "run", "--max_steps", "1", "--image_augmentation", "true",
+                            "--image_augmentation_kwargs", nothing)).trainer
+    assert trainer.image_augmentation == ImageAugmentation(0, 0, (1, 1), 0, 0)
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    trained_on = _pixels_seen_by_the_model(trainer, lambda: trainer.training_step(trainer.model, batch))
+    assert torch.equal(trained_on, batch["pixel_values"])

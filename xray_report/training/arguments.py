@@ -26,6 +26,8 @@ from xray_report.evaluation.nlg import PROTOCOLS, R2GEN_DATASETS
 from modeling.configuration_biovil_t import BACKBONE_STRIDE
 from processing import LEARNT_TOKENIZER_KINDS
 
+from .augmentation import ImageAugmentation
+
 BYTE_LEVEL_TOKENIZER = "byte-level"
 """`tokenizer_name_or_path` value selecting `processing.build_byte_level_tokenizer` (no download, no files)."""
 
@@ -265,6 +267,12 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
                   "(up to 5%), zoom (0.9-1.1) and brightness / contrast change (up to 20%); no flips, which would "
                   "contradict a report that names a side. Evaluation and generation see the images as they are."},
     )
+    image_augmentation_kwargs: dict | str | None = field(
+        default=None,
+        metadata={"help": "Other ranges for image_augmentation, as a JSON object (a mapping in a YAML config) of "
+                  "degrees, translate, scale ([low, high]), brightness and contrast; e.g. "
+                  "'{\"degrees\": 0, \"scale\": [1, 1]}' for shifts and brightness / contrast only."},
+    )
 
     def __post_init__(self) -> None:
         if self.remove_unused_columns:
@@ -297,6 +305,32 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
             self.ddp_find_unused_parameters = True  # Trainer would pick False with activation checkpointing
         if self.stop_after_steps is not None and self.stop_after_steps < 1:
             raise ConfigError(f"stop_after_steps must be >= 1, got {self.stop_after_steps}")
+        self.image_augmentation_kwargs = _augmentation_kwargs(self.image_augmentation_kwargs, self.image_augmentation)
+
+
+def _augmentation_kwargs(value: dict | str | None, augment: bool) -> dict[str, Any]:
+    """`image_augmentation_kwargs` as a checked mapping (a JSON string is parsed; `{}` when not given).
+
+    Raises:
+        ConfigError: not a JSON object, an unknown name or a value out of range, or given without
+            `image_augmentation: true` (it would change nothing).
+    """
+    if value in (None, "", {}):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"image_augmentation_kwargs is not valid JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise ConfigError(f"image_augmentation_kwargs must be a JSON object, got {type(value).__name__}")
+    if not augment:
+        raise ConfigError("image_augmentation_kwargs is given but image_augmentation is false: set it to true")
+    try:
+        ImageAugmentation.from_kwargs(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"image_augmentation_kwargs: {error}") from error
+    return value
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, ReportTrainingArguments)

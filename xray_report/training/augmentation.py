@@ -8,7 +8,7 @@ this in its training step only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -31,6 +31,28 @@ class ImageAugmentation:
     scale: tuple[float, float] = (0.9, 1.1)
     brightness: float = 0.2
     contrast: float = 0.2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", tuple(float(value) for value in self.scale))
+        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1]:
+            raise ValueError(f"scale must be two zoom factors 0 < low <= high, got {self.scale}")
+        if self.degrees < 0 or not 0 <= self.translate <= 1:
+            raise ValueError(f"degrees must be >= 0 and translate in [0, 1], got {self.degrees} and {self.translate}")
+        if not (0 <= self.brightness < 1 and 0 <= self.contrast < 1):
+            raise ValueError(f"brightness and contrast must be in [0, 1), got {self.brightness} and {self.contrast}")
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any] | None) -> "ImageAugmentation":
+        """The augmentation with the ranges of `kwargs` (`image_augmentation_kwargs`) and the defaults elsewhere.
+
+        Raises:
+            ValueError: an unknown name or a value out of range.
+        """
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(kwargs or {}) - known)
+        if unknown:
+            raise ValueError(f"unknown image augmentation setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**(kwargs or {}))
 
     def transform(self) -> v2.Transform:
         return v2.Compose([

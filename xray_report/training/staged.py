@@ -177,7 +177,8 @@ class XrayReportTrainer(Seq2SeqTrainer):
             self.label_names = ["labels"]
         self.report_label_smoothing = float(self.args.label_smoothing_factor)
         self.label_smoother = None
-        self.image_augmentation = ImageAugmentation() if getattr(self.args, "image_augmentation", False) else None
+        self.image_augmentation = ImageAugmentation.from_kwargs(getattr(self.args, "image_augmentation_kwargs", None)) \
+            if getattr(self.args, "image_augmentation", False) else None
         if self.image_augmentation is not None:
             logger.info("image_augmentation: training views get %s", self.image_augmentation)
 
