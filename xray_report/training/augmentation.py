@@ -1,7 +1,8 @@
 """Random image augmentation of training batches (`image_augmentation: true`).
 
-Each present view of a study gets its own random affine transform (rotation, translation, scale; the border filled
-with black) and brightness / contrast change, the ranges usual for chest X-rays. No flips: a mirrored film would
+Each present view of a study gets its own random affine transform (rotation, translation, scale; nearest-neighbour
+resampling, torchvision's default, and the border filled with black) and brightness / contrast change, the ranges
+usual for chest X-rays. No flips: a mirrored film would
 contradict a report that names a side. Evaluation and generation never see augmented images: the trainer applies
 this in its training step only.
 """
@@ -55,6 +56,7 @@ class ImageAugmentation:
         return cls(**(kwargs or {}))
 
     def transform(self) -> v2.Transform:
+        """The torchvision transform of one image `(3, H, W)`; each call of it draws new parameters."""
         return v2.Compose([
             v2.RandomAffine(degrees=self.degrees, translate=(self.translate, self.translate), scale=self.scale, fill=0),
             v2.ColorJitter(brightness=self.brightness, contrast=self.contrast),
