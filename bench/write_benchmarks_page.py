@@ -41,7 +41,9 @@ def _f(value: Any, digits: int = 3) -> str:
 
 
 def _cell(value: Any) -> str:
-    """Counts as integers, everything else as `_f` writes it."""
+    """Counts as integers, text as it is, everything else as `_f` writes it."""
+    if isinstance(value, str):
+        return value
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else _f(value)
 
 
@@ -217,16 +219,24 @@ def semireal_section(data: dict[str, Any]) -> str:
     names_of = {"bleu_4": "BLEU-4", "rouge_l": "ROUGE-L", "cider": "CIDEr"}
     rows = [row(f"{names_of[key]} ({protocol})", nlg(protocol, key))
             for protocol in ("default", "r2gen") for key in names_of]
-    rows += [
-        row("CE micro F1, rendered findings", lambda e: e["semireal"]["rendered_ce_micro_f1"]),
-        row("CE macro F1, rendered findings", lambda e: e["semireal"]["rendered_ce_macro_f1"]),
-        row("CE micro F1, all 14", corpus("ce_micro_f1")),
-        row("distinct reports (share of studies)", lambda e: e["semireal"]["distinct_fraction"]),
-        row("longest repeated n-gram", lambda e: e["semireal"]["longest_repeated_ngram"]),
-    ]
-    if any("extra_findings_micro_f1" in entry["semireal"] for entry in scores.values()):
-        rows.insert(-2, row("micro F1, extra findings", lambda e: e["semireal"].get("extra_findings_micro_f1")))
-    if any("copied_training_fraction" in entry["semireal"] for entry in scores.values()):
+
+    def present(key: str) -> bool:
+        return any(key in entry["semireal"] for entry in scores.values())
+
+    rows.append(row("CE micro F1, rendered findings", lambda e: e["semireal"]["rendered_ce_micro_f1"]))
+    if present("rendered_ce_chance_micro_f1"):
+        rows.append(row("CE micro F1, rendered findings, at chance (mean / 95th percentile)",
+                        _chance("rendered_ce_chance_micro_f1")))
+    rows += [row("CE macro F1, rendered findings", lambda e: e["semireal"]["rendered_ce_macro_f1"]),
+             row("CE micro F1, all 14", corpus("ce_micro_f1"))]
+    if present("extra_findings_micro_f1"):
+        rows.append(row("micro F1, extra findings", lambda e: e["semireal"].get("extra_findings_micro_f1")))
+    if present("extra_findings_chance_micro_f1"):
+        rows.append(row("micro F1, extra findings, at chance (mean / 95th percentile)",
+                        _chance("extra_findings_chance_micro_f1")))
+    rows += [row("distinct reports (share of studies)", lambda e: e["semireal"]["distinct_fraction"]),
+             row("longest repeated n-gram", lambda e: e["semireal"]["longest_repeated_ngram"])]
+    if present("copied_training_fraction"):
         rows.append(row("a whole training report, word for word (share)",
                         lambda e: e["semireal"].get("copied_training_fraction")))
     true = scores.get("true", {}).get("semireal", {})
@@ -255,6 +265,13 @@ def semireal_section(data: dict[str, Any]) -> str:
         f"({picks['same_content']} test studies got a report of the same content, "
         f"{picks['same_findings_other_places']} one of the same findings in other places, "
         f"{picks['fallback']}, whose findings no training study shows, the best single report).")
+    rounds = next((entry["semireal"]["chance_rounds"] for entry in scores.values() if "chance_rounds" in entry["semireal"]),
+                  None)
+    chance_line = "" if rounds is None else (
+        " The rows \"at chance\" give each column's own reports to studies drawn at random "
+        f"({rounds} permutations): what "
+        "those reports score without reading the images, the level an image-blind model stays at (predicting the "
+        "majority, no finding, scores 0).")
     minutes = {name: _f((v.get("total_seconds") or 0) / 60, 0) for name, v in variants.items()}
     ceiling = data.get("test_image_contents")
     ceiling_line = "" if not ceiling else (
@@ -275,7 +292,7 @@ them{_extra_findings_named(data)}), the R2Gen split ({data['split_sizes'].get('t
 cores). Only the rendered findings{" and the extra findings" if data.get("extra_findings") else ""} are
 image-determined: everything else a report says can only be learnt as report
 prior, so NLG figures mix reading the image with writing IU X-ray's style. Constant reports are the trivial
-baselines, chosen under each protocol.{oracle_line}
+baselines, chosen under each protocol.{oracle_line}{chance_line}
 
 {header}
 {rule}
@@ -290,6 +307,14 @@ greedy reports, and the F1 of its observation head (when the model has one).
 {extra_lines}{head_line}{ceiling_line}{_earlier_phantoms_line(data)}{decoding_lines}
 Targets: {', '.join(f'{k}: {v}' for k, v in (data.get('meets_targets') or {}).items())}.
 """
+
+
+def _chance(key: str) -> Callable[[dict[str, Any]], Any]:
+    """A cell "mean / p95" of a chance-level F1 (`semireal.chance_micro_f1`), or none for a row without it."""
+    def get(entry: dict[str, Any]) -> str | None:
+        semireal = entry["semireal"]
+        return f"{_f(semireal[key])} / {_f(semireal[key + '_p95'])}" if key in semireal else None
+    return get
 
 
 def _extra_findings_named(data: dict[str, Any]) -> str:

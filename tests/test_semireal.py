@@ -20,6 +20,7 @@ from xray_report.synthetic.semireal import (
     LungFinding,
     RenderedFindings,
     best_report_per_content,
+    chance_micro_f1,
     extra_finding_scores,
     findings_from_report,
     image_content_ceiling,
@@ -245,6 +246,33 @@ def test_extra_finding_scores_by_hand():
     assert semireal_scores(references, generated)["extra_findings_micro_f1"] == pytest.approx(0.4)
 
 
+def test_chance_micro_f1_by_hand():
+    observations = ("Cardiomegaly",)
+    # 4 studies, 2 positive, a perfect reader: given to random studies its 2 positives hit 0, 1 or 2 of the true
+    # ones with probabilities 1/6, 4/6, 1/6, so its micro F1 (= hits / 2) is 0.5 on average and 1 one time in 6
+    truth = np.array([[1], [1], [0], [0]])
+    perfect = chance_micro_f1(truth, truth.copy(), observations, rounds=3000)
+    assert perfect["mean"] == pytest.approx(0.5, abs=0.02) and perfect["p95"] == 1.0 and perfect["rounds"] == 3000
+    # the same report for every study: where it goes changes nothing
+    constant = chance_micro_f1(truth, np.ones((4, 1), dtype=int), observations, rounds=50)
+    assert constant["mean"] == pytest.approx(2 / 3) and constant["p95"] == pytest.approx(2 / 3)
+    assert chance_micro_f1(truth, truth, observations, rounds=50, seed=3) == \
+        chance_micro_f1(truth, truth, observations, rounds=50, seed=3)
+    with pytest.raises(ValueError, match="rounds"):
+        chance_micro_f1(truth, truth, observations, rounds=0)
+
+
+def test_semireal_scores_put_a_reader_above_chance_and_an_image_blind_model_within_it():
+    references = ["Right pleural effusion."] * 10 + ["The lungs are clear."] * 10
+    blind = list(np.random.default_rng(0).permutation(references))  # the same findings, stated at random
+    reader, shuffled = semireal_scores(references, references), semireal_scores(references, blind)
+    assert reader["rendered_ce_micro_f1"] == 1.0 > reader["rendered_ce_chance_micro_f1_p95"]
+    assert reader["rendered_ce_chance_micro_f1"] == pytest.approx(0.5, abs=0.05) and reader["chance_rounds"] > 0
+    assert shuffled["rendered_ce_micro_f1"] <= shuffled["rendered_ce_chance_micro_f1_p95"]
+    granulomas = ["Calcified granuloma."] * 5 + ["Clear lungs."] * 15
+    assert semireal_scores(granulomas, granulomas)["extra_findings_chance_micro_f1"] == pytest.approx(0.25, abs=0.05)
+
+
 def test_best_report_per_content_picks_within_each_content_and_falls_back_for_unseen_content():
     normal = RenderedFindings()
     enlarged = RenderedFindings(observations=("Cardiomegaly",))
@@ -318,6 +346,14 @@ def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_
     assert rows["blank"]["default"]["bleu_4"] < 0.5
     lines = bench.table(rows)
     assert lines[0].split()[:3] == ["R2Gen", "test", "split"] and any(line.startswith("bleu_4 (r2gen)") for line in lines)
+    # the targets: "copy" as the recipe, "blank" as the shuffled-image control (a constant: at its own chance)
+    targets = bench.meets_targets({"true": rows["copy"], "shuffled": rows["blank"],
+                                   **{name: rows[name] for name in constants}})
+    assert targets["rendered_ce_micro_f1"] and targets["bleu_4_above_best_constant"] and targets["image_blind_at_chance"]
+    assert not bench.meets_targets({"true": rows["blank"], "shuffled": rows["copy"],
+                                    **{name: rows[name] for name in constants}})["image_blind_at_chance"]
+    assert "image_blind_at_chance" not in bench.meets_targets({"true": rows["copy"],
+                                                               **{name: rows[name] for name in constants}})
 
 
 def test_the_benchmark_compares_decoding_settings_on_the_validation_split(kaggle_dir, monkeypatch):

@@ -366,13 +366,44 @@ def read_semireal_truth(root: str | Path) -> dict[str, RenderedFindings]:
     return truth
 
 
+CHANCE_ROUNDS = 200
+"""Random assignments of a model's reports to the studies that estimate its chance-level F1 (`chance_micro_f1`)."""
+
+
+def _extra_positives(reports: Sequence[str]) -> np.ndarray:
+    """`(len(reports), len(EXTRA_FINDINGS))` 0/1: the positive mentions of the extra findings."""
+    return np.array([binarize(label_with_rules(text, EXTRA_FINDING_RULES), EXTRA_FINDINGS) for text in reports])
+
+
 def extra_finding_scores(references: Sequence[str], generated: Sequence[str]) -> BinaryScores:
     """Precision / recall / F1 of the generated reports on `EXTRA_FINDINGS` (positive mentions only), against
     the references' positive mentions (what the phantoms show)."""
-    def positives(reports: Sequence[str]) -> np.ndarray:
-        return np.array([binarize(label_with_rules(text, EXTRA_FINDING_RULES), EXTRA_FINDINGS) for text in reports])
+    return binary_scores(_extra_positives(references), _extra_positives(generated), EXTRA_FINDINGS)
 
-    return binary_scores(positives(references), positives(generated), EXTRA_FINDINGS)
+
+def chance_micro_f1(y_true: np.ndarray, y_pred: np.ndarray, observations: Sequence[str],
+                    rounds: int = CHANCE_ROUNDS, seed: int = 0) -> dict[str, float]:
+    """The micro F1 a model's reports score when each goes to a study drawn at random: what the same reports
+    score without reading the image (each finding stated as often as the model states it, at random).
+
+    A model whose images carry nothing it can use (trained on images shuffled across studies) should score
+    within this distribution; predicting the majority (no finding stated) scores 0.
+
+    Args:
+        y_true / y_pred: `(num_studies, len(observations))` 0/1 labels of the references and of the model's
+            reports, row by row.
+        rounds: random permutations of the reports over the studies (seeded by `seed`).
+
+    Returns:
+        `mean` and `p95` (the 95th percentile) of the permuted micro F1, and `rounds`.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    y_pred = np.asarray(y_pred)
+    rng = np.random.default_rng(seed)
+    scores = np.array([binary_scores(y_true, y_pred[rng.permutation(len(y_pred))], observations).micro["f1"]
+                       for _ in range(rounds)])
+    return {"mean": float(scores.mean()), "p95": float(np.quantile(scores, 0.95)), "rounds": rounds}
 
 
 def semireal_scores(references: Sequence[str], generated: Sequence[str],
@@ -384,6 +415,9 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str],
       the images show.
     * `extra_findings_micro_*` and `extra_findings_per_finding`: the same for `EXTRA_FINDINGS` (labelled with
       `label_with_rules`; positive = the reference states it, as the phantoms show it).
+    * `rendered_ce_chance_micro_f1` / `extra_findings_chance_micro_f1` and their `_p95`: the mean and 95th
+      percentile of the same micro F1s with the generated reports assigned to the studies at random
+      (`chance_micro_f1`, `chance_rounds` permutations): what these reports score without reading the image.
     * `distinct_reports` / `distinct_fraction`: distinct generated texts, and their share of the studies.
     * `longest_repeated_ngram` (the maximum over reports, next to the references' maximum) and
       `reports_repeating_4_gram` (reports in which some 4-word n-gram occurs twice; the references' count too).
@@ -393,7 +427,12 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str],
     if len(references) != len(generated) or not references:
         raise ValueError(f"need as many generated reports as references (>0), got {len(generated)} and {len(references)}")
     ce = compute_clinical_efficacy(references, generated, observations=RENDERED_OBSERVATIONS)
-    extra = extra_finding_scores(references, generated)
+    rendered_true, rendered_pred = (np.array([binarize(labels, RENDERED_OBSERVATIONS) for labels in side])
+                                    for side in (ce.reference_labels, ce.generated_labels))
+    extra_true, extra_pred = _extra_positives(references), _extra_positives(generated)
+    extra = binary_scores(extra_true, extra_pred, EXTRA_FINDINGS)
+    rendered_chance = chance_micro_f1(rendered_true, rendered_pred, RENDERED_OBSERVATIONS)
+    extra_chance = chance_micro_f1(extra_true, extra_pred, EXTRA_FINDINGS)
     repeats = [longest_repeated_ngram(text) for text in generated]
     reference_repeats = [longest_repeated_ngram(text) for text in references]
     copied = {}
@@ -407,7 +446,12 @@ def semireal_scores(references: Sequence[str], generated: Sequence[str],
         "rendered_ce_micro_recall": ce.scores.micro["recall"],
         "rendered_ce_macro_f1": ce.scores.macro["f1"],
         "rendered_ce_per_observation": ce.scores.per_observation,
+        "rendered_ce_chance_micro_f1": rendered_chance["mean"],
+        "rendered_ce_chance_micro_f1_p95": rendered_chance["p95"],
         "extra_findings_micro_f1": extra.micro["f1"],
+        "extra_findings_chance_micro_f1": extra_chance["mean"],
+        "extra_findings_chance_micro_f1_p95": extra_chance["p95"],
+        "chance_rounds": rendered_chance["rounds"],
         "extra_findings_micro_precision": extra.micro["precision"],
         "extra_findings_micro_recall": extra.micro["recall"],
         "extra_findings_per_finding": extra.per_observation,
@@ -520,6 +564,7 @@ def best_report_per_content(
 
 
 __all__ = [
+    "CHANCE_ROUNDS",
     "EXTRA_FINDINGS",
     "EXTRA_FINDING_RULES",
     "LEVELS",
@@ -530,6 +575,7 @@ __all__ = [
     "SEMIREAL_LABELS_CSV",
     "SIDES",
     "best_report_per_content",
+    "chance_micro_f1",
     "extra_finding_scores",
     "findings_from_report",
     "image_content_ceiling",
