@@ -48,8 +48,10 @@ DECODING_CANDIDATES = {
     "3 beams, no_repeat_ngram_size 3": {"num_beams": 3, "no_repeat_ngram_size": 3},
     "greedy, repetition_penalty 1.2": {"num_beams": 1, "repetition_penalty": 1.2},
 }
-# An oracle, not a baseline: it reads each test study's true rendered content (`best_report_per_content`).
+# Oracles, not baselines: they read each test study's true rendered content (`best_report_per_content`,
+# `constant_with_finding_sentences`).
 CONTENT_ORACLE = "oracle: best train report per content"
+COMPOSED_ORACLE = "oracle: best constant + finding sentences"
 SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_ce_micro_f1", "rendered_ce_macro_f1",
                "extra_findings_micro_f1", "copied_training_fraction", "distinct_reports", "distinct_fraction",
                "longest_repeated_ngram", "reports_repeating_4_gram")
@@ -166,17 +168,19 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
               shown: dict | None = None) -> dict[str, dict]:
     """Scores every variant and the trivial baselines on the test split with both protocols.
 
-    With `shown` (study id -> what its phantoms show), also the oracle row `CONTENT_ORACLE` under the default
-    protocol (`best_report_per_content`; a study whose findings no training study shows gets the best single report).
+    With `shown` (study id -> what its phantoms show), also the oracle rows `CONTENT_ORACLE`
+    (`best_report_per_content`; a study whose findings no training study shows gets the best single report) and
+    `COMPOSED_ORACLE` (`constant_with_finding_sentences` on the best single report) under the default protocol, and
+    each row's `by_content` (`content_subset_scores`).
 
     Returns:
         name -> {"<protocol>": NLG/CE corpus dict, "semireal": `semireal_scores`, "example": first report};
-        the oracle row also has `picks` (how many studies got each kind of pick).
+        the `CONTENT_ORACLE` row also has `picks` (how many studies got each kind of pick).
     """
     from xray_report.evaluation.baselines import BEST_ON_VALIDATION, baseline_reports
     from xray_report.evaluation.nlg import R2GenVocabulary
     from xray_report.evaluation.rescore import Prediction, rescore
-    from xray_report.synthetic.semireal import best_report_per_content, semireal_scores
+    from xray_report.synthetic.semireal import best_report_per_content, constant_with_finding_sentences, semireal_scores
 
     train, validation, test = (list(dataset[name]["report"]) for name in ("train", "validation", "test"))
     study_ids = list(dataset["test"]["study_id"])
@@ -190,18 +194,47 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
         for name, report in baselines.items():
             candidates[f"{name} ({protocol})"] = [report] * len(test)
         if shown is not None and protocol == "default":
+            test_shown = [shown[s] for s in study_ids]
             candidates[CONTENT_ORACLE], picks = best_report_per_content(
-                [shown[s] for s in dataset["train"]["study_id"]], train, [shown[s] for s in study_ids],
+                [shown[s] for s in dataset["train"]["study_id"]], train, test_shown,
                 fallback=baselines[BEST_ON_VALIDATION])
+            candidates[COMPOSED_ORACLE] = constant_with_finding_sentences(
+                train, baselines[BEST_ON_VALIDATION], test_shown)
         for name, generated in candidates.items():
             predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, test, generated))]
             result = rescore(predictions, meteor=meteor, protocol=protocol, vocabulary=used)
             if name not in rows:
                 rows[name] = {"semireal": semireal_scores(test, generated, train), "example": generated[0]}
             rows[name][protocol] = result["corpus"]
-    if CONTENT_ORACLE in rows:  # the last column: a reference, not a baseline
+            if shown is not None and protocol == "default":
+                rows[name]["by_content"] = content_subset_scores(
+                    test, generated, [shown[s].shows_a_finding for s in study_ids])
+    if CONTENT_ORACLE in rows:  # the last columns: references, not baselines
         rows[CONTENT_ORACLE] = {**rows.pop(CONTENT_ORACLE), "picks": picks}
+        rows[COMPOSED_ORACLE] = rows.pop(COMPOSED_ORACLE)
     return rows
+
+
+def content_subset_scores(references: list[str], generated: list[str], shows_a_finding: list[bool]) -> dict:
+    """BLEU-4, ROUGE-L and the length ratio (words of the scored reports / words of the references, what BLEU's
+    brevity penalty reads) under the default protocol, over all studies and over those whose phantoms show a
+    finding or none: corpus BLEU pools both, so one kind of study can pay for the other's length."""
+    from xray_report.evaluation.nlg import compute_nlg_metrics, protocol_preparers
+
+    prepare, _ = protocol_preparers("default")
+    subsets = {"all": [True] * len(references), "with_finding": shows_a_finding,
+               "without_finding": [not shows for shows in shows_a_finding]}
+    scores = {}
+    for subset, keep in subsets.items():
+        refs = [text for text, kept in zip(references, keep) if kept]
+        gens = [text for text, kept in zip(generated, keep) if kept]
+        if not refs:
+            continue
+        corpus = compute_nlg_metrics(refs, gens, meteor=False).corpus
+        words = sum(len(prepare(text).split()) for text in gens) / sum(len(prepare(text).split()) for text in refs)
+        scores[subset] = {"studies": len(refs), "bleu_4": corpus["bleu_4"], "rouge_l": corpus["rouge_l"],
+                          "length_ratio": words}
+    return scores
 
 
 def is_constant_baseline(name: str) -> bool:

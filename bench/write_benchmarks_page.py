@@ -223,6 +223,11 @@ def semireal_section(data: dict[str, Any]) -> str:
     def present(key: str) -> bool:
         return any(key in entry["semireal"] for entry in scores.values())
 
+    if any("by_content" in entry for entry in scores.values()):
+        rows += [row("BLEU-4 (default), studies showing a finding", _by_content("with_finding", "bleu_4")),
+                 row("BLEU-4 (default), studies showing none", _by_content("without_finding", "bleu_4")),
+                 row("words / reference words (default): all, showing a finding, none", _length_ratios)]
+
     rows.append(row("CE micro F1, rendered findings", lambda e: e["semireal"]["rendered_ce_micro_f1"]))
     if present("rendered_ce_chance_micro_f1"):
         rows.append(row("CE micro F1, rendered findings, at chance (mean / 95th percentile)",
@@ -258,6 +263,11 @@ def semireal_section(data: dict[str, Any]) -> str:
     extra_lines = _extra_findings_lines(scores)
     oracle = next((name for name, entry in scores.items() if "picks" in entry), None)
     picks = scores[oracle]["picks"] if oracle else {}
+    composed = next((name for name in scores if name.startswith("oracle: best constant")), None)
+    composed_line = "" if composed is None else (
+        f" The column \"{title(composed)}\" is an oracle too: the best single report, with the training reports' "
+        "commonest sentence stating each finding a study shows (that finding alone; sides and zones not matched) put "
+        "in front and the report's sentences denying one of them taken out.")
     oracle_line = "" if oracle is None else (
         f" The column \"{title(oracle)}\" is an oracle, not a baseline: it reads each test study's true rendered "
         "content and writes the training report of that content that scores the highest BLEU-4 on the training "
@@ -292,7 +302,7 @@ them{_extra_findings_named(data)}), the R2Gen split ({data['split_sizes'].get('t
 cores). Only the rendered findings{" and the extra findings" if data.get("extra_findings") else ""} are
 image-determined: everything else a report says can only be learnt as report
 prior, so NLG figures mix reading the image with writing IU X-ray's style. Constant reports are the trivial
-baselines, chosen under each protocol.{oracle_line}{chance_line}
+baselines, chosen under each protocol.{oracle_line}{composed_line}{chance_line}
 
 {header}
 {rule}
@@ -307,6 +317,20 @@ greedy reports, and the F1 of its observation head (when the model has one).
 {extra_lines}{head_line}{ceiling_line}{_earlier_phantoms_line(data)}{decoding_lines}
 Targets: {', '.join(f'{k}: {v}' for k, v in (data.get('meets_targets') or {}).items())}.
 """
+
+
+def _by_content(subset: str, key: str) -> Callable[[dict[str, Any]], Any]:
+    """A cell of one kind of study's score (`bench_semireal.content_subset_scores`), or none."""
+    return lambda entry: entry.get("by_content", {}).get(subset, {}).get(key)
+
+
+def _length_ratios(entry: dict[str, Any]) -> str | None:
+    """"all / with a finding / none" length ratios of a row, or none."""
+    parts = entry.get("by_content")
+    if not parts:
+        return None
+    return " / ".join(_f(parts[subset]["length_ratio"], 2) if subset in parts else "–"
+                      for subset in ("all", "with_finding", "without_finding"))
 
 
 def _chance(key: str) -> Callable[[dict[str, Any]], Any]:

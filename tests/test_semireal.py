@@ -21,6 +21,7 @@ from xray_report.synthetic.semireal import (
     RenderedFindings,
     best_report_per_content,
     chance_micro_f1,
+    constant_with_finding_sentences,
     extra_finding_scores,
     findings_from_report,
     image_content_ceiling,
@@ -273,6 +274,25 @@ def test_semireal_scores_put_a_reader_above_chance_and_an_image_blind_model_with
     assert semireal_scores(granulomas, granulomas)["extra_findings_chance_micro_f1"] == pytest.approx(0.25, abs=0.05)
 
 
+def test_constant_with_finding_sentences_states_each_shown_finding_and_drops_the_denials():
+    train = ["Mild cardiomegaly. Lungs clear.", "Mild cardiomegaly. No effusion.", "The heart is enlarged.",
+             "Small left pleural effusion and cardiomegaly.", "Small right pleural effusion.", "Calcified granuloma."]
+    constant = "The heart is normal in size. No pleural effusion. No pneumothorax."
+    shown = [RenderedFindings(),
+             RenderedFindings(observations=("Cardiomegaly",)),
+             RenderedFindings(observations=("Cardiomegaly", "Pleural Effusion"), effusion_sides=("left",),
+                              extra_findings=("Granuloma",)),
+             RenderedFindings(observations=("Pneumothorax",), pneumothorax_sides=("left",))]
+    reports = constant_with_finding_sentences(train, constant, shown)
+    assert reports[0] == constant
+    # the commonest sentence stating cardiomegaly alone; the constant's denial of an enlarged heart taken out
+    assert reports[1] == "Mild cardiomegaly. No pleural effusion. No pneumothorax."
+    # a sentence stating two findings is nobody's pick; one per finding, in the findings' order
+    assert reports[2] == "Mild cardiomegaly. Small right pleural effusion. Calcified granuloma. No pneumothorax."
+    # no training sentence states a pneumothorax: only the denial goes
+    assert reports[3] == "The heart is normal in size. No pleural effusion."
+
+
 def test_best_report_per_content_picks_within_each_content_and_falls_back_for_unseen_content():
     normal = RenderedFindings()
     enlarged = RenderedFindings(observations=("Cardiomegaly",))
@@ -320,7 +340,18 @@ def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_
                            shown=shown)
     constants = {"most_frequent_train_report (default)", "most_frequent_train_report (r2gen)",
                  "best_train_report_on_validation (default)", "best_train_report_on_validation (r2gen)"}
-    assert set(rows) == {"copy", "blank", bench.CONTENT_ORACLE} | constants
+    assert set(rows) == {"copy", "blank", bench.CONTENT_ORACLE, bench.COMPOSED_ORACLE} | constants
+    assert list(rows)[-2:] == [bench.CONTENT_ORACLE, bench.COMPOSED_ORACLE]
+    # per kind of study: the pooled subset is the row's own corpus score; a copy of the references is as long as they
+    for name, row in rows.items():
+        if "default" in row:
+            assert row["by_content"]["all"]["bleu_4"] == pytest.approx(row["default"]["bleu_4"], abs=1e-9)
+    copy_by_content = rows["copy"]["by_content"]
+    assert {"with_finding", "without_finding"} <= set(copy_by_content)
+    assert all(part["length_ratio"] == pytest.approx(1.0) for part in copy_by_content.values())
+    assert copy_by_content["with_finding"]["studies"] + copy_by_content["without_finding"]["studies"] == len(references)
+    composed = rows[bench.COMPOSED_ORACLE]
+    assert composed["semireal"]["rendered_ce_micro_recall"] > 0.5 and "r2gen" not in composed
     assert {name for name in rows if bench.is_constant_baseline(name)} == constants
     oracle = rows[bench.CONTENT_ORACLE]
     assert set(oracle) >= {"default", "semireal", "picks"} and "r2gen" not in oracle

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -563,6 +564,40 @@ def best_report_per_content(
     return reports, counts
 
 
+
+def constant_with_finding_sentences(
+    train_reports: Sequence[str], constant: str, shown: Sequence[RenderedFindings],
+) -> list[str]:
+    """An oracle reference row: the constant report, amended with what each study's phantoms show.
+
+    For each study, every finding its phantoms show (rendered observations and extra findings) gets the sentence
+    that states it, and no other drawn finding, most often in `train_reports` (the first of equals in their order),
+    in front of the constant report; the constant's sentences that deny one of those findings are taken out. Sides
+    and zones are not matched. It reads the study's true content, so it is not a baseline a model can be: it tells
+    what the constant's phrasing plus the commonest way of stating each finding scores.
+
+    Returns:
+        The report for each study of `shown`, in order (the constant itself for a study that shows nothing).
+    """
+    findings = RENDERED_OBSERVATIONS + EXTRA_FINDINGS
+    counts: dict[str, Counter[str]] = {name: Counter() for name in findings}
+    for report in train_reports:
+        for sentence in split_sentences(report):
+            labels = _labels(sentence)
+            stated = [name for name in findings if labels[name] == Label.POSITIVE]
+            if len(stated) == 1:
+                counts[stated[0]][sentence.strip()] += 1
+    commonest = {name: seen.most_common(1)[0][0] for name, seen in counts.items() if seen}
+    constant_sentences = [(sentence.strip(), _labels(sentence)) for sentence in split_sentences(constant)]
+    reports = []
+    for content in shown:
+        present = [name for name in findings if content.has(name)]
+        stating = [commonest[name] for name in present if name in commonest]
+        kept = [text for text, labels in constant_sentences
+                if not any(labels[name] == Label.NEGATIVE for name in present)]
+        reports.append(" ".join(stating + kept))
+    return reports
+
 __all__ = [
     "CHANCE_ROUNDS",
     "EXTRA_FINDINGS",
@@ -576,6 +611,7 @@ __all__ = [
     "SIDES",
     "best_report_per_content",
     "chance_micro_f1",
+    "constant_with_finding_sentences",
     "extra_finding_scores",
     "findings_from_report",
     "image_content_ceiling",
