@@ -564,7 +564,6 @@ def best_report_per_content(
     return reports, counts
 
 
-
 def constant_with_finding_sentences(
     train_reports: Sequence[str], constant: str, shown: Sequence[RenderedFindings],
 ) -> list[str]:
@@ -597,6 +596,7 @@ def constant_with_finding_sentences(
                 if not any(labels[name] == Label.NEGATIVE for name in present)]
         reports.append(" ".join(stating + kept))
     return reports
+
 
 __all__ = [
     "CHANCE_ROUNDS",
