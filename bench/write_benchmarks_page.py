@@ -275,6 +275,11 @@ def semireal_section(data: dict[str, Any]) -> str:
         f"({picks['same_content']} test studies got a report of the same content, "
         f"{picks['same_findings_other_places']} one of the same findings in other places, "
         f"{picks['fallback']}, whose findings no training study shows, the best single report).")
+    split = next((entry["by_content"] for entry in scores.values() if "by_content" in entry), None)
+    split_line = "" if not split or "with_finding" not in split or "without_finding" not in split else (
+        f" The rows per kind of study score the {split['with_finding']['studies']} test studies whose phantoms show "
+        f"a finding and the {split['without_finding']['studies']} that show none apart; \"words / reference words\" "
+        "is the length ratio BLEU's brevity penalty reads, which the corpus score takes over all studies pooled.")
     rounds = next((entry["semireal"]["chance_rounds"] for entry in scores.values() if "chance_rounds" in entry["semireal"]),
                   None)
     chance_line = "" if rounds is None else (
@@ -302,7 +307,7 @@ them{_extra_findings_named(data)}), the R2Gen split ({data['split_sizes'].get('t
 cores). Only the rendered findings{" and the extra findings" if data.get("extra_findings") else ""} are
 image-determined: everything else a report says can only be learnt as report
 prior, so NLG figures mix reading the image with writing IU X-ray's style. Constant reports are the trivial
-baselines, chosen under each protocol.{oracle_line}{composed_line}{chance_line}
+baselines, chosen under each protocol.{oracle_line}{composed_line}{split_line}{chance_line}
 
 {header}
 {rule}
