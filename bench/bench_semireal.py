@@ -175,7 +175,8 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
 
     Returns:
         name -> {"<protocol>": NLG/CE corpus dict, "semireal": `semireal_scores`, "example": first report};
-        the `CONTENT_ORACLE` row also has `picks` (how many studies got each kind of pick).
+        an oracle row also has `oracle` (the function that wrote it), and the `CONTENT_ORACLE` row `picks` (how
+        many studies got each kind of pick).
     """
     from xray_report.evaluation.baselines import BEST_ON_VALIDATION, baseline_reports
     from xray_report.evaluation.nlg import R2GenVocabulary
@@ -210,8 +211,8 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
                 rows[name]["by_content"] = content_subset_scores(
                     test, generated, [shown[s].shows_a_finding for s in study_ids])
     if CONTENT_ORACLE in rows:  # the last columns: references, not baselines
-        rows[CONTENT_ORACLE] = {**rows.pop(CONTENT_ORACLE), "picks": picks}
-        rows[COMPOSED_ORACLE] = rows.pop(COMPOSED_ORACLE)
+        rows[CONTENT_ORACLE] = {**rows.pop(CONTENT_ORACLE), "oracle": "best_report_per_content", "picks": picks}
+        rows[COMPOSED_ORACLE] = {**rows.pop(COMPOSED_ORACLE), "oracle": "constant_with_finding_sentences"}
     return rows
 
 

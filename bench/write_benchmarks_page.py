@@ -261,9 +261,9 @@ def semireal_section(data: dict[str, Any]) -> str:
                      + ": what the encoder sees, next to what the reports say.\n")
     decoding_lines = _decoding_on_validation_lines(variants, title)
     extra_lines = _extra_findings_lines(scores)
-    oracle = next((name for name, entry in scores.items() if "picks" in entry), None)
+    oracles = {entry["oracle"]: name for name, entry in scores.items() if "oracle" in entry}
+    oracle, composed = oracles.get("best_report_per_content"), oracles.get("constant_with_finding_sentences")
     picks = scores[oracle]["picks"] if oracle else {}
-    composed = next((name for name in scores if name.startswith("oracle: best constant")), None)
     composed_line = "" if composed is None else (
         f" The column \"{title(composed)}\" is an oracle too: the best single report, with the training reports' "
         "commonest sentence stating each finding a study shows (that finding alone; sides and zones not matched) put "

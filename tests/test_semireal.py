@@ -355,6 +355,8 @@ def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_
     assert {name for name in rows if bench.is_constant_baseline(name)} == constants
     oracle = rows[bench.CONTENT_ORACLE]
     assert set(oracle) >= {"default", "semireal", "picks"} and "r2gen" not in oracle
+    assert oracle["oracle"] == "best_report_per_content"
+    assert rows[bench.COMPOSED_ORACLE]["oracle"] == "constant_with_finding_sentences"
     # the oracle writes training reports of each study's own content, so it states what the phantoms show
     best_single = rows["best_train_report_on_validation (default)"]["example"]
     train_by_content = {}
