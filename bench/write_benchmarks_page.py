@@ -406,6 +406,44 @@ def _decoding_on_validation_lines(variants: dict[str, Any], title: Callable[[str
             "BLEU-4 | ROUGE-L |\n| --- | --- |" + " ---: |" * len(keys) + "\n" + "\n".join(rows) + "\n")
 
 
+def semireal_variants_section(data: dict[str, Any]) -> str:
+    """The recipe and every measured variant of it on the same phantoms (`semireal*.json` files of the same
+    config and rendered findings as `semireal.json`), one row each: the test figures and, where the run compared
+    decodings, the validation figures of its 3-beam decoding."""
+    runs = []
+    for path in sorted(RESULTS.glob("semireal*.json")):
+        run = json.loads(path.read_text(encoding="utf-8"))
+        if "true" in run.get("scores", {}) and all(run.get(key) == data.get(key) for key in
+                                                    ("config", "rendered_observations", "extra_findings")):
+            runs.append((path.name, run))
+    runs.sort(key=lambda item: (item[0] != "semireal.json", bool(item[1].get("train_options")), item[0]))
+    constant = data["scores"].get("best_train_report_on_validation (default)", {}).get("default", {})
+
+    def line(name: str, run: dict[str, Any]) -> str:
+        test = run["scores"]["true"]
+        validation = run["variants"]["true"].get("decoding_on_validation", {}).get("3 beams", {})
+        options = "; ".join(f"`{option}`" for option in run.get("train_options", [])) or "the recipe"
+        cells = [test["semireal"]["rendered_ce_micro_f1"], test["semireal"].get("extra_findings_micro_f1"),
+                 test["default"]["bleu_4"], test["default"]["rouge_l"], test["semireal"]["distinct_fraction"],
+                 test["semireal"].get("copied_training_fraction"), validation.get("rendered_ce_micro_f1"),
+                 validation.get("bleu_4"), validation.get("rouge_l")]
+        return f"| `{name}` | {options} | {run['seed']} | " + " | ".join(_cell(value) for value in cells) + " |"
+
+    rows = "\n".join(line(name, run) for name, run in runs)
+    return f"""## Semi-real IU X-ray, the recipe and its variants
+
+Each run trains `{data['config']}` on the same phantoms (seed 1 draws its own), with the options shown on top of the
+recipe, and scores the {data['split_sizes'].get('test')} R2Gen test studies (3 beams); the validation columns are
+the 3-beam decoding of the run's `--validation-decoding` comparison, where one was made. The best constant report
+scores BLEU-4 {_f(constant.get('bleu_4'))} and ROUGE-L {_f(constant.get('rouge_l'))} on the test studies.
+What each variant taught: [semireal.md](semireal.md).
+
+| results file | options | seed | CE micro F1, rendered | F1, extra findings | BLEU-4 | ROUGE-L | distinct | whole training reports | validation: CE micro F1, rendered | validation: BLEU-4 | validation: ROUGE-L |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{rows}
+"""
+
+
 def semireal_mbr_section(data: dict[str, Any]) -> str:
     keys = ("rendered_ce_micro_f1", "distinct_fraction", "bleu_4", "rouge_l")
     rows = "\n".join(f"| {name} | " + " | ".join(_cell(row[key]) for key in keys) + " |"
@@ -513,6 +551,7 @@ SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("seed_stability.json", seed_stability_section),
     ("local_patches.json", local_patches_section),
     ("semireal.json", semireal_section),
+    ("semireal.json", semireal_variants_section),
     ("semireal_mbr.json", semireal_mbr_section),
     ("baselines.json", baselines_section),
     ("r2gen_protocol.json", r2gen_section),
