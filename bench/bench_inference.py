@@ -55,6 +55,19 @@ def _median_seconds(fn, repeats: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def cpu_description() -> dict[str, object]:
+    """The CPU's model name and the vector / matrix extensions that decide the bf16 and int8 rates (Linux only)."""
+    info = Path("/proc/cpuinfo")
+    if not info.is_file():
+        return {}
+    text = info.read_text(encoding="utf-8", errors="replace")
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    return {"cpu_model": fields.get("model name", "unknown"), "cpu_extensions": [f for f in wanted if f in flags]}
+
+
 def roofline(repeats: int, device) -> dict[str, float]:
     """Matmul throughput (GFLOPS / GOPS) and memory bandwidth (GB/s) of this machine, now."""
     import torch
@@ -271,7 +284,8 @@ def main() -> None:
     recipes = args.recipes or (["fp32", "bf16", "int8", "bf16+int8"] if device.type == "cpu" else ["fp32", "bf16"])
     machine = {"device": str(device), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"), "python": platform.python_version(),
-               "torch": torch.__version__, "processor": platform.processor() or platform.machine()}
+               "torch": torch.__version__, "processor": platform.processor() or platform.machine(),
+               **cpu_description()}
     if device.type == "cuda":
         machine["gpu"] = torch.cuda.get_device_name(device)
     print("machine", machine)

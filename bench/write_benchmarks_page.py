@@ -76,10 +76,16 @@ def inference_section(data: dict[str, Any]) -> str:
             f"{profile['other_ops_s'] / total:.0%} other ops, {profile['outside_ops_s'] / total:.0%} outside any op "
             "(Python in `generate`)."
         )
+    note_line = f"\n\nNote: {data['note']}" if data.get("note") else ""
+    machine = data.get("machine", {})
+    cpu = "" if "cpu_model" not in machine else (
+        f" Machine: {machine['cpu_model']}, {machine['cpu_count']} cores, with "
+        f"{', '.join(machine['cpu_extensions']) or 'no AVX2'} ({data.get('date', 'undated')}); the bf16 and int8 "
+        "rates depend on these extensions (AMX most), so absolute times hold for this machine only.")
     return f"""## Inference (`bench/bench_inference.py`, `inference.json`)
 
 Real-size architecture (BioViL-T ResNet-50 + GPT-2 124M shape, random weights), 2 views at 448 px, greedy, exactly
-60 new tokens; the CLI figure is `xray-report`'s `seconds_per_study` (reading, generating, structuring, writing).
+60 new tokens; the CLI figure is `xray-report`'s `seconds_per_study` (reading, generating, structuring, writing).{cpu}
 Measured in the same run: fp32 matmul {_f(roof['fp32_matmul_gflops'], 0)} GFLOPS, bf16
 {_f(roof['bf16_matmul_gflops'], 0)} GFLOPS, int8 {_f(roof['int8_matmul_gops'], 0)} GOPS, memory read
 {_f(roof['memory_gb_per_s'], 1)} GB/s; encoder {_f(work['encoder_gflop_per_study'], 1)} GFLOP per study, decoder
@@ -89,7 +95,7 @@ FLOPs / rate); CLI = encoder + 60 steps. In brackets: measured / bound.
 
 | recipe | encoder s/study | decoder ms/step b1 / b8 | CLI s/study b1 | CLI s/study b8 | agreement with fp32 |
 | --- | --- | --- | --- | --- | --- |
-{chr(10).join(rows)}{profile_line}
+{chr(10).join(rows)}{profile_line}{note_line}
 """
 
 
