@@ -336,7 +336,7 @@ def _by_content(subset: str, key: str) -> Callable[[dict[str, Any]], Any]:
 
 
 def _length_ratios(entry: dict[str, Any]) -> str | None:
-    """"all / with a finding / none" length ratios of a row, or none."""
+    """A row's length ratios as "all / with a finding / none", or none."""
     parts = entry.get("by_content")
     if not parts:
         return None
@@ -418,7 +418,7 @@ def semireal_variants_section(data: dict[str, Any]) -> str:
     decodings, the validation figures of its 3-beam decoding."""
     runs = []
     for path in sorted(RESULTS.glob("semireal*.json")):
-        run = json.loads(path.read_text(encoding="utf-8"))
+        run = _load(path.name)
         if "true" in run.get("scores", {}) and all(run.get(key) == data.get(key) for key in
                                                     ("config", "rendered_observations", "extra_findings")):
             runs.append((path.name, run))
