@@ -52,6 +52,8 @@ DECODING_CANDIDATES = {
 # `constant_with_finding_sentences`).
 CONTENT_ORACLE = "oracle: best train report per content"
 COMPOSED_ORACLE = "oracle: best constant + finding sentences"
+# The same with only the constant's sentences that score best on the validation split kept where a finding is shown.
+CHOSEN_ORACLE = "oracle: finding sentences + constant sentences chosen on validation"
 SCORED_KEYS = ("bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "rendered_ce_micro_f1", "rendered_ce_macro_f1",
                "extra_findings_micro_f1", "copied_training_fraction", "distinct_reports", "distinct_fraction",
                "longest_repeated_ngram", "reports_repeating_4_gram")
@@ -170,24 +172,32 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
 
     With `shown` (study id -> what its phantoms show), also the oracle rows `CONTENT_ORACLE`
     (`best_report_per_content`; a study whose findings no training study shows gets the best single report) and
-    `COMPOSED_ORACLE` (`constant_with_finding_sentences` on the best single report) under the default protocol, and
-    each row's `by_content` (`content_subset_scores`).
+    `COMPOSED_ORACLE` (`constant_with_finding_sentences` on the best single report) and `CHOSEN_ORACLE` (the same,
+    keeping on studies that show a finding the constant's sentences `choose_kept_sentences` picks on the validation
+    split) under the default protocol, and each row's `by_content` (`content_subset_scores`).
 
     Returns:
         name -> {"<protocol>": NLG/CE corpus dict, "semireal": `semireal_scores`, "example": first report};
-        an oracle row also has `oracle` (the function that wrote it), and the `CONTENT_ORACLE` row `picks` (how
-        many studies got each kind of pick).
+        an oracle row also has `oracle` (the function that wrote or chose it), the `CONTENT_ORACLE` row `picks` (how
+        many studies got each kind of pick) and the `CHOSEN_ORACLE` row `kept_sentences` (those it keeps).
     """
     from xray_report.evaluation.baselines import BEST_ON_VALIDATION, baseline_reports
     from xray_report.evaluation.nlg import R2GenVocabulary
     from xray_report.evaluation.rescore import Prediction, rescore
-    from xray_report.synthetic.semireal import best_report_per_content, constant_with_finding_sentences, semireal_scores
+    from xray_report.synthetic.semireal import (
+        best_report_per_content,
+        choose_kept_sentences,
+        constant_with_finding_sentences,
+        semireal_scores,
+    )
+    from xray_report.evaluation.truth_guard import split_sentences
 
     train, validation, test = (list(dataset[name]["report"]) for name in ("train", "validation", "test"))
     study_ids = list(dataset["test"]["study_id"])
     vocabulary = R2GenVocabulary.from_reports(train, "iu_xray", source="the train split")
     rows: dict[str, dict] = {}
     picks: dict[str, int] = {}
+    kept: list[str] = []
     for protocol in PROTOCOLS:
         used = vocabulary if protocol == "r2gen" else None
         candidates = dict(generated_by_name)
@@ -199,8 +209,12 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
             candidates[CONTENT_ORACLE], picks = best_report_per_content(
                 [shown[s] for s in dataset["train"]["study_id"]], train, test_shown,
                 fallback=baselines[BEST_ON_VALIDATION])
-            candidates[COMPOSED_ORACLE] = constant_with_finding_sentences(
-                train, baselines[BEST_ON_VALIDATION], test_shown)
+            constant = baselines[BEST_ON_VALIDATION]
+            candidates[COMPOSED_ORACLE] = constant_with_finding_sentences(train, constant, test_shown)
+            chosen = choose_kept_sentences(train, constant, validation,
+                                           [shown[s] for s in dataset["validation"]["study_id"]])
+            kept = [split_sentences(constant)[index].strip() for index in chosen]
+            candidates[CHOSEN_ORACLE] = constant_with_finding_sentences(train, constant, test_shown, chosen)
         for name, generated in candidates.items():
             predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, test, generated))]
             result = rescore(predictions, meteor=meteor, protocol=protocol, vocabulary=used)
@@ -213,6 +227,8 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
     if CONTENT_ORACLE in rows:  # the last columns: references, not baselines
         rows[CONTENT_ORACLE] = {**rows.pop(CONTENT_ORACLE), "oracle": "best_report_per_content", "picks": picks}
         rows[COMPOSED_ORACLE] = {**rows.pop(COMPOSED_ORACLE), "oracle": "constant_with_finding_sentences"}
+        rows[CHOSEN_ORACLE] = {**rows.pop(CHOSEN_ORACLE), "oracle": "choose_kept_sentences",
+                               "kept_sentences": kept}
     return rows
 
 

@@ -274,6 +274,11 @@ def semireal_section(data: dict[str, Any]) -> str:
         f" The column \"{title(composed)}\" is an oracle too: the best single report, with the training reports' "
         "commonest sentence stating each finding a study shows (that finding alone; sides and zones not matched) put "
         "in front and the report's sentences denying one of them taken out.")
+    chosen = oracles.get("choose_kept_sentences")
+    chosen_line = "" if chosen is None else (
+        f" The column \"{title(chosen)}\" is the same oracle keeping, on the studies that show a finding, only the "
+        "best single report's sentences that score the highest BLEU-4 on the validation split ("
+        + " ".join(f"\"{text}\"" for text in scores[chosen]["kept_sentences"]) + ").")
     oracle_line = "" if oracle is None else (
         f" The column \"{title(oracle)}\" is an oracle, not a baseline: it reads each test study's true rendered "
         "content and writes the training report of that content that scores the highest BLEU-4 on the training "
@@ -313,7 +318,7 @@ them{_extra_findings_named(data)}), the R2Gen split ({data['split_sizes'].get('t
 cores). Only the rendered findings{" and the extra findings" if data.get("extra_findings") else ""} are
 image-determined: everything else a report says can only be learnt as report
 prior, so NLG figures mix reading the image with writing IU X-ray's style. Constant reports are the trivial
-baselines, chosen under each protocol.{oracle_line}{composed_line}{split_line}{chance_line}
+baselines, chosen under each protocol.{oracle_line}{composed_line}{chosen_line}{split_line}{chance_line}
 
 {header}
 {rule}

@@ -13,6 +13,7 @@ from dataset_fixtures import FakeStudy, write_kaggle, write_r2gen
 
 from xray_report.evaluation import Label, label_report
 from xray_report.evaluation.chexpert_labeler import label_with_rules
+from xray_report.evaluation.truth_guard import split_sentences
 from xray_report.synthetic.semireal import (
     EXTRA_FINDING_RULES,
     EXTRA_FINDINGS,
@@ -21,6 +22,7 @@ from xray_report.synthetic.semireal import (
     RenderedFindings,
     best_report_per_content,
     chance_micro_f1,
+    choose_kept_sentences,
     constant_with_finding_sentences,
     extra_finding_scores,
     findings_from_report,
@@ -293,6 +295,22 @@ def test_constant_with_finding_sentences_states_each_shown_finding_and_drops_the
     assert reports[3] == "The heart is normal in size. No pleural effusion."
 
 
+def test_the_kept_constant_sentences_apply_to_studies_that_show_a_finding_and_are_chosen_by_bleu():
+    train = ["Mild cardiomegaly.", "Mild cardiomegaly.", "Small right pleural effusion."]
+    constant = "PA and lateral views were obtained. The heart is normal in size. The lungs are clear."
+    normal, enlarged = RenderedFindings(), RenderedFindings(observations=("Cardiomegaly",))
+    reports = constant_with_finding_sentences(train, constant, [normal, enlarged], kept_with_finding=(2,))
+    assert reports == [constant, "Mild cardiomegaly. The lungs are clear."]
+    # validation references that never name the views: dropping that sentence where a finding is shown scores best
+    references = ["The heart is normal in size. The lungs are clear. No effusion.",
+                  "Mild cardiomegaly. The lungs are clear.", "Mild cardiomegaly. The lungs are clear bilaterally."]
+    assert choose_kept_sentences(train, constant, references, [normal, enlarged, enlarged]) == (2,)
+    views = ["Mild cardiomegaly. PA and lateral views were obtained. The lungs are clear."] * 2
+    assert choose_kept_sentences(train, constant, references[:1] + views, [normal, enlarged, enlarged]) == (0, 2)
+    with pytest.raises(ValueError, match="3 references but 2 studies"):
+        choose_kept_sentences(train, constant, references, [normal, enlarged])
+
+
 def test_best_report_per_content_picks_within_each_content_and_falls_back_for_unseen_content():
     normal = RenderedFindings()
     enlarged = RenderedFindings(observations=("Cardiomegaly",))
@@ -340,8 +358,8 @@ def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_
                            shown=shown)
     constants = {"most_frequent_train_report (default)", "most_frequent_train_report (r2gen)",
                  "best_train_report_on_validation (default)", "best_train_report_on_validation (r2gen)"}
-    assert set(rows) == {"copy", "blank", bench.CONTENT_ORACLE, bench.COMPOSED_ORACLE} | constants
-    assert list(rows)[-2:] == [bench.CONTENT_ORACLE, bench.COMPOSED_ORACLE]
+    assert set(rows) == {"copy", "blank", bench.CONTENT_ORACLE, bench.COMPOSED_ORACLE, bench.CHOSEN_ORACLE} | constants
+    assert list(rows)[-3:] == [bench.CONTENT_ORACLE, bench.COMPOSED_ORACLE, bench.CHOSEN_ORACLE]
     # per kind of study: the pooled subset is the row's own corpus score; a copy of the references is as long as they
     for name, row in rows.items():
         if "default" in row:
@@ -357,6 +375,15 @@ def test_the_benchmark_scores_variants_and_baselines_with_both_protocols(kaggle_
     assert set(oracle) >= {"default", "semireal", "picks"} and "r2gen" not in oracle
     assert oracle["oracle"] == "best_report_per_content"
     assert rows[bench.COMPOSED_ORACLE]["oracle"] == "constant_with_finding_sentences"
+    # the chosen oracle keeps, where a finding is shown, the constant's sentences picked on the validation split
+    chosen = rows[bench.CHOSEN_ORACLE]
+    constant = rows["best_train_report_on_validation (default)"]["example"]
+    kept = choose_kept_sentences(list(dataset["train"]["report"]), constant, list(dataset["validation"]["report"]),
+                                 [shown[s] for s in dataset["validation"]["study_id"]])
+    assert chosen["oracle"] == "choose_kept_sentences" and "r2gen" not in chosen
+    assert chosen["kept_sentences"] == [split_sentences(constant)[index].strip() for index in kept]
+    assert chosen["example"] == constant_with_finding_sentences(
+        list(dataset["train"]["report"]), constant, [shown[dataset["test"]["study_id"][0]]], kept)[0]
     # the oracle writes training reports of each study's own content, so it states what the phantoms show
     best_single = rows["best_train_report_on_validation (default)"]["example"]
     train_by_content = {}

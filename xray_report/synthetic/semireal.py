@@ -566,6 +566,7 @@ def best_report_per_content(
 
 def constant_with_finding_sentences(
     train_reports: Sequence[str], constant: str, shown: Sequence[RenderedFindings],
+    kept_with_finding: Iterable[int] | None = None,
 ) -> list[str]:
     """An oracle reference row: the constant report, amended with what each study's phantoms show.
 
@@ -574,6 +575,10 @@ def constant_with_finding_sentences(
     in front of the constant report; the constant's sentences that deny one of those findings are taken out. Sides
     and zones are not matched. It reads the study's true content, so it is not a baseline a model can be: it tells
     what the constant's phrasing plus the commonest way of stating each finding scores.
+
+    Args:
+        kept_with_finding: which of the constant's sentences (0-based, in `split_sentences` order) a study that
+            shows a finding keeps (default: all; `choose_kept_sentences` picks them on a validation split).
 
     Returns:
         The report for each study of `shown`, in order (the constant itself for a study that shows nothing).
@@ -588,14 +593,48 @@ def constant_with_finding_sentences(
                 counts[stated[0]][sentence.strip()] += 1
     commonest = {name: seen.most_common(1)[0][0] for name, seen in counts.items() if seen}
     constant_sentences = [(sentence.strip(), _labels(sentence)) for sentence in split_sentences(constant)]
+    kept_indices = set(range(len(constant_sentences)) if kept_with_finding is None else kept_with_finding)
     reports = []
     for content in shown:
+        if not content.shows_a_finding:
+            reports.append(constant)
+            continue
         present = [name for name in findings if content.has(name)]
         stating = [commonest[name] for name in present if name in commonest]
-        kept = [text for text, labels in constant_sentences
-                if not any(labels[name] == Label.NEGATIVE for name in present)]
+        kept = [text for index, (text, labels) in enumerate(constant_sentences)
+                if index in kept_indices and not any(labels[name] == Label.NEGATIVE for name in present)]
         reports.append(" ".join(stating + kept))
     return reports
+
+
+def choose_kept_sentences(
+    train_reports: Sequence[str], constant: str, references: Sequence[str], shown: Sequence[RenderedFindings],
+) -> tuple[int, ...]:
+    """The subset of the constant's sentences that `constant_with_finding_sentences` keeps on studies showing a
+    finding for the highest corpus BLEU-4 (default protocol) against `references` (a validation split, whose
+    phantoms `shown` show), trying every subset; the first best in order of size, then of position.
+
+    Raises:
+        ValueError: a constant of more than 12 sentences (4,096 subsets), or `references` and `shown` of other
+            lengths.
+    """
+    from itertools import combinations
+
+    from xray_report.evaluation.nlg import compute_nlg_metrics
+
+    if len(references) != len(shown):
+        raise ValueError(f"{len(references)} references but {len(shown)} studies' contents")
+    count = len(split_sentences(constant))
+    if count > 12:
+        raise ValueError(f"the constant has {count} sentences; trying every subset of more than 12 is too slow")
+    best, best_bleu = tuple(range(count)), -1.0
+    for size in range(count + 1):
+        for subset in combinations(range(count), size):
+            reports = constant_with_finding_sentences(train_reports, constant, shown, subset)
+            bleu = compute_nlg_metrics(list(references), reports, meteor=False).corpus["bleu_4"]
+            if bleu > best_bleu:
+                best, best_bleu = subset, bleu
+    return best
 
 
 __all__ = [
@@ -611,6 +650,7 @@ __all__ = [
     "SIDES",
     "best_report_per_content",
     "chance_micro_f1",
+    "choose_kept_sentences",
     "constant_with_finding_sentences",
     "extra_finding_scores",
     "findings_from_report",
