@@ -99,3 +99,14 @@ def test_optimizer_has_a_learning_rate_per_part(report_tokenizer, tmp_path):
     encoder_ids = {id(p) for p in model.encoder.parameters()}
     for group in optimizer.param_groups:
         assert (group["part"] == "encoder") == all(id(p) in encoder_ids for p in group["params"])
+
+
+def test_the_optimizer_groups_are_logged_per_part_in_words():
+    from xray_report.training.staged import describe_groups
+
+    tensor = torch.zeros(1)
+    groups = [{"part": "decoder", "params": [tensor] * 3, "lr": 1e-3, "weight_decay": 0.0},
+              {"part": "decoder", "params": [tensor] * 5, "lr": 1e-3, "weight_decay": 0.01},
+              {"part": "encoder", "params": [tensor] * 2, "lr": 1e-5, "weight_decay": 0.0}]
+    assert describe_groups(groups) == ("decoder: 8 tensors at lr 0.001, weight decay 0.01 on 5; "
+                                       "encoder: 2 tensors at lr 1e-05")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -131,6 +131,20 @@ def parameter_groups(
     ]
 
 
+def describe_groups(groups: Sequence[dict[str, Any]]) -> str:
+    """One line for the log, e.g. "encoder: 65 tensors at lr 0.001, weight decay 0.01 on 45; decoder: ..."."""
+    parts: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        part = parts.setdefault(group["part"], {"tensors": 0, "lr": group["lr"], "decayed": 0, "decay": 0.0})
+        part["tensors"] += len(group["params"])
+        if group["weight_decay"]:
+            part["decayed"] += len(group["params"])
+            part["decay"] = group["weight_decay"]
+    return "; ".join(f"{name}: {part['tensors']} tensors at lr {part['lr']:g}"
+                     + (f", weight decay {part['decay']:g} on {part['decayed']}" if part["decayed"] else "")
+                     for name, part in parts.items())
+
+
 def states_a_finding(report: str) -> bool:
     """Whether the labeler finds a positive CheXpert observation other than No Finding in `report`."""
     labels = label_report(report)
@@ -243,7 +257,7 @@ class XrayReportTrainer(Seq2SeqTrainer):
             raise ValueError(f"optim={args.optim} builds its own parameter groups; per-part learning rates need a "
                              f"standard optimizer such as adamw_torch")
         self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
-        logger.info("optimizer groups: %s", [(g["part"], len(g["params"]), g["lr"], g["weight_decay"]) for g in groups])
+        logger.info("optimizer groups: %s", describe_groups(groups))
         return self.optimizer
 
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
@@ -271,6 +285,7 @@ __all__ = [
     "StopAfterStepsCallback",
     "XrayReportTrainer",
     "abnormal_oversampler",
+    "describe_groups",
     "encoder_is_frozen",
     "model_part",
     "parameter_groups",
