@@ -317,6 +317,10 @@ def main() -> int:
     parser.add_argument("--image-size", type=int, default=128, help="rendered frontal height (default 128)")
     parser.add_argument("--also-num-beams", type=int, nargs="*", default=[1],
                         help="also decode each trained model with these beam sizes (default: greedy, 1)")
+    parser.add_argument("--also-decoding", nargs="*", default=[], choices=list(DECODING_CANDIDATES),
+                        metavar="SETTING",
+                        help="also decode the test split with these settings of DECODING_CANDIDATES (e.g. the one "
+                             "--validation-decoding found best): " + "; ".join(DECODING_CANDIDATES))
     parser.add_argument("--validation-decoding", action="store_true",
                         help="also compare the decoding settings of DECODING_CANDIDATES on the validation split")
     parser.add_argument("--seed", type=int, default=0)
@@ -371,6 +375,9 @@ def main() -> int:
             for beams in args.also_num_beams:
                 generated[f"{name} ({beams} beam{'s' if beams > 1 else ''})"] = generate_with_pipeline(
                     work / name, dataset["test"], num_beams=beams)
+            for setting in args.also_decoding:
+                generated[f"{name} ({setting})"] = generate_with_pipeline(
+                    work / name, dataset["test"], **DECODING_CANDIDATES[setting])
             results["variants"][name] = {"train_seconds": train_metrics.get("train_runtime"),
                                          "train_loss": train_metrics.get("train_loss"),
                                          "total_seconds": earlier.get(name, {}).get("total_seconds")
