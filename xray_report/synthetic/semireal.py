@@ -46,6 +46,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ from xray_report.evaluation import Label, label_report
 from xray_report.evaluation.baselines import best_single_report
 from xray_report.evaluation.chexpert_labeler import ObservationRule, label_with_rules
 from xray_report.evaluation.clinical_efficacy import BinaryScores, binarize, binary_scores, compute_clinical_efficacy
-from xray_report.evaluation.nlg import longest_repeated_ngram, normalize_report
+from xray_report.evaluation.nlg import compute_nlg_metrics, longest_repeated_ngram, normalize_report
 from xray_report.evaluation.truth_guard import split_sentences
 
 from .studies import (
@@ -618,10 +619,6 @@ def choose_kept_sentences(
         ValueError: a constant of more than 12 sentences (4,096 subsets), or `references` and `shown` of other
             lengths.
     """
-    from itertools import combinations
-
-    from xray_report.evaluation.nlg import compute_nlg_metrics
-
     if len(references) != len(shown):
         raise ValueError(f"{len(references)} references but {len(shown)} studies' contents")
     count = len(split_sentences(constant))
