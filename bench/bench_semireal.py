@@ -184,13 +184,13 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
     from xray_report.evaluation.baselines import BEST_ON_VALIDATION, baseline_reports
     from xray_report.evaluation.nlg import R2GenVocabulary
     from xray_report.evaluation.rescore import Prediction, rescore
+    from xray_report.evaluation.truth_guard import split_sentences
     from xray_report.synthetic.semireal import (
         best_report_per_content,
         choose_kept_sentences,
         constant_with_finding_sentences,
         semireal_scores,
     )
-    from xray_report.evaluation.truth_guard import split_sentences
 
     train, validation, test = (list(dataset[name]["report"]) for name in ("train", "validation", "test"))
     study_ids = list(dataset["test"]["study_id"])

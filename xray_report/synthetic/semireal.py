@@ -584,6 +584,19 @@ def constant_with_finding_sentences(
     Returns:
         The report for each study of `shown`, in order (the constant itself for a study that shows nothing).
     """
+    parts = _amended_constant_parts(train_reports, constant, shown)
+    kept = None if kept_with_finding is None else set(kept_with_finding)
+    return [_join_parts(constant, part, kept) for part in parts]
+
+
+_AmendedParts = tuple[list[str], list[tuple[int, str]]]
+
+
+def _amended_constant_parts(
+    train_reports: Sequence[str], constant: str, shown: Sequence[RenderedFindings],
+) -> list[_AmendedParts | None]:
+    """Per study: the sentences stating its shown findings and the constant's (index, sentence) pairs that deny
+    none of them; None for a study that shows nothing."""
     findings = RENDERED_OBSERVATIONS + EXTRA_FINDINGS
     counts: dict[str, Counter[str]] = {name: Counter() for name in findings}
     for report in train_reports:
@@ -594,18 +607,24 @@ def constant_with_finding_sentences(
                 counts[stated[0]][sentence.strip()] += 1
     commonest = {name: seen.most_common(1)[0][0] for name, seen in counts.items() if seen}
     constant_sentences = [(sentence.strip(), _labels(sentence)) for sentence in split_sentences(constant)]
-    kept_indices = set(range(len(constant_sentences)) if kept_with_finding is None else kept_with_finding)
-    reports = []
+    parts: list[_AmendedParts | None] = []
     for content in shown:
         if not content.shows_a_finding:
-            reports.append(constant)
+            parts.append(None)
             continue
         present = [name for name in findings if content.has(name)]
         stating = [commonest[name] for name in present if name in commonest]
-        kept = [text for index, (text, labels) in enumerate(constant_sentences)
-                if index in kept_indices and not any(labels[name] == Label.NEGATIVE for name in present)]
-        reports.append(" ".join(stating + kept))
-    return reports
+        undenied = [(index, text) for index, (text, labels) in enumerate(constant_sentences)
+                    if not any(labels[name] == Label.NEGATIVE for name in present)]
+        parts.append((stating, undenied))
+    return parts
+
+
+def _join_parts(constant: str, part: _AmendedParts | None, kept: set[int] | None) -> str:
+    if part is None:
+        return constant
+    stating, undenied = part
+    return " ".join(stating + [text for index, text in undenied if kept is None or index in kept])
 
 
 def choose_kept_sentences(
@@ -624,10 +643,11 @@ def choose_kept_sentences(
     count = len(split_sentences(constant))
     if count > 12:
         raise ValueError(f"the constant has {count} sentences; trying every subset of more than 12 is too slow")
+    parts = _amended_constant_parts(train_reports, constant, shown)
     best, best_bleu = tuple(range(count)), -1.0
     for size in range(count + 1):
         for subset in combinations(range(count), size):
-            reports = constant_with_finding_sentences(train_reports, constant, shown, subset)
+            reports = [_join_parts(constant, part, set(subset)) for part in parts]
             bleu = compute_nlg_metrics(list(references), reports, meteor=False).corpus["bleu_4"]
             if bleu > best_bleu:
                 best, best_bleu = subset, bleu
