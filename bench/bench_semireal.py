@@ -213,7 +213,8 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
             candidates[COMPOSED_ORACLE] = constant_with_finding_sentences(train, constant, test_shown)
             chosen = choose_kept_sentences(train, constant, validation,
                                            [shown[s] for s in dataset["validation"]["study_id"]])
-            kept = [split_sentences(constant)[index].strip() for index in chosen]
+            constant_sentences = split_sentences(constant)
+            kept = [constant_sentences[index].strip() for index in chosen]
             candidates[CHOSEN_ORACLE] = constant_with_finding_sentences(train, constant, test_shown, chosen)
         for name, generated in candidates.items():
             predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, test, generated))]

@@ -7,6 +7,7 @@ import torch
 
 from training_fixtures import run, tiny_argv, write_studies
 from xray_report.training import ConfigError
+from xray_report.training.augmentation import drop_decoder_inputs
 
 
 @pytest.fixture(scope="module")
@@ -151,5 +152,7 @@ def test_decoder_input_dropout_hides_input_words_in_training_steps_only(studies,
     trainer.model.eval()  # evaluation reads the report as it is
     trainer.prediction_step(trainer.model, dict(batch), prediction_loss_only=True)
     assert torch.equal(seen[-1]["decoder_input_ids"], original)
+    with pytest.raises(KeyError, match="needs the batch's decoder_input_ids"):
+        drop_decoder_inputs({"labels": batch["labels"]}, 0.5, expected_id)
     with pytest.raises(ConfigError, match=r"decoder_input_dropout must be in \[0, 1\)"):
         run(tiny_argv(studies, tmp_path / "bad", "--max_steps", "1", "--decoder_input_dropout", "1"))

@@ -220,7 +220,7 @@ class XrayReportTrainer(Seq2SeqTrainer):
     def training_step(self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         if self.image_augmentation is not None:  # on the training device (moving the batch again is a no-op)
             inputs = augment_batch(self._prepare_inputs(inputs), self.image_augmentation)
-        if self.decoder_input_dropout and "decoder_input_ids" in inputs:
+        if self.decoder_input_dropout:
             inputs = drop_decoder_inputs(self._prepare_inputs(inputs), self.decoder_input_dropout, self.dropped_token_id)
         return super().training_step(model, inputs, num_items_in_batch)
 
