@@ -88,6 +88,17 @@ def finished_variant(studies: Path, split_file: Path, output_dir: Path, override
     return load_report_datasets(data_args), train_metrics, output_dir / "predictions_test.jsonl"
 
 
+def trained_dataset(work_dir: Path, split_file: Path, variant: str = "true"):
+    """The dataset a variant trained by an earlier run in `work_dir` read (its studies, cache and split), for the
+    benchmarks that decode that model again."""
+    from xray_report.training import load_report_datasets, parse_config
+
+    args = argparse.Namespace(config=CONFIG, seed=0, num_train_epochs=None, train_option=[])
+    _, data_args, _ = parse_config(variant_argv(work_dir / "studies", split_file, work_dir / variant,
+                                                VARIANT_OVERRIDES[variant], args))
+    return load_report_datasets(data_args)
+
+
 def generate_with_pipeline(model_dir: Path, split, **generation_kwargs) -> list[str]:
     """The saved model's reports for the studies of `split` through the report pipeline, with other generation
     settings (e.g. `num_beams=1`) than the saved generation config's."""

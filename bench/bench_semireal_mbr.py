@@ -87,13 +87,8 @@ def main() -> int:
     if not (model_dir / "config.json").is_file():
         parser.error(f"{model_dir} holds no trained model: run bench/bench_semireal.py --work-dir {args.work_dir} first")
 
-    from xray_report.training import load_report_datasets, parse_config
-
     started = time.perf_counter()
-    run_args = argparse.Namespace(config=bench_semireal.CONFIG, seed=0, num_train_epochs=None, train_option=[])
-    _, data_args, _ = parse_config(bench_semireal.variant_argv(
-        args.work_dir / "studies", args.split_file, model_dir, bench_semireal.VARIANT_OVERRIDES[args.variant], run_args))
-    validation = load_report_datasets(data_args)["validation"]
+    validation = bench_semireal.trained_dataset(args.work_dir, args.split_file, args.variant)["validation"]
     beam, chosen = beam_and_mbr_reports(model_dir, validation, args.samples)
     results = {"variant": args.variant, "split": "validation", "studies": len(validation), "samples": args.samples,
                "decodings": {"3 beams": bench_semireal.split_scores(validation, beam),

@@ -472,6 +472,24 @@ BLEU-4 against the others is kept.
 """
 
 
+def semireal_rerank_section(data: dict[str, Any]) -> str:
+    keys = ("rendered_ce_micro_f1", "distinct_fraction", "bleu_4", "rouge_l")
+    rows = "\n".join(f"| {beams} | {name} | " + " | ".join(_cell(row[key]) for key in keys) + " |"
+                     for beams, decodings in data["beams"].items() for name, row in decodings.items())
+    return f"""## Semi-real IU X-ray, re-ranking the beams (`bench/bench_semireal_rerank.py`, `semireal_rerank.json`)
+
+The {data['variant']} model of `{data['model_results']}` on the {data['studies']['validation']} validation and
+{data['studies']['test']} test studies: every finished beam is a candidate. Typicality adds weight x the mean log
+share of training reports holding each sentence to the beam score (the weight chosen on validation by BLEU-4);
+content consensus keeps, among the beams stating the top beam's findings, the one with the highest expected n-gram
+precision against the training reports with those findings.
+
+| beams | split: selection | CE micro F1, rendered | distinct | BLEU-4 | ROUGE-L |
+| ---: | --- | ---: | ---: | ---: | ---: |
+{rows}
+"""
+
+
 def baselines_section(data: dict[str, Any]) -> str:
     keys = ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider", "ce_micro_f1")
     rows = []
@@ -564,6 +582,7 @@ SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("semireal.json", semireal_section),
     ("semireal.json", semireal_variants_section),
     ("semireal_mbr.json", semireal_mbr_section),
+    ("semireal_rerank.json", semireal_rerank_section),
     ("baselines.json", baselines_section),
     ("r2gen_protocol.json", r2gen_section),
     ("dataset.json", dataset_section),

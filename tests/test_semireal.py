@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -340,6 +342,7 @@ def _bench(name: str = "bench_semireal"):
     """A benchmark script of bench/ as a module."""
     spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -538,3 +541,61 @@ def test_mbr_keeps_the_candidate_closest_to_the_others():
     outlier, near, central = ("Large left pleural effusion.", "The heart is normal. The lungs are clear.", report)
     assert mbr.mbr_choice([outlier, near, central, "The heart is normal in size. The lungs are clear bilaterally."]) \
         == central
+
+
+def test_typicality_reranking_prefers_common_training_sentences_by_its_weight():
+    rerank = _bench("bench_semireal_rerank")
+    train = ["The heart is normal. The lungs are clear."] * 3 + ["Heart size is within normal limits. Lungs clear."]
+    prior = rerank.SentencePrior(train)
+    assert prior.typicality("The lungs are clear.") == pytest.approx(math.log(4 / 5))
+    assert prior.typicality("Unseen sentence.") == pytest.approx(math.log(1 / 5))
+    assert prior.typicality("") == 0.0
+    rare_first = rerank.Candidates(["Heart size is within normal limits. Lungs clear.", "The heart is normal."],
+                                   [-0.5, -0.6])
+    assert rerank.rerank_by_typicality([rare_first], prior, 0.0) == [rare_first.texts[0]]
+    assert rerank.rerank_by_typicality([rare_first], prior, 1.0) == ["The heart is normal."]
+
+
+def test_consensus_reranking_keeps_the_stated_findings_and_picks_the_common_wording():
+    rerank = _bench("bench_semireal_rerank")
+    effusion = "There is a small right pleural effusion. The heart is normal in size. The lungs are clear."
+    copied = "Small right pleural effusion. Old healed rib fracture."  # one training study's own details
+    train = [effusion] * 3 + [copied] + \
+            ["The heart is normal in size. The lungs are clear. No pleural effusion or pneumothorax."] * 5
+    consensus = rerank.ContentConsensus(train)
+    assert rerank.positive_findings(effusion) == ("Pleural Effusion",)
+    normal = "The heart is normal in size. The lungs are clear. No pleural effusion or pneumothorax."
+    found = rerank.Candidates([copied, normal, effusion], [-0.1, -0.2, -0.3])
+    assert rerank.rerank_by_consensus([found], consensus) == [effusion]
+
+    class FavoursTheNormalReport:
+        def expected_bleu(self, text, findings):
+            assert findings == ("Pleural Effusion",)  # always scored against the top beam's findings
+            return {copied: -2.0, normal: 0.0, effusion: -1.0}[text]
+
+    # the normal candidate would score highest but does not state the effusion the top beam states
+    assert rerank.rerank_by_consensus([found], FavoursTheNormalReport()) == [effusion]
+    assert consensus.expected_bleu(effusion, ("Pleural Effusion",)) > consensus.expected_bleu(copied, ("Pleural Effusion",))
+    assert consensus.expected_bleu("Too short.", ()) == -math.inf
+
+
+def test_beam_candidates_returns_every_beam_of_each_study_best_first(kaggle_dir, report_tokenizer):
+    from conftest import tiny_decoder_config, tiny_encoder_config, tiny_image_processor
+    from dataset_builder import load_iu_xray
+    from modeling import build_report_model
+    from processing import XrayReportProcessor
+
+    root = kaggle_dir / "semireal"
+    write_semireal_studies(kaggle_dir / "kaggle", root, seed=0, image_size=48)
+    test = load_iu_xray(root, split_file=kaggle_dir / "r2gen" / "annotation.json", image_short_side=48,
+                        cache_dir=kaggle_dir / "cache")["test"]
+    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer)
+    model = build_report_model(tiny_encoder_config(), tiny_decoder_config(), report_tokenizer)
+    model.generation_config.max_new_tokens = 6
+    model.save_pretrained(kaggle_dir / "model")
+    processor.save_pretrained(kaggle_dir / "model")
+    found = _bench("bench_semireal_rerank").beam_candidates(kaggle_dir / "model", test, num_beams=3, batch_size=2)
+    assert len(found) == len(test) > 2  # more studies than one batch
+    for item in found:
+        assert len(item.texts) == len(item.scores) == 3
+        assert item.scores == sorted(item.scores, reverse=True)
