@@ -88,6 +88,24 @@ def finished_variant(studies: Path, split_file: Path, output_dir: Path, override
     return load_report_datasets(data_args), train_metrics, output_dir / "predictions_test.jsonl"
 
 
+def add_trained_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--work-dir`, `--variant` and `--split-file`: the arguments of the benchmarks that decode a model this
+    benchmark trained again."""
+    parser.add_argument("--work-dir", type=Path, required=True, help="the --work-dir of a bench_semireal.py run")
+    parser.add_argument("--variant", default="true", choices=list(VARIANT_OVERRIDES))
+    parser.add_argument("--split-file", type=Path, default=SHARED / "r2gen" / "annotation.json")
+
+
+def trained_model_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
+    """The model folder `add_trained_model_arguments` name; a parser error when the split file or the model is missing."""
+    if not args.split_file.is_file():
+        parser.error(f"{args.split_file} not found: give --split-file (R2Gen annotation.json)")
+    model_dir = args.work_dir / args.variant
+    if not (model_dir / "config.json").is_file():
+        parser.error(f"{model_dir} holds no trained model: run bench/bench_semireal.py --work-dir {args.work_dir} first")
+    return model_dir
+
+
 def trained_dataset(work_dir: Path, split_file: Path, variant: str = "true"):
     """The dataset a variant trained by an earlier run in `work_dir` read (its studies, cache and split), for the
     benchmarks that decode that model again."""

@@ -174,19 +174,13 @@ def compare(found: dict[str, list[Candidates]], dataset, prior: SentencePrior, c
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work-dir", type=Path, required=True, help="the --work-dir of a bench_semireal.py run")
-    parser.add_argument("--variant", default="true", choices=list(bench_semireal.VARIANT_OVERRIDES))
-    parser.add_argument("--split-file", type=Path, default=bench_semireal.SHARED / "r2gen" / "annotation.json")
+    bench_semireal.add_trained_model_arguments(parser)
     parser.add_argument("--num-beams", type=int, nargs="+", default=[3, 8])
     parser.add_argument("--weights", type=float, nargs="+", default=list(DEFAULT_WEIGHTS),
                         help="typicality weights tried on the validation split")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "semireal_rerank.json")
     args = parser.parse_args()
-    if not args.split_file.is_file():
-        parser.error(f"{args.split_file} not found: give --split-file (R2Gen annotation.json)")
-    model_dir = args.work_dir / args.variant
-    if not (model_dir / "config.json").is_file():
-        parser.error(f"{model_dir} holds no trained model: run bench/bench_semireal.py --work-dir {args.work_dir} first")
+    model_dir = bench_semireal.trained_model_dir(parser, args)
 
     started = time.perf_counter()
     dataset = bench_semireal.trained_dataset(args.work_dir, args.split_file, args.variant)
