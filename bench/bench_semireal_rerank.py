@@ -100,11 +100,15 @@ class SentencePrior:
     def __init__(self, train_reports: list[str]) -> None:
         self.reports = len(train_reports)
         self.holding = Counter(sentence for report in train_reports for sentence in set(sentences(report)))
+        self._known: dict[str, float] = {}  # each candidate is scored once, whatever the number of weights tried
 
     def typicality(self, text: str) -> float:
         """Mean over the sentences of `text` of log((reports holding it + 1) / (reports + 1)); 0 for no sentence."""
-        found = sentences(text)
-        return sum(math.log((self.holding[s] + 1) / (self.reports + 1)) for s in found) / len(found) if found else 0.0
+        if text not in self._known:
+            found = sentences(text)
+            self._known[text] = (sum(math.log((self.holding[s] + 1) / (self.reports + 1)) for s in found) / len(found)
+                                 if found else 0.0)
+        return self._known[text]
 
 
 def _ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
