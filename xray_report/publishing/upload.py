@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from huggingface_hub import HfApi
-from PIL import Image
 
-from modeling.convert_biovilt_checkpoint import CONVERSION_FILE
 from processing import load_xray_image
 from xray_report.training.pipeline import RUN_ARGUMENTS_FILE
+from xray_report.training.record import (
+    TRAINING_RECORD_FILE,
+    TrainingRecord,
+    read_training_record,
+    write_training_record,
+)
 
-from .model_card import build_model_card, read_metrics
+from .licensing import choose_license
+from .model_card import ExampleImage, build_model_card, read_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +48,15 @@ FORBIDDEN_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 PUBLISHED_SUFFIXES = (".json", ".safetensors", ".py", ".txt", ".jinja")
 # What `train_hf.py` writes next to the model that is not part of it: trainer state, the run's own records.
 RUN_RECORD_FILES = ("trainer_state.json", RUN_ARGUMENTS_FILE)
+# Written anew into the upload rather than copied (and not listed as left out).
+REWRITTEN_FILES = {
+    "README.md": "replaced by the generated model card",
+    TRAINING_RECORD_FILE: "published without this machine's file locations (published_record)",
+}
 RUN_RECORD_PATTERNS = ("predictions_*.jsonl", "metrics_*.json", "*_results.json")
 EXAMPLE_IMAGE_NAME = "example.png"
+TEST_METRICS_FILE = "metrics_test.json"
+"""The test metrics `train_hf.py` writes into the model folder; the card uses it when no metrics file is given."""
 
 
 @dataclass(frozen=True)
@@ -64,39 +78,63 @@ def build_upload_folder(
     metrics_file: str | Path | None = None,
     example_image: str | Path | None = None,
     datasets: list[str] | None = None,
-    license: str = "mit",
+    license: str | None = None,
 ) -> Path:
     """Writes exactly what would be uploaded: model and processor files, their code, the card, an example image.
 
     `model_dir` may be the folder `train_hf.py` wrote, as it is: what is not part of the model (trainer state,
     optimizer / scheduler / RNG states, checkpoints, predictions and metrics files, the run's arguments) is left
-    out and logged (`files_left_out`); no pickle is ever copied. The card's `base_model` lists the checkpoints the
-    run started from (`base_models_of_run`).
+    out and logged (`files_left_out`); the training record is published without this machine's file locations
+    (`published_record`); no pickle, no symbolic link's outside target and nothing but regular files
+    is ever copied. The card is written from the folder's training record (`read_training_record`), its
+    `metrics_test.json` (or `metrics_file`) and the run's first test study as the example image when its file is
+    readable (or `example_image`); without one there is no example image and no widget example.
+
+    Args:
+        license: the repository's license; required (not None) when the recorded training data has its own terms.
 
     Raises:
         FileNotFoundError: a required file is missing from `model_dir` (named in the message).
-        ValueError: `output_dir` is not empty.
+        LicenseRequiredError: no `license` for a model trained on data with its own terms (IU X-ray, MIMIC-CXR).
+        ValueError: `output_dir` is not empty; the training record is damaged; a file to publish is a symbolic
+            link to something outside `model_dir`.
     """
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     _check_model_dir(model_dir)
+    record = read_training_record(model_dir)
+    chosen_license = choose_license(record, license)
+    files, left_out = publishable_files(model_dir)
+    if metrics_file is None and (model_dir / TEST_METRICS_FILE).is_file():
+        metrics_file = model_dir / TEST_METRICS_FILE
+    metrics = read_metrics(metrics_file) if metrics_file is not None else None
     if output_dir.exists() and any(output_dir.iterdir()):
         raise ValueError(f"{output_dir}: the upload folder must be new or empty.")
     output_dir.mkdir(parents=True, exist_ok=True)
-    left_out = files_left_out(model_dir)
-    for path in sorted(model_dir.iterdir()):
-        if path.name not in left_out and path.name != "README.md":
-            shutil.copy2(path, output_dir / path.name)
+    for name, source in files.items():
+        shutil.copyfile(source, output_dir / name)
     if left_out:
         logger.info("Left out of the upload (not part of the model): %s",
                     "; ".join(f"{name} ({reason})" for name, reason in sorted(left_out.items())))
-    _write_example_image(example_image, output_dir / EXAMPLE_IMAGE_NAME)
-    metrics = read_metrics(metrics_file) if metrics_file is not None else None
+    caption = _write_example_image(example_image, record, output_dir / EXAMPLE_IMAGE_NAME)
+    example = None
+    if caption is not None:
+        example = ExampleImage(f"https://huggingface.co/{repo_id}/resolve/{revision}/{EXAMPLE_IMAGE_NAME}", caption)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    image_url = f"https://huggingface.co/{repo_id}/resolve/{revision}/{EXAMPLE_IMAGE_NAME}"
-    card = build_model_card(repo_id, config, metrics, image_url, license=license, datasets=datasets,
-                            base_models=base_models_of_run(model_dir))
+    card = build_model_card(repo_id, config, metrics, example, license=chosen_license, datasets=datasets,
+                            record=record, license_given=license is not None)
     card.save(output_dir / "README.md")
+    if record is not None:
+        write_training_record(published_record(record), output_dir)
     return output_dir
+
+
+def published_record(record: TrainingRecord) -> TrainingRecord:
+    """The training record as published beside the model (the dashboard reads it from the Hub): the same facts
+    without this machine's data locations (data folder, example image file); the split file by its name."""
+    data = record.dataset
+    split_file = Path(data.split_file).name if data.split_file else None
+    return dataclasses.replace(record, dataset=dataclasses.replace(data, data_dir=None, example_image=None,
+                                                                  split_file=split_file))
 
 
 def upload_folder_to_hub(plan: UploadPlan, token: str | None = None, api: HfApi | None = None) -> str:
@@ -115,51 +153,65 @@ def upload_folder_to_hub(plan: UploadPlan, token: str | None = None, api: HfApi 
     return str(getattr(commit, "commit_url", commit))
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _classify(path: Path, root: Path) -> tuple[Path | None, str | None]:
+    """(the regular file to copy for `path`, None) or (None, why it is left out).
+
+    A symbolic link is followed only to a target inside `root` (the resolved model folder).
+
+    Raises:
+        ValueError: `path` would be published but is a symbolic link to something outside the model folder.
+    """
+    target = path.resolve() if path.is_symlink() else path
+    outside = path.is_symlink() and not _inside(target, root)
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return None, "a broken symbolic link"
+    if stat.S_ISDIR(mode):
+        return None, "folder: checkpoints and logs are not part of the model"
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
+        return None, f"not a regular file ({kind})"
+    if path.suffix in FORBIDDEN_SUFFIXES:
+        return None, "pickle: never published"
+    if path.name in RUN_RECORD_FILES or any(path.match(pattern) for pattern in RUN_RECORD_PATTERNS):
+        return None, "a record of the training run"
+    if path.name in REWRITTEN_FILES:
+        return None, REWRITTEN_FILES[path.name]
+    if path.suffix not in PUBLISHED_SUFFIXES:
+        return None, f"not a model file ({path.suffix or 'no suffix'})"
+    if outside:
+        raise ValueError(f"{path}: a symbolic link to {target}, outside the model folder: refused (publishing copies "
+                         "only files inside the model folder; copy the file there if it belongs to the model)")
+    return target, None
+
+
+def publishable_files(model_dir: str | Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """The entries of `model_dir` that are published (name -> the regular file to copy) and those left out
+    (name -> reason). A symbolic link is resolved when its target is a regular file inside the model folder.
+
+    Raises:
+        ValueError: an entry that would be published is a symbolic link to something outside the model folder.
+    """
+    model_dir = Path(model_dir)
+    root = model_dir.resolve()
+    files, left_out = {}, {}
+    for path in sorted(model_dir.iterdir()):
+        source, reason = _classify(path, root)
+        if source is not None:
+            files[path.name] = source
+        elif path.name not in REWRITTEN_FILES:
+            left_out[path.name] = reason
+    return files, left_out
+
+
 def files_left_out(model_dir: str | Path) -> dict[str, str]:
     """Entries of `model_dir` that are not published, with the reason (everything else is)."""
-    left_out = {}
-    for path in Path(model_dir).iterdir():
-        if path.is_dir():
-            left_out[path.name] = "folder: checkpoints and logs are not part of the model"
-        elif path.suffix in FORBIDDEN_SUFFIXES:
-            left_out[path.name] = "pickle: never published"
-        elif path.name in RUN_RECORD_FILES or any(path.match(pattern) for pattern in RUN_RECORD_PATTERNS):
-            left_out[path.name] = "a record of the training run"
-        elif path.suffix not in PUBLISHED_SUFFIXES and path.name != "README.md":
-            left_out[path.name] = f"not a model file ({path.suffix or 'no suffix'})"
-    return left_out
-
-
-def base_models_of_run(model_dir: str | Path) -> list[str] | None:
-    """The Hub checkpoints a training run started from, read from its `run_arguments.json`.
-
-    A converted BioViL-T encoder folder names its source in `conversion.json`; a saved report model continued from
-    names its own base models; a hub id is itself. Returns `[]` for a model trained from scratch and None when the
-    folder holds no run arguments (not written by `train_hf.py`).
-    """
-    path = Path(model_dir) / RUN_ARGUMENTS_FILE
-    if not path.is_file():
-        return None
-    model = json.loads(path.read_text(encoding="utf-8")).get("model", {})
-    keys = ("model_name_or_path",) if model.get("model_name_or_path") else ("encoder_name_or_path",
-                                                                             "decoder_name_or_path")
-    bases: list[str] = []
-    for key in keys:
-        for base in _checkpoint_ids(model.get(key)):
-            if base not in bases:
-                bases.append(base)
-    return bases
-
-
-def _checkpoint_ids(value: str | None) -> list[str]:
-    if not value:
-        return []
-    folder = Path(value)
-    if not folder.is_dir():
-        return [value]  # a hub id
-    if (folder / CONVERSION_FILE).is_file():
-        return [json.loads((folder / CONVERSION_FILE).read_text(encoding="utf-8"))["base_model"]]
-    return base_models_of_run(folder) or []  # a local folder of unrecorded origin names no Hub checkpoint
+    return publishable_files(model_dir)[1]
 
 
 def _check_model_dir(model_dir: Path) -> None:
@@ -179,17 +231,29 @@ def _check_model_dir(model_dir: Path) -> None:
         )
 
 
-def _write_example_image(example_image: str | Path | None, destination: Path) -> None:
-    """Copies the given image as PNG, or draws a synthetic radiograph-like image (never patient data)."""
+def _write_example_image(example_image: str | Path | None, record: TrainingRecord | None,
+                         destination: Path) -> str | None:
+    """Writes the example image as PNG and returns its caption, or returns None and writes nothing.
+
+    The image is `example_image` when given (it must be readable), else the run's first test study when the record
+    names its file and the file is readable; nothing is drawn or made up.
+    """
     if example_image is not None:
         load_xray_image(example_image).save(destination)
-        return
-    rows, cols = np.mgrid[0:512, 0:512]
-    body = 70 + 90 * np.exp(-(((cols - 256) / 170) ** 2)) - 45 * np.exp(-(((cols - 170) / 55) ** 2 + ((rows - 250) / 130) ** 2))
-    body -= 45 * np.exp(-(((cols - 342) / 55) ** 2 + ((rows - 250) / 130) ** 2))
-    noise = np.random.default_rng(0).normal(0, 4, body.shape)
-    Image.fromarray(np.clip(body + noise, 0, 255).astype(np.uint8), mode="L").save(destination)
+        return f"an image chosen by the publisher ({Path(example_image).name})"
+    data = record.dataset if record is not None else None
+    if data is None or not data.example_image:
+        return None
+    try:
+        image = load_xray_image(data.example_image)
+    except (OSError, ValueError) as error:
+        logger.info("No example image: the run's test study %s cannot be read (%s)", data.example_study, error)
+        return None
+    image.save(destination)
+    if data.synthetic:
+        return f"synthetic test study {data.example_study} of the training run, drawn by this project (not a patient)"
+    return f"{data.name} test study {data.example_study} of the training run (the data's own terms apply to this image)"
 
 
-__all__ = ["EXAMPLE_IMAGE_NAME", "REQUIRED_FILES", "UploadPlan", "base_models_of_run", "build_upload_folder",
-           "files_left_out", "upload_folder_to_hub"]
+__all__ = ["EXAMPLE_IMAGE_NAME", "REQUIRED_FILES", "TEST_METRICS_FILE", "UploadPlan", "build_upload_folder",
+           "files_left_out", "publishable_files", "published_record", "upload_folder_to_hub"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ FINDING_OBSERVATIONS: tuple[str, ...] = ("Cardiomegaly", "Lung Opacity", "Pleura
 """CheXpert observations fixed by the images, as named by `xray_report.evaluation.label_report`."""
 
 LABELS_CSV = "synthetic_labels.csv"
+SYNTHETIC_PROVENANCE_FILE = "synthetic_provenance.json"
+"""Marker `write_kaggle_studies` leaves in the data folder: what generated the studies (read by training records)."""
 VIEW_FILE_NUMBERS = {"frontal": 1001, "lateral": 2001}
 
 _ZONE_CENTRES = {  # (x, y) as fractions of the image, before the per-study shift
@@ -247,8 +250,9 @@ def write_kaggle_studies(
     """Writes `num_studies` two-view studies in IU X-ray's Kaggle layout under `output_dir`.
 
     Files: `indiana_reports.csv`, `indiana_projections.csv`, `images/images_normalized/<uid>_IM-<uid>-{1001,2001}
-    .dcm.png` (8-bit grayscale) and `synthetic_labels.csv` (uid, cardiomegaly, pleural_effusion, opacity_zone and
-    the opacity's region on the frontal image: opacity_x, opacity_y, opacity_radius_x, opacity_radius_y).
+    .dcm.png` (8-bit grayscale), `synthetic_labels.csv` (uid, cardiomegaly, pleural_effusion, opacity_zone and
+    the opacity's region on the frontal image: opacity_x, opacity_y, opacity_radius_x, opacity_radius_y) and
+    `synthetic_provenance.json` (generator, seed, number of studies, image sizes; states that it is not patient data).
     uids run from 1 to `num_studies`. The same seed writes the same bytes.
 
     Returns:
@@ -282,7 +286,23 @@ def write_kaggle_studies(
                                     "impression"], reports)
     _write_csv(root / PROJECTIONS_CSV, ["uid", "filename", "projection"], projections)
     _write_csv(root / LABELS_CSV, list(_LABEL_COLUMNS), labels)
+    _write_provenance(root, num_studies, seed, frontal_size, lateral_size)
     return all_findings
+
+
+def _write_provenance(root: Path, num_studies: int, seed: int, frontal_size: tuple[int, int],
+                      lateral_size: tuple[int, int]) -> None:
+    """Writes the marker that tells a training record these studies are synthetic (a fact, not a guess)."""
+    marker = {
+        "generator": "xray_report.synthetic.write_kaggle_studies",
+        "seed": seed,
+        "num_studies": num_studies,
+        "frontal_size": list(frontal_size),
+        "lateral_size": list(lateral_size),
+        "patient_data": False,
+        "note": "drawn by this project; not patient data",
+    }
+    (root / SYNTHETIC_PROVENANCE_FILE).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -398,6 +418,7 @@ __all__ = [
     "FINDING_OBSERVATIONS",
     "LABELS_CSV",
     "OpacityRegion",
+    "SYNTHETIC_PROVENANCE_FILE",
     "ZONES",
     "StudyFindings",
     "best_constant_report",

@@ -23,6 +23,7 @@ from .lora import apply_decoder_lora, has_decoder_lora, merge_decoder_lora
 from .metrics import make_compute_metrics
 from .model_factory import build_model_and_processor
 from .predict import generate_reports, write_predictions
+from .record import build_training_record, write_training_record
 from .staged import EncoderFreezeCallback, StopAfterStepsCallback, XrayReportTrainer
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,8 @@ def run_training(
     """Trains (when `do_train`), saves, evaluates (when `do_eval`) and writes predictions (when `do_predict`).
 
     Outputs in `output_dir`: `checkpoint-*/` during training; the final model, processor and generation config
-    (`from_pretrained` loads them); `run_arguments.json`; `predictions_<split>.jsonl` and `metrics_<split>.json`.
+    (`from_pretrained` loads them); `run_arguments.json`; `training_record.json` (`record.py`: data, starting weights,
+    steps, precision); `predictions_<split>.jsonl` and `metrics_<split>.json`.
     """
     set_seed(training_args.seed)
     with training_args.main_process_first(desc="building the dataset"):
@@ -181,6 +183,8 @@ def run_training(
         if trainer.is_world_process_zero():
             arguments = {"model": vars(model_args), "data": vars(data_args)}
             Path(training_args.output_dir, RUN_ARGUMENTS_FILE).write_text(json.dumps(arguments, indent=2, default=str))
+            write_training_record(build_training_record(model_args, data_args, training_args, dataset, trainer.model,
+                                                        trainer.state.global_step), training_args.output_dir)
             save_section_splitter(dataset["train"], training_args.output_dir)
     if training_args.do_eval and trainer.eval_dataset is not None:
         run.eval_metrics = trainer.evaluate()
