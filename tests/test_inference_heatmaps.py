@@ -56,7 +56,8 @@ def test_maps_cover_each_view_grid_and_sum_to_one(loaded):
         assert item.view_mass == pytest.approx(item.maps.sum(dim=(1, 2)).tolist(), abs=1e-6)
         assert item.view_present == [True, False]
     frontal, lateral = result.overlays()[0]
-    assert lateral is None and frontal.mode == "RGB" and frontal.size == result.view_images[0].size
+    assert lateral is None and frontal.mode == "RGB"
+    assert frontal.size == heatmaps.display_size(result.view_images[0].size) == (256, 256)  # the 64 px crop, enlarged
     assert model.decoder.config._attn_implementation != "eager"  # eager was only borrowed for the generate call
 
 
@@ -98,10 +99,15 @@ def test_token_index_maps_to_view_row_and_column(loaded, tmp_path):
     half = overlay.shape[0] // 2
     assert overlay[half:, :half, 0].mean() > overlay[:half, half:, 0].mean() + 40  # red where the attention is
 
-    written = heatmaps.save_heatmaps(result, tmp_path, "study/1")
-    index = json.loads((tmp_path / "study_1" / "sentences.json").read_text())
+    folder = heatmaps.save_heatmaps(result, tmp_path, "study/1")
+    assert folder.parent == tmp_path and folder.name == heatmaps.study_folder_name("study/1")
+    assert folder.name.startswith("study_1-")
+    index = json.loads((folder / "sentences.json").read_text())
+    assert index["study_id"] == "study/1"
     assert [s["sentence"] for s in index["sentences"]] == LEARNED_SENTENCES
-    assert len(written) == 2 * len(LEARNED_SENTENCES) and all(p.suffix == ".png" for p in written)
+    written = sorted(folder.glob("*.png"))
+    assert len(written) == 2 * len(LEARNED_SENTENCES)
+    assert sorted(name for s in index["sentences"] for name in s["files"].values()) == [p.name for p in written]
 
 
 def test_heatmaps_cost_nothing_when_off(loaded, monkeypatch):
@@ -172,3 +178,119 @@ def test_attention_concentration_is_one_for_a_single_token_and_near_zero_for_a_u
     assert weights[0].item() == pytest.approx(1.0) and 0 < weights[1].item() < 1e-5
     assert weights[2].item() == pytest.approx(0.5)  # entropy log 2 of log 4
     assert attention_concentration(torch.ones(3, 1)).tolist() == [1.0, 1.0, 1.0]  # one token: nothing to compare
+
+
+# ------------------------------------------------------------------------------ display: size, crop, colour bar
+
+
+def _study_output(loaded, frontal, lateral=None):
+    model, processor = loaded
+    study = {"frontal": frontal, "lateral": lateral}
+    return report_pipeline(model, processor)(study, return_heatmaps=True)[0]
+
+
+@pytest.mark.parametrize("size", [(80, 96), (300, 200), (1200, 900)])
+def test_crop_box_is_the_region_the_processor_keeps(tiny_processor, size):
+    """Cropping the original to `crop_box` and resizing it to the model input reproduces the processor's input."""
+    from PIL import Image
+
+    width, height = size
+    rows, cols = np.mgrid[0:height, 0:width]
+    original = Image.fromarray(((rows * 7 + cols * 3) % 251 + ((rows // 9 + cols // 11) % 2) * 4).astype(np.uint8))
+    processed = tiny_processor(images=[[original]], return_tensors="np")["pixel_values"][0, 0, 0] * 255
+    box = heatmaps.crop_box(original.size, tiny_processor)
+    side = min(width, height) * 64 / 72  # the crop is 64 of the 72 px short side
+    assert box[2] - box[0] == pytest.approx(side, rel=0.02) and box[3] - box[1] == pytest.approx(side, rel=0.02)
+    assert (box[0] + box[2]) / 2 == pytest.approx(width / 2, abs=2) and (box[1] + box[3]) / 2 == pytest.approx(height / 2, abs=2)
+    resized = original.resize((round(width * 72 / min(size)), round(height * 72 / min(size))), Image.Resampling.BILINEAR)
+    scale = resized.width / width
+    region = resized.crop(tuple(round(v * scale) for v in box))
+    assert region.size == (64, 64)
+    assert np.abs(np.asarray(region, dtype=float) - processed).mean() < 1.0  # the very pixels the model saw
+
+
+def test_display_size_keeps_the_aspect_and_caps_the_long_side():
+    assert heatmaps.display_size((1841, 1955)) == (482, 512)
+    assert heatmaps.display_size((400, 300)) == (400, 300)
+    assert heatmaps.display_size((64, 64)) == (256, 256)
+    assert heatmaps.display_size((80, 96)) == (213, 256)
+
+
+def test_overlays_are_drawn_on_the_original_at_its_displayed_size(loaded):
+    """Given the study's own images, each overlay has the displayed size of that image (not the model's 64 px), the
+    map lies on the region the model saw and the rest is dimmed."""
+    from PIL import Image
+
+    model, processor = loaded
+    wide = Image.fromarray(np.full((300, 700), 200, dtype=np.uint8))  # a flat image: the colours are the map's
+    wide.putpixel((0, 0), 0)
+    output = _study_output(loaded, wide)
+    grid = model.config.encoder.grid_size
+    for sentence in output["sentences"]:
+        sentence["heatmap"] = np.full((2, grid, grid), 1.0 / grid**2, dtype=np.float32) * np.array([1, 0])[:, None, None]
+    result = heatmaps.study_heatmaps(output, views=[wide, None], processor=processor)
+    assert result.originals[0].size == (700, 300) and result.originals[1] is None
+    overlay = result.overlays()[0][0]
+    assert overlay.size == heatmaps.display_size((700, 300)) == (512, 219)
+    assert result.display_images()[0].size == overlay.size
+    left, top, right, bottom = result.crop_boxes[0]
+    assert (right - left) == pytest.approx(300 * 64 / 72, rel=0.02)  # a centred square of the short side
+    pixels = np.asarray(overlay, dtype=float)
+    scale = 512 / 700
+    centre = pixels[100:120, 250:262]
+    outside = pixels[100:120, 5:40]  # left of the crop: the model never saw it
+    assert centre[..., 0].mean() > 200 and centre[..., 2].mean() < 150  # uniform map at its peak: red over gray
+    assert outside.mean() < 0.6 * 200  # dimmed
+    assert left * scale > 40
+    with pytest.raises(ValueError, match="processor"):
+        heatmaps.study_heatmaps(output, views=[wide, None])
+
+
+def test_figures_add_a_colour_bar_and_the_caption_below_the_overlay(loaded):
+    output = _study_output(loaded, synthetic_radiograph(seed=5), synthetic_radiograph(seed=8))
+    result = heatmaps.study_heatmaps(output)
+    overlays, figures, captions = result.overlays(), result.figures(), result.captions()
+    assert captions[0][0].startswith("1. [frontal, ") and captions[0][0].endswith(LEARNED_SENTENCES[0])
+    for row_overlays, row_figures in zip(overlays, figures):
+        for overlay, figure in zip(row_overlays, row_figures):
+            assert figure.width == overlay.width and figure.height > overlay.height + 30
+            assert np.array_equal(np.asarray(figure)[: overlay.height], np.asarray(overlay))  # the overlay, untouched
+            strip = np.asarray(figure, dtype=float)[overlay.height:]
+            low = np.argwhere((np.abs(strip - [0, 0, 96]).sum(axis=-1) < 20))  # the bar's two ends
+            high = np.argwhere((np.abs(strip - [255, 32, 0]).sum(axis=-1) < 20))
+            assert len(low) and len(high) and low[:, 1].mean() < high[:, 1].mean()  # low on the left, high on the right
+            assert (strip < 60).all(axis=-1).sum() > 50  # black text: labels and caption
+
+
+def test_folders_of_different_ids_never_collide(loaded, tmp_path):
+    """`a b` / `a_b` and `é` / `ü` used to share a folder; each id now has its own, and none overwrites another's."""
+    result = heatmaps.study_heatmaps(_study_output(loaded, synthetic_radiograph(seed=5)))
+    ids = ["a b", "a_b", "a/b", "\u00e9", "\u00fc", "e", "", "..", "x" * 300]
+    folders = [heatmaps.save_heatmaps(result, tmp_path, study_id) for study_id in ids]
+    assert len({folder.name for folder in folders}) == len(ids)
+    for study_id, folder in zip(ids, folders):
+        assert folder.parent == tmp_path and folder.is_dir()
+        assert json.loads((folder / "sentences.json").read_text())["study_id"] == study_id
+        assert len(folder.name) < 80 and folder.name == heatmaps.study_folder_name(study_id)
+    assert heatmaps.study_folder_name("a b").startswith("a_b-") and heatmaps.study_folder_name("\u00e9").startswith("e-")
+    assert heatmaps.study_folder_name("a b") == heatmaps.study_folder_name("a b")  # stable
+
+    again = heatmaps.save_heatmaps(result, tmp_path, "a b")  # the same study again: its own folder, rewritten
+    assert again == folders[0] and len(list(again.glob("*.png"))) == len(result.sentences)
+
+
+def test_a_folder_holding_another_study_is_never_overwritten(loaded, tmp_path, monkeypatch):
+    result = heatmaps.study_heatmaps(_study_output(loaded, synthetic_radiograph(seed=5)))
+    first = heatmaps.save_heatmaps(result, tmp_path, "s1")
+    before = {path.name: path.read_bytes() for path in first.iterdir()}
+    monkeypatch.setattr(heatmaps, "study_folder_name", lambda study_id: first.name)  # as if two ids hashed alike
+    with pytest.raises(FileExistsError, match="'s1'"):
+        heatmaps.save_heatmaps(result, tmp_path, "s2")
+    assert {path.name: path.read_bytes() for path in first.iterdir()} == before
+    stranger = tmp_path / "other"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("not ours")
+    monkeypatch.setattr(heatmaps, "study_folder_name", lambda study_id: "other")
+    with pytest.raises(FileExistsError, match="not written for study"):
+        heatmaps.save_heatmaps(result, tmp_path, "s3")
+    assert [path.name for path in stranger.iterdir()] == ["notes.txt"]

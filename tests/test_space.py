@@ -38,4 +38,5 @@ def test_space_readme_header_makes_it_a_gradio_space() -> None:
     card = RepoCard.load(SPACE_DIR / "README.md", repo_type="space")
     assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
     assert "not a medical device" in card.text
+    assert "training_record.json" in card.text and "DICOM" in card.text  # provenance on the page; DICOM uploads
     assert "demo" in (SPACE_DIR / "requirements.txt").read_text()
