@@ -1,7 +1,7 @@
 """Publishes a trained report model directory to the Hugging Face Hub.
 
-    python push_to_hub.py outputs/run/final --repo-id ORG/NAME --dry-run upload_preview/   # writes, uploads nothing
-    python push_to_hub.py outputs/iu_xray/final --repo-id ORG/NAME --license other     # IU X-ray: a license is required
+    python push_to_hub.py outputs/iu_xray --repo-id ORG/NAME --dry-run upload_preview/   # writes, uploads nothing
+    python push_to_hub.py outputs/iu_xray --repo-id ORG/NAME --license other           # IU X-ray: a license is required
 
 MODEL_DIR must hold the model and its processor (`model.save_pretrained(DIR)`, `processor.save_pretrained(DIR)`,
 as `train_hf.py` writes them). The upload is: safetensors weights, config with `auto_map` and `custom_pipelines`,

@@ -4,6 +4,7 @@
     python train_hf.py configs/iu_xray.yaml --learning_rate 5e-5
     accelerate launch --multi_gpu --num_processes 2 train_hf.py configs/kaggle_t4x2_fp16.yaml
     python train_hf.py configs/iu_xray.yaml --resume_from_checkpoint latest
+    python train_hf.py --help                            # every option
 
 The first argument is a YAML or JSON config (flat keys of the `ModelArguments`, `DataArguments` and
 `ReportTrainingArguments` dataclasses in `xray_report/training/arguments.py`); `--option value` tokens override it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -38,3 +39,53 @@ def test_readme_is_short_and_starts_with_the_two_commands() -> None:
     ci = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "bash .ci/setup.sh && .venv/bin/python -m pytest -q" in ci  # CI calls exactly the README's test command
     assert "not a medical device" in text
+
+
+def readme_figure(text: str, figure: str) -> tuple[str, str]:
+    """The "our run" and "what it means" cells of the README row whose first cell is `figure`."""
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith(f"| {figure} | ")]
+    assert len(rows) == 1, f"the README has {len(rows)} rows for {figure}"
+    return rows[0][1].strip(), rows[0][2].strip().removesuffix("|").strip()
+
+
+def test_readme_main_job_figures_are_the_recorded_run() -> None:
+    """Every figure the README gives about command 1 is read from bench/results/quickstart.json (or, for the spread
+    over seeds, from bench/results/seed_stability.json), and no other time is promised."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    run = json.loads((REPO_ROOT / "bench" / "results" / "quickstart.json").read_text(encoding="utf-8"))
+    seeds = json.loads((REPO_ROOT / "bench" / "results" / "seed_stability.json").read_text(encoding="utf-8"))
+    header = next(line for line in text.splitlines() if line.startswith("| figure | our run"))
+    assert "`bench/results/quickstart.json`" in header
+    assert run["cpu_model"] in header and run["date"] in header and f"{run['cpu_threads']} cores" in header
+
+    assert readme_figure(text, "`finding_accuracy`")[0] == f"{run['finding_accuracy']:.3f}"
+    assert readme_figure(text, "`control_finding_accuracy`")[0] == f"{run['control_finding_accuracy']:.3f}"
+    zone, zone_meaning = readme_figure(text, "`zone_accuracy`")
+    assert zone == f"{run['zone_accuracy']:.3f}" and f"opacity studies ({run['opacity_studies']})" in zone_meaning
+    summary = seeds["summary"]
+    spread = f"{summary['zone_accuracy']['min']:.3f}–{summary['zone_accuracy']['max']:.3f} over seeds 0–7"
+    assert spread in zone_meaning and seeds["seeds"] == list(range(8))
+    pointing, pointing_meaning = readme_figure(text, "`pointing_accuracy` / `uniform_map_pointing_accuracy`")
+    assert pointing == f"{run['pointing_accuracy']:.3f} / {run['uniform_map_pointing_accuracy']:.3f}"
+    over_seeds = summary["pointing_accuracy"]
+    assert (f"{over_seeds['min']:.2f}–{over_seeds['max']:.2f}, median {over_seeds['median']:.2f}, "
+            f"{summary['seeds_meeting']['pointing_accuracy']} of {len(seeds['seeds'])} seeds ≥ "
+            f"{seeds['targets']['pointing_accuracy']}") in pointing_meaning
+    assert readme_figure(text, "`unfinished_reports`, `distinct_reports`")[0] == (
+        f"{run['unfinished_reports']} of {run['test_studies']}, {run['distinct_reports']}")
+    assert f"each of the {run['test_studies']} held-out studies" in text
+
+    seconds, seconds_meaning = readme_figure(text, "`wall_seconds`")
+    assert seconds == f"{run['wall_seconds']}"
+    assert f"training {run['train_runtime_seconds']} s of it" in seconds_meaning
+    assert run["cpu_model"] in seconds_meaning and "Not measured on other CPUs" in seconds_meaning
+    train_seconds = summary["train_seconds"]
+    assert f"trained in {train_seconds['min']:.1f}–{train_seconds['max']:.1f} s" in seconds_meaning
+
+    # no other duration: every "N s", "N seconds" or "N minutes" in the README is one of the recorded figures
+    recorded = {f"{run['wall_seconds']}", f"{run['train_runtime_seconds']}",
+                f"{train_seconds['min']:.1f}–{train_seconds['max']:.1f}"}
+    number = r"\d+(?:[.,]\d+)?"
+    durations = set(re.findall(rf"(?<![\w.])({number}(?:\s*[–-]\s*{number})?)\s*(?:s|secs?|seconds?|mins?|minutes?|h|hours?)\b",
+                               text))
+    assert durations <= recorded, f"durations in the README that no results file records: {durations - recorded}"

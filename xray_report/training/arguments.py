@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -415,6 +416,27 @@ def config_to_tokens(config: dict[str, Any]) -> list[str]:
     return tokens
 
 
+_PERCENT_TOKEN = re.compile(r"%%|%\(\w+\)[a-zA-Z]|%")
+
+
+def _escape_percent(text: str) -> str:
+    """Doubles every `%` of a help string that argparse would read as a format specifier (keeps `%%`, `%(default)s`)."""
+    return _PERCENT_TOKEN.sub(lambda match: "%%" if match.group(0) == "%" else match.group(0), text)
+
+
+def build_parser() -> HfArgumentParser:
+    """The `HfArgumentParser` over `ARGUMENT_CLASSES`, with every help string safe for `--help`.
+
+    argparse formats help strings with `%`, so a plain `%` in a field's `metadata["help"]` ("up to 5%") makes
+    `--help` raise. Escaping here covers every field of the three dataclasses, transformers' included.
+    """
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    for action in parser._actions:
+        if action.help:
+            action.help = _escape_percent(action.help)
+    return parser
+
+
 def parse_config(
     argv: Sequence[str] | None = None, default_config: str | os.PathLike | None = None
 ) -> tuple[ModelArguments, DataArguments, ReportTrainingArguments]:
@@ -436,7 +458,7 @@ def parse_config(
     elif default_config is not None:
         config_path = default_config
     tokens = config_to_tokens(read_config_file(config_path)) if config_path else []
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    parser = build_parser()
     try:
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(
             args=tokens + argv, look_for_args_file=False
@@ -455,6 +477,7 @@ __all__ = [
     "DataArguments",
     "ModelArguments",
     "ReportTrainingArguments",
+    "build_parser",
     "config_to_tokens",
     "parse_config",
     "read_config_file",
