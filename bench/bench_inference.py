@@ -158,7 +158,7 @@ def time_recipe(model_dir: Path, studies: Path, recipe: str, repeats: int, devic
 
     from xray_report.inference.cli import main as cli_main
     from xray_report.inference.generation import load_model_and_processor
-    from xray_report.inference.writer import read_rows
+    from xray_report.results import read_rows
 
     dtype, quantize = RECIPES[recipe]
     model, processor = load_model_and_processor(model_dir, str(device), dtype=dtype, quantize=quantize)

@@ -27,8 +27,8 @@ def read_csv_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[str, di
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: A missing column, a row with too many or too few fields, or a
-            CSV syntax error; the message names the file and the row.
+        ValueError: A missing column, a row with too many or too few fields, a
+            CSV syntax error or bytes that are not UTF-8; the message names the file and the row.
     """
     with open_text(path) as handle:
         # strict: a quoted cell that is never closed is an error, not a cell that swallows every following row
@@ -51,6 +51,20 @@ def read_csv_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[str, di
                 f"{path} row {index + 1} (line {reader.line_num}): malformed CSV ({err}); an unclosed quote "
                 "runs from this row to the end of the file"
             ) from err
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path} {_first_undecodable_line(path)}: not valid UTF-8; save the file as UTF-8") from err
+
+
+def _first_undecodable_line(path: Path) -> str:
+    """``"line N (byte 0xNN)"`` of the first byte that is not UTF-8 (a UTF-8 character never spans lines)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"line {number} (byte 0x{line[err.start]:02x})"
+    return "somewhere"  # pragma: no cover - the text reader found one
 
 
 def parse_int(value: str, where: str, column: str) -> int:

@@ -122,6 +122,36 @@ def write_png(path: Path, seed: int = 0, bright_spot: bool = False) -> Path:
     return path
 
 
+def write_dicom(path: Path, view_position: str | None, study_uid: str | None, seed: int = 0, size: int = 96,
+                **elements: object) -> Path:
+    """A 16-bit MONOCHROME2 DICOM of a synthetic radiograph with the given ViewPosition and StudyInstanceUID (either
+    left out when None) and any further `elements` (e.g. ``NumberOfFrames``)."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = generate_uid(), generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = pydicom.Dataset()
+    dataset.file_meta = meta
+    dataset.Rows = dataset.Columns = size
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
+    dataset.SamplesPerPixel, dataset.PixelRepresentation = 1, 0
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    if view_position is not None:
+        dataset.ViewPosition = view_position
+    if study_uid is not None:
+        dataset.StudyInstanceUID = study_uid
+    for name, value in elements.items():
+        setattr(dataset, name, value)
+    pixels = synthetic_radiograph(size, size, seed=seed).astype(np.uint16) * 16
+    dataset.PixelData = pixels.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
 @pytest.fixture
 def study_tree(tmp_path) -> Path:
     """studies/<id>/{frontal,lateral}.png for s1 (2 views), s2 (frontal only, R2Gen name 0.png), s3 (lateral only)."""
@@ -160,6 +190,7 @@ __all__ = [
     "study_tree",
     "train_tiny_reporter",
     "trained_model_dir",
+    "write_dicom",
     "write_png",
     "write_study_csv",
 ]

@@ -260,6 +260,17 @@ def test_malformed_kaggle_csv_names_file_and_row(tmp_path: Path, name: str, cont
         _load(root, tmp_path)
 
 
+def test_a_latin_1_byte_in_the_reports_csv_names_file_and_row(tmp_path: Path) -> None:
+    root = write_kaggle(tmp_path / "k", default_studies(1))
+    (root / "indiana_reports.csv").write_bytes(
+        b"uid,MeSH,Problems,image,indication,comparison,findings,impression\n"
+        b"1,normal,normal,x,a,b,c,d\n"
+        b"2,normal,normal,x,caf\xe9,b,c,d\n"
+    )
+    with pytest.raises(ValueError, match=r"indiana_reports\.csv line 3 \(byte 0xe9\): not valid UTF-8; save the file as UTF-8"):
+        _load(root, tmp_path)
+
+
 def test_malformed_openi_xml_and_r2gen_json_name_file(tmp_path: Path) -> None:
     root = write_openi(tmp_path / "o", default_studies(2))
     (root / "ecgen-radiology" / "2.xml").write_text("<eCitation><uId id='CXR2'/><Abstract>\n</eCitation>")

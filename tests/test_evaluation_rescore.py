@@ -107,9 +107,9 @@ def test_csv_missing_column_and_unknown_extension(tmp_path: Path) -> None:
         read_predictions(path)
     other = tmp_path / "p.txt"
     other.write_text("x")
-    with pytest.raises(PredictionsFileError, match="unsupported file type"):
+    with pytest.raises(PredictionsFileError, match=r"p\.txt: cannot tell the format from the suffix"):
         read_predictions(other)
     bad_json = tmp_path / "b.jsonl"
     bad_json.write_text(json.dumps(ROWS[0]) + "\n{not json\n")
-    with pytest.raises(PredictionsFileError, match=r"row 2: invalid JSON"):
+    with pytest.raises(PredictionsFileError, match=r"b\.jsonl, line 2: not a JSON row"):
         read_predictions(bad_json)

@@ -15,6 +15,7 @@ LAYERS: dict[str, int] = {
     "modeling": 0,
     "processing": 1,
     "dataset_builder": 2, "xray_report.evaluation": 2, "xray_report.training": 2, "xray_report.synthetic": 2,
+    "xray_report.results": 2,
     "xray_report.inference": 3, "xray_report.publishing": 3, "xray_report.demo": 3,
 }
 SCRIPT_MODULES = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 from conftest import SHARED
 from xray_report.evaluation import OBSERVATIONS
 from xray_report.inference.cli import main, output_columns
-from xray_report.inference.writer import read_rows
+from xray_report.results import read_rows
 from inference_fixtures import (  # noqa: F401
     LEARNED_REPORT,
     cli_env,
@@ -55,10 +56,14 @@ def test_folder_csv_and_dicom_to_structured_rows_with_errors(tmp_path, study_tre
     assert status == 0
     assert "not a medical device" in caplog.text
     rows = {row["study_id"]: row for row in read_rows(output)}
-    assert set(rows) == {"s1", "s2", "c1"} | ({"dicom_study"} if dicom.exists() else set())
+    dicom_study = "1.3.6.1.4.1.5962.1.2.9.20040826185059.5457"  # a DICOM file's study is its StudyInstanceUID
+    assert set(rows) == {"s1", "s2", "c1"} | ({dicom_study} if dicom.exists() else set())
+    if dicom.exists():  # ViewPosition PA: the frontal view, known, so no note about it
+        assert rows[dicom_study]["frontal_image"] == str(tmp_path / "dicom_study.dcm")
+        assert rows[dicom_study]["num_views"] == 1 and not any("view" in n for n in rows[dicom_study]["notes"])
     row = rows["s1"]
     assert list(row) == output_columns()
-    assert row["report"] == LEARNED_REPORT and row["num_views"] == 2 and rows["s2"]["num_views"] == 1
+    assert row["generated"] == LEARNED_REPORT and row["num_views"] == 2 and rows["s2"]["num_views"] == 1
     assert row["impression"] == "No acute cardiopulmonary abnormality."
     assert row["findings"] == "Heart size is unchanged. The lungs are clear."
     # "heart size is unchanged" is an uncertain Cardiomegaly (CheXpert's convention), which rules out No Finding
@@ -72,7 +77,8 @@ def test_folder_csv_and_dicom_to_structured_rows_with_errors(tmp_path, study_tre
     summary = json.loads(output.with_name("reports.jsonl.summary.json").read_text())
     assert summary["prior_comparison_without_prior_image"]["report_rate"] == 1.0
     assert "not a medical device" in summary["notice"]
-    assert sorted(p.name for p in (tmp_path / "maps" / "s1").iterdir()) == sorted(
+    assert Path(row["heatmaps"]).parent == tmp_path / "maps" and Path(row["heatmaps"]).name.startswith("s1-")
+    assert sorted(p.name for p in Path(row["heatmaps"]).iterdir()) == sorted(
         [f"sentence_0{i}_{v}.png" for i in range(3) for v in ("frontal", "lateral")] + ["sentences.json"]
     )
 
@@ -86,7 +92,7 @@ def test_batches_are_single_generate_calls_and_rerun_resumes_after_a_kill(tmp_pa
     assert main([*args, "--batch-size", "2"]) == 0
     assert generate_calls == [2, 2, 1]
     lines = output.read_text().splitlines(keepends=True)
-    assert len(lines) == 6 and lines[0].startswith("study_id,report,findings,impression")
+    assert len(lines) == 6 and lines[0].startswith("study_id,generated,findings,impression,reference")
 
     # a kill in the middle of the third row's write: two complete rows and half of a third remain
     output.write_text("".join(lines[:3]) + lines[3][:25])
@@ -95,7 +101,7 @@ def test_batches_are_single_generate_calls_and_rerun_resumes_after_a_kill(tmp_pa
     assert generate_calls == [3]  # only p2, p3, p4, in one batch
     rows = read_rows(output)
     assert sorted(r["study_id"] for r in rows) == [f"p{i}" for i in range(5)]
-    assert all(r["report"] == LEARNED_REPORT for r in rows)
+    assert all(r["generated"] == LEARNED_REPORT for r in rows)
 
     generate_calls.clear()
     assert main([*args, "--batch-size", "4"]) == 0
@@ -108,7 +114,7 @@ def test_remove_prior_claims_keeps_them_listed(tmp_path, trained_model_dir):
     assert main(["--model", str(trained_model_dir), str(image), "-o", str(output), "--remove-prior-claims",
                  "--num-beams", "2", "--no-progress"]) == 0
     (row,) = read_rows(output)
-    assert row["report"] == "The lungs are clear. No acute cardiopulmonary abnormality."
+    assert row["generated"] == "The lungs are clear. No acute cardiopulmonary abnormality."
     assert json.loads(row["flags"])[0] == {
         "sentence": "Heart size is unchanged.", "phrase": "unchanged", "label": "unchanged", "removed": True
     }
@@ -135,9 +141,9 @@ def test_the_truth_guard_is_told_which_studies_had_a_prior(tmp_path, trained_mod
                  "--batch-size", "2", "--no-progress"]) == 0
     rows = {row["study_id"]: row for row in read_rows(output)}
     assert rows["with"]["has_prior_image"] in ("True", "true", True)
-    assert rows["with"]["report"] == LEARNED_REPORT and json.loads(rows["with"]["flags"]) == []
+    assert rows["with"]["generated"] == LEARNED_REPORT and json.loads(rows["with"]["flags"]) == []
     assert rows["without"]["has_prior_image"] in ("False", "false", False)
-    assert "unchanged" not in rows["without"]["report"] and json.loads(rows["without"]["flags"])[0]["removed"] is True
+    assert "unchanged" not in rows["without"]["generated"] and json.loads(rows["without"]["flags"])[0]["removed"] is True
 
 
 def test_python_m_inference_help_and_clear_errors(tmp_path):
@@ -239,8 +245,8 @@ def test_arguments_are_checked_before_any_work(tmp_path, arguments, message, cap
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_summary_counts_flags_only_where_no_prior_reached_the_model(tmp_path, fmt):
-    from xray_report.inference.cli import _write_summary
-    from xray_report.inference.writer import AppendOnlyWriter
+    from xray_report.inference.cli import write_summary
+    from xray_report.results import AppendOnlyWriter
 
     flag = {"label": "prior comparison", "phrase": "unchanged"}
     rows = [
@@ -252,7 +258,7 @@ def test_summary_counts_flags_only_where_no_prior_reached_the_model(tmp_path, fm
     ]
     output = tmp_path / f"reports.{fmt}"
     AppendOnlyWriter(output, ["study_id", "has_prior_image", "flags"], fmt).write_rows(rows)
-    _write_summary(output, fmt)
+    write_summary(output, fmt)
     summary = json.loads(output.with_name(output.name + ".summary.json").read_text(encoding="utf-8"))
     assert "not a medical device" in summary.pop("notice")
     assert summary == {
@@ -265,7 +271,7 @@ def test_summary_counts_flags_only_where_no_prior_reached_the_model(tmp_path, fm
     }
     only_priors = tmp_path / f"priors.{fmt}"
     AppendOnlyWriter(only_priors, ["study_id", "has_prior_image", "flags"], fmt).write_rows(rows[2:3])
-    _write_summary(only_priors, fmt)
+    write_summary(only_priors, fmt)
     counts = json.loads(only_priors.with_name(only_priors.name + ".summary.json").read_text(encoding="utf-8"))
     assert counts["prior_comparison_without_prior_image"]["report_rate"] == 0.0  # no study without a prior
 
@@ -307,10 +313,10 @@ def test_unreadable_images_become_errors_naming_study_source_and_cause(tmp_path,
     assert isinstance(error, StudyError) and (error.study_id, error.source) == ("s1", "list.csv:2")
     assert error.reason.startswith(f"{tmp_path / 'bad.png'}: not a readable image")
 
-    def crashing_decoder(path):
+    def crashing_decoder(path, limits):
         raise RuntimeError("decoder crashed")
 
-    monkeypatch.setattr(generation, "load_xray_image", crashing_decoder)
+    monkeypatch.setattr(generation, "read_xray_image", crashing_decoder)
     error = generation.load_study_images(Study("s2", tmp_path / "good.png", source="list.csv:3"))
     assert error == StudyError("s2", "list.csv:3", "RuntimeError while reading images: decoder crashed")
 
@@ -326,6 +332,7 @@ def test_parser_defaults_types_and_choices(tmp_path):
         "inputs": ["a.png", "folder"], "model": "m", "output": Path("out.csv"), "format": None, "errors": None,
         "batch_size": 8, "device": "cpu", "dtype": None, "quantize": None, "num_beams": None, "max_new_tokens": None,
         "remove_prior_claims": False, "sections": None, "heatmaps": None, "no_progress": False,
+        "projections": None, "max_image_pixels": 40_000_000, "max_aspect_ratio": 4.0,
     }
     args = parser.parse_args(["a.png", "--model", "m", "--output", "o", "--format", "jsonl", "--errors", "e.log",
                               "--batch-size", "3", "--device", "auto", "--dtype", "bfloat16", "--quantize", "int8",
@@ -350,14 +357,21 @@ def test_help_names_the_tool_its_inputs_every_default_and_the_notice():
     text = " ".join(build_parser().format_help().split())
     assert text.startswith("usage: xray-report ")
     for phrase in ("Generate chest X-ray reports for image files, study folders (one study per sub-folder) or CSV "
-                   "study lists (study_id, frontal, optional lateral / prior / reference).",
-                   "image files (PNG/JPEG/DICOM), folders of studies, or CSV files", "saved model folder or hub id",
+                   "study lists (study_id, frontal, optional lateral / prior / reference / indication).",
+                   "Exit status: 0 done, 1 every study failed, 2 bad arguments or inputs, 3 the output cannot be "
+                   "written.",
+                   "image files (PNG, JPEG, TIFF, WebP, BMP, GIF, DICOM), folders of studies, or CSV files",
+                   "saved model folder or hub id",
+                   "IU X-ray's indiana_projections.csv: the view (Frontal / Lateral) of each image file",
+                   "largest image (width x height) read, checked before decoding (default 40000000)",
+                   "largest long side / short side of an image (default 4.0)",
                    "results file (.csv or .jsonl)", "output format (default: from the suffix)",
                    "errors file (default: <output>.errors.jsonl)", "studies per generate call (default 8)",
                    "cpu, cuda, cuda:N or auto (default cpu)",
                    "encoder/decoder precision (default float32 on the CPU, bfloat16 on a GPU)",
                    "int8: dynamically quantised decoder (CPU); with --dtype bfloat16 the fast CPU mode",
-                   "beam size (default: the model's, usually 1)", "new tokens (default: the model's)",
+                   "beam size (default: the model's, usually 1)",
+                   "new tokens (default: the model's; at most the decoder's positions less one)",
                    "remove sentences that claim a comparison with a prior study when no prior image was given (they "
                    "are always listed in the flags column)", "fitted section splitter JSON (default: the model folder's)",
                    "folder for per-sentence cross-attention overlays (PNG)", "no progress bar",

@@ -46,7 +46,8 @@ def test_an_impossible_recipe_is_refused_before_loading(marker_model_dir: Path, 
 def test_a_folder_without_a_model_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as caught:
         load_model_and_processor(tmp_path)
-    assert str(caught.value).startswith(f"{tmp_path}: could not load a report model and processor (")
+    assert str(caught.value) == (f"{tmp_path}: no config.json, so not a saved model folder "
+                                 "(model.save_pretrained writes one).")
 
 
 def test_auto_picks_cuda_when_it_is_available(monkeypatch) -> None:

@@ -30,11 +30,11 @@ def _study_csv(folder: Path, studies=STUDIES) -> Path:
 
 
 def _reports(path: Path) -> dict[str, str]:
-    from xray_report.inference.writer import read_rows
+    from xray_report.results import read_rows
 
     rows = read_rows(path)
     assert len(rows) == len({row["study_id"] for row in rows}), "a study was written twice"
-    return {row["study_id"]: row["report"] for row in rows}
+    return {row["study_id"]: row["generated"] for row in rows}
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 8])
@@ -93,7 +93,7 @@ def test_the_pipeline_refuses_several_reports_per_study(tmp_path: Path, marker_m
 
 
 def _error_rows(output: Path) -> list[dict]:
-    from xray_report.inference.writer import read_rows
+    from xray_report.results import read_rows
 
     return read_rows(output.with_name(output.name + ".errors.jsonl"))
 
@@ -136,7 +136,7 @@ def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
 ) -> None:
     from xray_report.inference import heatmaps
     from xray_report.inference.cli import main
-    from xray_report.inference.writer import read_rows
+    from xray_report.results import read_rows
 
     write_png(tmp_path / "p" / "frontal.png", seed=500, bright_spot=True)
     write_png(tmp_path / "p" / "prior.png", seed=501)
@@ -153,7 +153,7 @@ def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
     main([str(listing), "--model", str(marker_model_dir), "--output", str(output), "--heatmaps", str(tmp_path / "maps"),
           "--no-progress"])
     row = read_rows(output)[0]
-    assert row["report"] == MARKER_REPORT and row["has_prior_image"] is False
+    assert row["generated"] == MARKER_REPORT and row["has_prior_image"] is False
     assert any("prior image ignored" in note for note in row["notes"])
     assert {row["study_id"]: row["source"] for row in _error_rows(output)}["p"] == f"{listing}:2"
     assert [r.getMessage() for r in caplog.records if r.exc_info and r.exc_info[0] is OSError] == ["heatmaps failed"]
@@ -177,7 +177,7 @@ def test_device_resolution() -> None:
 def test_a_sections_file_given_on_the_command_line_splits_the_reports(tmp_path: Path, marker_model_dir: Path) -> None:
     from xray_report.evaluation.sections import SectionSplitter
     from xray_report.inference.cli import main
-    from xray_report.inference.writer import read_rows
+    from xray_report.results import read_rows
 
     # trained so that the marker sentence is Findings and "No acute abnormality." is Impression
     splitter = SectionSplitter.fit(["A bright spot is seen.", "The lungs are clear."] * 3, ["No acute abnormality."] * 6)
@@ -201,7 +201,7 @@ def test_one_generate_call_per_cli_batch_with_the_generation_options(
 
     from modeling import XrayReportModel
     from xray_report.inference.cli import main
-    from xray_report.inference.writer import read_rows
+    from xray_report.results import read_rows
 
     studies = STUDIES + [(f"x{index}", index % 2 == 0, False) for index in range(4)]  # 11 studies
     listing = _study_csv(tmp_path, studies)
@@ -237,7 +237,7 @@ def test_a_splitter_saved_in_the_model_folder_is_used_without_sections(tmp_path:
 
     from xray_report.evaluation.sections import SectionSplitter
     from xray_report.inference.cli import main
-    from xray_report.inference.writer import read_rows
+    from xray_report.results import read_rows
 
     model = shutil.copytree(marker_model_dir, tmp_path / "model")
     SectionSplitter.fit(["A bright spot is seen.", "The lungs are clear."] * 3, ["No acute abnormality."] * 6).save(model)

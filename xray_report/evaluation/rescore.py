@@ -5,8 +5,9 @@ Usage::
     python -m xray_report.evaluation.rescore predictions.jsonl --output metrics.json
     python -m xray_report.evaluation.rescore predictions.csv --output metrics.json --no-meteor --uncertain-as-positive
 
-The file (``.jsonl``: one JSON object a line; ``.csv``: a header row) must have the columns ``study_id``,
-``reference`` and ``generated``; other columns are ignored. Every row is scored: an empty ``generated`` report
+The file (``.jsonl``/``.json``: one JSON object a line; ``.csv``: a header row; read by `xray_report.results`, so
+the batch CLI's output is scored as it is written) must have the columns ``study_id``, ``reference`` and
+``generated``; other columns are ignored. Every row is scored: an empty ``generated`` report
 scores 0 (and is labelled, hence "No Finding" for CE) and is counted; an empty ``reference``, a missing column,
 a null value or a repeated ``study_id`` is an error naming the file and the row.
 
@@ -19,7 +20,6 @@ generated reports after the truth guard removed those sentences (for models run 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
@@ -43,6 +43,7 @@ from .nlg import (
     protocol_preparers,
 )
 from .truth_guard import guard_report, prior_comparison_stats
+from xray_report.results import infer_format, read_numbered_rows
 
 logger = logging.getLogger(__name__)
 
@@ -84,32 +85,6 @@ def _check_record(record: dict[str, object], path: Path, row: int) -> Prediction
     return Prediction(values["study_id"].strip(), values["reference"], values["generated"], row)
 
 
-def _read_jsonl(path: Path) -> list[Prediction]:
-    predictions = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PredictionsFileError(f"{path}, row {line_number}: invalid JSON ({err.msg})") from err
-            if not isinstance(record, dict):
-                raise PredictionsFileError(f"{path}, row {line_number}: expected a JSON object")
-            predictions.append(_check_record(record, path, line_number))
-    return predictions
-
-
-def _read_csv(path: Path) -> list[Prediction]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or ())]
-        if missing:
-            raise PredictionsFileError(f"{path}: missing column(s) {missing} in the header {reader.fieldnames}")
-        # csv line numbers: the header is line 1; reader.line_num handles quoted multi-line fields.
-        return [_check_record(dict(record), path, reader.line_num) for record in reader]
-
-
 def read_predictions(path: Path) -> list[Prediction]:
     """Read and validate a ``.jsonl`` or ``.csv`` predictions file.
 
@@ -117,13 +92,11 @@ def read_predictions(path: Path) -> list[Prediction]:
         PredictionsFileError: unknown extension, no rows, a missing column, a null or empty reference, a
             repeated study_id; the message names the file and the row.
     """
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        predictions = _read_jsonl(path)
-    elif suffix == ".csv":
-        predictions = _read_csv(path)
-    else:
-        raise PredictionsFileError(f"{path}: unsupported file type {suffix!r} (expected .jsonl or .csv)")
+    try:
+        rows = read_numbered_rows(path, infer_format(path))
+    except ValueError as error:  # an unknown suffix, a damaged line (named)
+        raise PredictionsFileError(str(error)) from error
+    predictions = [_check_record(row, path, line) for line, row in rows]
     if not predictions:
         raise PredictionsFileError(f"{path}: no rows to score")
     first_row: dict[str, int] = {}

@@ -5,7 +5,6 @@
 * :mod:`xray_report.inference.precision`: bf16 / fp16 / int8 inference recipes.
 * :mod:`xray_report.inference.structured`: Findings / Impression split, CheXpert labels, prior-comparison flags.
 * :mod:`xray_report.inference.heatmaps`: per-sentence cross-attention maps per view, PNG overlays.
-* :mod:`xray_report.inference.writer`: resumable append-only CSV / JSONL results.
 * ``xray-report`` / ``python -m xray_report.inference``: the batch CLI (:func:`xray_report.inference.cli.main`).
 """
 
@@ -22,7 +21,7 @@ _LAZY = {
     "study_heatmaps": "heatmaps",
     "StructuredReport": "structured",
     "structure_report": "structured", "Study": "studies", "StudyError": "studies", "StudyInputError": "studies",
-    "discover_studies": "studies", "AppendOnlyWriter": "writer", "completed_ids": "writer", "read_rows": "writer",
+    "discover_studies": "studies",
 }
 
 
@@ -34,21 +33,18 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "RESEARCH_NOTICE",
-    "AppendOnlyWriter",
     "SentenceHeatmap",
     "StructuredReport",
     "Study",
     "StudyError",
     "StudyHeatmaps",
     "StudyInputError",
-    "completed_ids",
     "apply_precision",
     "discover_studies",
     "generate_for_studies",
     "load_model_and_processor",
     "load_study_images",
     "overlay_heatmap",
-    "read_rows",
     "report_pipeline",
     "save_heatmaps",
     "structure_report",

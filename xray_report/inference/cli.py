@@ -2,51 +2,90 @@
 
 Example::
 
-    xray-report --model runs/iu_xray/final studies.csv --output reports.jsonl --batch-size 8 --heatmaps maps/
+    xray-report --model outputs/quickstart/model studies.csv --output reports.jsonl --batch-size 8 --heatmaps maps/
 
-Every output row: study_id, report, findings, impression, the 14 CheXpert labels of the generated report,
-flagged prior-comparison sentences, notes and seconds per study. Studies already in the output are skipped
-(resume); studies that fail go to the errors file (default ``<output>.errors.jsonl``) and the run goes on.
+Every output row: study_id, the generated report and its Findings / Impression, the input's reference report
+(when the CSV gave one), the image file used for each view, the 14 CheXpert labels of the generated report, flagged
+prior-comparison sentences, notes, the heatmap folder and seconds per study. The output goes to the scorer as it is
+(``python -m xray_report.evaluation.rescore reports.jsonl --output metrics.json``). Studies already in the output
+are skipped (resume); studies that fail go to the errors file (default ``<output>.errors.jsonl``) and the run goes
+on; ``<output>.summary.json`` records the model, the settings, the counts and the time.
+
+Exit status: 0 the run finished (every study is in the output or in the errors file with its reason), 1 every
+study failed, 2 bad arguments or inputs (nothing done), 3 the output cannot be written (not writable, a folder,
+damaged, or in use by another run). Each failure prints one line naming the file and the reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from .notice import RESEARCH_NOTICE
 from .precision import DTYPES, QUANTIZATIONS
 from .studies import Study, StudyError, StudyInputError, discover_studies
-from .writer import AppendOnlyWriter, completed_ids, infer_format, read_rows
 
 logger = logging.getLogger("xray_report")
 
-BASE_COLUMNS = ("study_id", "report", "findings", "impression")
-TAIL_COLUMNS = ("flags", "num_flags", "has_prior_image", "num_views", "notes", "section_method", "seconds_per_study")
+EXIT_OK, EXIT_ALL_FAILED, EXIT_BAD_ARGUMENTS, EXIT_OUTPUT_ERROR = 0, 1, 2, 3
+BASE_COLUMNS = ("study_id", "generated", "findings", "impression", "reference", "frontal_image", "lateral_image",
+                "prior_image")
+TAIL_COLUMNS = ("flags", "num_flags", "has_prior_image", "num_views", "notes", "heatmaps", "section_method",
+                "seconds_per_study")
 ERROR_COLUMNS = ("study_id", "source", "reason", "time")
+PACKAGE_NAME = "chest-xray-report-generator"
+
+
+class OutputError(Exception):
+    """The output (or errors / summary file) cannot be written; exit status 3."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run was asked to do: recorded in the summary, passed to the steps that need it."""
+
+    model: str
+    batch_size: int
+    device: str
+    dtype: str
+    quantize: str | None
+    num_beams: int | None
+    max_new_tokens: int | None
+    remove_prior_claims: bool
+    max_image_pixels: int
+    max_aspect_ratio: float
+    heatmaps: str | None
+    projections: str | None
 
 
 def output_columns() -> list[str]:
-    """The output columns: base fields, one column per CheXpert observation, then flags and timing."""
+    """The output columns: base fields, one column per CheXpert observation, then flags, notes and timing."""
     from xray_report.evaluation import OBSERVATIONS
 
     return [*BASE_COLUMNS, *OBSERVATIONS, *TAIL_COLUMNS]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from processing.image_loading import DEFAULT_IMAGE_LIMITS
+
     parser = argparse.ArgumentParser(
         prog="xray-report",
         description="Generate chest X-ray reports for image files, study folders (one study per sub-folder) "
-        "or CSV study lists (study_id, frontal, optional lateral / prior / reference).",
+        "or CSV study lists (study_id, frontal, optional lateral / prior / reference / indication). "
+        "Exit status: 0 done, 1 every study failed, 2 bad arguments or inputs, 3 the output cannot be written.",
         epilog=RESEARCH_NOTICE,
     )
-    parser.add_argument("inputs", nargs="+", help="image files (PNG/JPEG/DICOM), folders of studies, or CSV files")
+    parser.add_argument("inputs", nargs="+",
+                        help="image files (PNG, JPEG, TIFF, WebP, BMP, GIF, DICOM), folders of studies, or CSV files")
     parser.add_argument("--model", required=True, help="saved model folder or hub id")
     parser.add_argument("--output", "-o", required=True, type=Path, help="results file (.csv or .jsonl)")
     parser.add_argument("--format", choices=("csv", "jsonl"), help="output format (default: from the suffix)")
@@ -58,12 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
                         help="int8: dynamically quantised decoder (CPU); with --dtype bfloat16 the fast CPU mode")
     parser.add_argument("--num-beams", type=int, default=None, help="beam size (default: the model's, usually 1)")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="new tokens (default: the model's)")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="new tokens (default: the model's; at most the decoder's positions less one)")
     parser.add_argument(
         "--remove-prior-claims", action="store_true",
         help="remove sentences that claim a comparison with a prior study when no prior image was given "
         "(they are always listed in the flags column)",
     )
+    parser.add_argument("--projections", type=Path,
+                        help="IU X-ray's indiana_projections.csv: the view (Frontal / Lateral) of each image file")
+    parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_IMAGE_LIMITS.max_pixels,
+                        help="largest image (width x height) read, checked before decoding (default %(default)s)")
+    parser.add_argument("--max-aspect-ratio", type=float, default=DEFAULT_IMAGE_LIMITS.max_aspect_ratio,
+                        help="largest long side / short side of an image (default %(default)s)")
     parser.add_argument("--sections", type=Path, help="fitted section splitter JSON (default: the model folder's)")
     parser.add_argument("--heatmaps", type=Path, help="folder for per-sentence cross-attention overlays (PNG)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -71,146 +117,211 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console-script entry point; returns the exit status (0 done, 1 every study failed, 2 bad arguments / inputs)."""
+    """Console-script entry point; returns the exit status (see the module docstring)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return run(args)
     except (StudyInputError, ValueError) as error:
         logger.error("%s", error)
-        return 2
+        return EXIT_BAD_ARGUMENTS
+    except OutputError as error:
+        logger.error("output: %s", error)
+        return EXIT_OUTPUT_ERROR
 
 
 def run(args: argparse.Namespace) -> int:
     """Discovers studies, skips finished ones, generates the rest batch by batch and appends the rows."""
-    from .generation import load_model_and_processor, report_pipeline, resolve_device
+    from processing.image_loading import ImageLimits
     from xray_report.evaluation.sections import SectionSplitter
+    from xray_report.results import ResultFileError, infer_format
 
+    from .generation import check_generation_length, load_model_and_processor, report_pipeline, resolve_device
+
+    started = time.perf_counter()
     check_arguments(args)
+    limits = ImageLimits(args.max_image_pixels, args.max_aspect_ratio)
     device = resolve_device(args.device)
-    dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
+    settings = run_settings(args, device.type)
     fmt = infer_format(args.output, args.format)
     errors_path = args.errors or args.output.with_name(args.output.name + ".errors.jsonl")
+    check_output_paths(args.output, errors_path, args.inputs)
     logger.warning(RESEARCH_NOTICE)
 
-    studies, discovery_errors = discover_studies(args.inputs)
-    done = completed_ids(args.output, fmt)
-    todo = [study for study in studies if study.study_id not in done]
-    logger.info(
-        "%d studies found, %d already in %s, %d to do, %d input errors",
-        len(studies), len(studies) - len(todo), args.output, len(todo), len(discovery_errors),
-    )
-    writer = AppendOnlyWriter(args.output, output_columns(), fmt)
-    error_writer = ErrorLog(errors_path)
-    error_writer.write(error for error in discovery_errors if error.study_id not in done)
+    studies, discovery_errors = discover_studies(args.inputs, projections=args.projections)
+    with _Outputs(args.output, fmt, errors_path) as (writer, error_log):
+        try:
+            done = {str(row["study_id"]) for row in _read_output(args.output, fmt)}
+        except ResultFileError as error:
+            raise OutputError(f"{error} The output is left as it is: repair or move it, then rerun.") from error
+        todo = [study for study in studies if study.study_id not in done]
+        logger.info("%d studies found, %d already in %s, %d to do, %d input errors",
+                    len(studies), len(studies) - len(todo), args.output, len(todo), len(discovery_errors))
+        error_log.write(error for error in discovery_errors if error.study_id not in done)
 
-    model, processor = load_model_and_processor(args.model, str(device), dtype=dtype, quantize=args.quantize)
-    pipe = report_pipeline(model, processor)
-    splitter = SectionSplitter.load(args.sections) if args.sections else SectionSplitter.for_model(_local(args.model))
-    logger.info("sections: %s splitter; precision %s%s", splitter.method, dtype,
-                f" + {args.quantize} decoder" if args.quantize else "")
-    generation = _generation_kwargs(args)
+        model, processor = load_model_and_processor(args.model, str(device), dtype=settings.dtype,
+                                                    quantize=args.quantize)
+        check_generation_length(model, args.max_new_tokens)
+        pipe = report_pipeline(model, processor)
+        splitter = SectionSplitter.load(args.sections) if args.sections else SectionSplitter.for_model(_local(args.model))
+        logger.info("sections: %s splitter; precision %s%s", splitter.method, settings.dtype,
+                    f" + {args.quantize} decoder" if args.quantize else "")
 
-    written = failed = 0
-    for batch in _progress(list(_batches(todo, args.batch_size)), total_studies=len(todo), disabled=args.no_progress):
-        rows, errors = process_batch(pipe, batch, splitter, generation, args)
-        written += writer.write_rows(rows)
-        failed += len(errors)
-        error_writer.write(errors)
-    _write_summary(args.output, fmt)
+        written = failed = 0
+        batches = list(_batches(todo, args.batch_size))
+        for batch in _progress(batches, total_studies=len(todo), disabled=args.no_progress):
+            rows, errors = process_batch(pipe, batch, splitter, settings, limits)
+            written += writer.write_rows(rows)
+            failed += len(errors)
+            error_log.write(errors)
+        counts = {"studies_found": len(studies), "resumed": len(studies) - len(todo), "written": written,
+                  "failed": failed, "input_errors": len(discovery_errors),
+                  "seconds": round(time.perf_counter() - started, 2)}
+        write_summary(args.output, fmt, {"cli_version": _cli_version(), "model": describe_model(settings.model),
+                                         "settings": asdict(settings), "this_run": counts})
     failures = failed + len(discovery_errors)
     logger.info("%d reports written to %s, %d failures in %s", written, args.output, failures, errors_path)
     logger.warning(RESEARCH_NOTICE)
     if written == 0 and failures > 0 and not done:
         logger.error("every study failed: see %s", errors_path)
-        return 1
-    return 0
+        return EXIT_ALL_FAILED
+    return EXIT_OK
 
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Refuses impossible settings before anything is loaded (exit status 2, the reason named)."""
-    for name in ("batch_size", "num_beams", "max_new_tokens"):
+    for name in ("batch_size", "num_beams", "max_new_tokens", "max_image_pixels"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+    if args.max_aspect_ratio < 1:
+        raise ValueError(f"--max-aspect-ratio must be at least 1, got {args.max_aspect_ratio}.")
     if args.quantize and args.device not in ("cpu", "auto"):
         raise ValueError(f"--quantize {args.quantize} is a CPU recipe; on --device {args.device} use --dtype instead.")
+    if args.projections is not None and not args.projections.is_file():
+        raise ValueError(f"--projections {args.projections}: no such file.")
+
+
+def run_settings(args: argparse.Namespace, device_type: str) -> RunSettings:
+    """The settings of a run on a device of `device_type` (``cpu``, ``cuda``): what each step gets."""
+    return RunSettings(
+        model=str(args.model), batch_size=args.batch_size, device=args.device,
+        dtype=args.dtype or ("bfloat16" if device_type == "cuda" else "float32"), quantize=args.quantize,
+        num_beams=args.num_beams,
+        max_new_tokens=args.max_new_tokens, remove_prior_claims=args.remove_prior_claims,
+        max_image_pixels=args.max_image_pixels, max_aspect_ratio=args.max_aspect_ratio,
+        heatmaps=str(args.heatmaps) if args.heatmaps else None,
+        projections=str(args.projections) if args.projections else None,
+    )
+
+
+def check_output_paths(output: Path, errors: Path, inputs: Sequence[str | Path]) -> None:
+    """The output and errors files must be files this run may write, and not one of its inputs.
+
+    Raises:
+        ValueError: the output or errors file is one of the inputs (exit status 2).
+        OutputError: a path is a folder, or its parent is not a folder (exit status 3).
+    """
+    given = {Path(item).resolve() for item in inputs}
+    for label, path in (("--output", output), ("--errors", errors)):
+        if path.resolve() in given:
+            raise ValueError(f"{label} {path} is one of the inputs; choose another file.")
+        if path.is_dir():
+            raise OutputError(f"{path} is a folder; {label} must be a file.")
+        parent = next((p for p in path.resolve().parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise OutputError(f"{path}: {parent} is not a folder.")
+    if output.resolve() == errors.resolve():
+        raise ValueError(f"--errors {errors} is the output file; choose another file.")
 
 
 def process_batch(
-    pipe: Any,
-    batch: Sequence[Study],
-    splitter: Any,
-    generation: dict[str, Any],
-    args: argparse.Namespace,
+    pipe: Any, batch: Sequence[Study], splitter: Any, settings: RunSettings, limits: Any = None
 ) -> tuple[list[dict[str, Any]], list[StudyError]]:
     """Loads (each image once), generates (one `generate` call), structures and optionally grounds a batch.
 
     A study whose images cannot be read becomes an error and the others go on; a failure of the generate call
     itself becomes an error for every study of the batch.
     """
+    from processing.image_loading import DEFAULT_IMAGE_LIMITS
+
     from .generation import generate_for_studies, load_study_images
     from .structured import structure_report
 
     started = time.perf_counter()
     loaded, errors = [], []
     for study in batch:
-        result = load_study_images(study)
+        result = load_study_images(study, limits or DEFAULT_IMAGE_LIMITS)
         (errors if isinstance(result, StudyError) else loaded).append(result)
     if not loaded:
         return [], errors
-    heatmaps = args.heatmaps is not None
     try:
-        outputs = generate_for_studies(pipe, loaded, batch_size=len(loaded), heatmaps=heatmaps, **generation)
+        outputs = generate_for_studies(pipe, loaded, batch_size=len(loaded), heatmaps=settings.heatmaps is not None,
+                                       **_generation_kwargs(settings))
     except Exception as error:  # a failure of the whole batch: record every study, keep going
         logger.exception("batch failed")
         return [], errors + [StudyError(s.study.study_id, s.study.source, f"generation failed: {error}") for s in loaded]
     seconds = (time.perf_counter() - started) / len(loaded)
     rows = []
     for item, output in zip(loaded, outputs):
-        if heatmaps:
-            errors += _save_study_heatmaps(item.study, output, args.heatmaps)
-        structured = structure_report(output["generated_text"], output["has_prior"], args.remove_prior_claims, splitter)
-        notes = list(output["notes"])
-        if not output["finished"]:
-            notes.append(f"report cut at the token limit ({output['num_tokens']} tokens) before it ended")
-        rows.append(
-            {
-                "study_id": item.study.study_id,
-                "report": structured.report,
-                "findings": structured.findings,
-                "impression": structured.impression,
-                **structured.labels,
-                "flags": structured.flags,
-                "num_flags": len(structured.flags),
-                "has_prior_image": output["has_prior"],
-                "num_views": sum(output["views"]),
-                "notes": notes,
-                "section_method": structured.section_method,
-                "seconds_per_study": round(seconds, 4),
-            }
-        )
+        heatmap_folder = ""
+        if settings.heatmaps is not None:
+            heatmap_folder, heatmap_errors = _save_study_heatmaps(item, output, pipe.processor,
+                                                                  Path(settings.heatmaps))
+            errors += heatmap_errors
+        structured = structure_report(output["generated_text"], output["has_prior"], settings.remove_prior_claims,
+                                      splitter)
+        rows.append(_row(item.study, output, structured, heatmap_folder, seconds))
     return rows, errors
 
 
-def _save_study_heatmaps(study: Study, output: dict[str, Any], folder: Path) -> list[StudyError]:
-    """Heatmap PNGs of one study; a failure is recorded without losing its report."""
+def _row(study: Study, output: dict[str, Any], structured: Any, heatmap_folder: str, seconds: float) -> dict[str, Any]:
+    notes = list(output["notes"])
+    if study.indication:
+        notes.append("indication given but not used: this model was trained without clinical context")
+    if not output["finished"]:
+        notes.append(f"report cut at the token limit ({output['num_tokens']} tokens) before it ended")
+    return {
+        "study_id": study.study_id,
+        "generated": structured.report,
+        "findings": structured.findings,
+        "impression": structured.impression,
+        "reference": study.reference,
+        "frontal_image": str(study.frontal),
+        "lateral_image": str(study.lateral) if study.lateral else None,
+        "prior_image": str(study.prior) if study.prior else None,
+        **structured.labels,
+        "flags": structured.flags,
+        "num_flags": len(structured.flags),
+        "has_prior_image": output["has_prior"],
+        "num_views": sum(output["views"]),
+        "notes": notes,
+        "heatmaps": heatmap_folder,
+        "section_method": structured.section_method,
+        "seconds_per_study": round(seconds, 4),
+    }
+
+
+def _save_study_heatmaps(item: Any, output: dict[str, Any], processor: Any, folder: Path) -> tuple[str, list[StudyError]]:
+    """Heatmap PNGs of one loaded study, drawn on its own images (their folder); a failure is recorded without
+    losing its report."""
     from .heatmaps import save_heatmaps, study_heatmaps
 
+    study = item.study
     try:
-        save_heatmaps(study_heatmaps(output), folder, study.study_id)
+        maps = study_heatmaps(output, views=item.views, processor=processor)
+        return str(save_heatmaps(maps, folder, study.study_id)), []
     except Exception as error:
         logger.exception("heatmaps failed")
-        return [StudyError(study.study_id, study.source, f"heatmaps failed (report kept): {error}")]
-    return []
+        return "", [StudyError(study.study_id, study.source, f"heatmaps failed (report kept): {error}")]
 
 
-def _generation_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+def _generation_kwargs(settings: RunSettings) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
-    if args.num_beams is not None:
-        kwargs["num_beams"] = args.num_beams
-    if args.max_new_tokens is not None:
-        kwargs["max_new_tokens"] = args.max_new_tokens
+    if settings.num_beams is not None:
+        kwargs["num_beams"] = settings.num_beams
+    if settings.max_new_tokens is not None:
+        kwargs["max_new_tokens"] = settings.max_new_tokens
     return kwargs
 
 
@@ -228,40 +339,91 @@ def _progress(batches: list[list[Study]], total_studies: int, disabled: bool) ->
             bar.update(len(batch))
 
 
+class _Outputs:
+    """The output writer and the error log, both locked for the run; any failure to open or write them (a file
+    system error, another run holding them, a damaged or foreign file) leaves as an `OutputError`."""
+
+    def __init__(self, output: Path, fmt: str, errors: Path) -> None:
+        self.output, self.fmt, self.errors = output, fmt, errors
+
+    def __enter__(self) -> tuple[Any, ErrorLog]:
+        from xray_report.results import AppendOnlyWriter, ResultFileError
+
+        try:
+            self.writer = AppendOnlyWriter(self.output, output_columns(), self.fmt)
+        except (ResultFileError, OSError) as error:
+            raise OutputError(str(error)) from error
+        try:
+            self.error_log = ErrorLog(self.errors)
+        except (ResultFileError, OSError) as error:
+            self.writer.close()
+            raise OutputError(str(error)) from error
+        return self.writer, self.error_log
+
+    def __exit__(self, exc_type: Any, error: Any, traceback: Any) -> None:
+        self.error_log.close()
+        self.writer.close()
+        if isinstance(error, OSError):  # a write failed (disk full, file system gone read-only)
+            raise OutputError(f"{getattr(error, 'filename', None) or self.output}: {error}") from error
+
+
+def _read_output(output: Path, fmt: str) -> list[dict[str, Any]]:
+    from xray_report.results import read_rows
+
+    return read_rows(output, fmt)
+
+
 class ErrorLog:
-    """The errors file (JSONL): one row per failed study and reason. A rerun that fails the same study for the
-    same reason adds no second row."""
+    """The errors file (JSONL): one row per failed study, source and reason. A rerun that fails the same study from
+    the same source for the same reason adds no second row.
+
+    A damaged line in an existing errors file is logged with its file and line and the run goes on (the file is a
+    log, not a result: the rows already in it are then not used to skip repeats).
+    """
 
     def __init__(self, path: Path) -> None:
+        from xray_report.results import AppendOnlyWriter, ResultFileError, read_rows
+
         self.writer = AppendOnlyWriter(path, ERROR_COLUMNS, "jsonl")
-        self.seen = {(str(row["study_id"]), row["reason"]) for row in read_rows(path, "jsonl")}
+        try:
+            rows = read_rows(path, "jsonl")
+        except ResultFileError as error:
+            logger.warning("%s Its earlier rows are not used to skip repeated errors.", error)
+            rows = []
+        self.seen = {(str(row.get("study_id")), row.get("source"), row.get("reason")) for row in rows}
 
     def write(self, errors: Iterable[StudyError]) -> int:
         rows = []
         for error in errors:
-            key = (error.study_id, error.reason)
+            key = (error.study_id, error.source, error.reason)
             if key not in self.seen:
                 self.seen.add(key)
                 rows.append({"study_id": error.study_id, "source": error.source, "reason": error.reason,
                              "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return self.writer.write_rows(rows)
 
+    def close(self) -> None:
+        self.writer.close()
 
-def _write_summary(output: Path, fmt: str) -> None:
-    """`<output>.summary.json`: counts and truth-guard rates over every row of the output (resumed rows too).
+
+def write_summary(output: Path, fmt: str, run_facts: Mapping[str, Any] | None = None) -> Path:
+    """`<output>.summary.json`: the notice, `run_facts` (the CLI writes its version, the model: folder, weights'
+    SHA-256, provenance; the settings; this run's counts and seconds), and truth-guard rates over every row of the
+    output (resumed rows too).
 
     The rates count the flagged sentences recorded in the ``flags`` column, so they hold whether or not the
     sentences were removed from the report.
     """
     from collections import Counter
 
-    rows = read_rows(output, fmt)
+    rows = _read_output(output, fmt)
     no_prior = [row for row in rows if str(row.get("has_prior_image")).lower() not in ("true", "1")]
     flags = [_as_list(row.get("flags")) for row in no_prior]
     by_label = Counter(flag.get("label", "?") for row_flags in flags for flag in row_flags)
     flagged_reports = sum(bool(row_flags) for row_flags in flags)
     summary = {
         "notice": RESEARCH_NOTICE,
+        **(run_facts or {}),
         "num_reports": len(rows),
         "num_reports_with_prior_image": len(rows) - len(no_prior),
         "prior_comparison_without_prior_image": {
@@ -272,7 +434,38 @@ def _write_summary(output: Path, fmt: str) -> None:
             "by_label": dict(by_label.most_common()),
         },
     }
-    output.with_name(output.name + ".summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    path = output.with_name(output.name + ".summary.json")
+    path.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8", errors="backslashreplace")
+    return path
+
+
+def describe_model(model: str) -> dict[str, Any]:
+    """The model as the summary records it: where it was loaded from, its weights' SHA-256 (a local folder) and
+    its provenance lines (from the folder's training record)."""
+    from xray_report.training.record import provenance_lines, read_training_record
+
+    folder = _local(model)
+    if folder is None:
+        return {"name": model, "weights_sha256": None, "provenance": provenance_lines(None)}
+    weights = sorted(folder.glob("model*.safetensors"))
+    digest = hashlib.sha256()
+    for path in weights:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(2**20), b""):
+                digest.update(block)
+    try:
+        provenance = provenance_lines(read_training_record(folder))
+    except ValueError as error:
+        provenance = [f"training record unreadable: {error}"]
+    return {"name": str(folder.resolve()), "weights_sha256": digest.hexdigest() if weights else None,
+            "provenance": provenance}
+
+
+def _cli_version() -> str:
+    try:
+        return version(PACKAGE_NAME)
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree that is not installed
+        return "not installed"
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:
@@ -290,4 +483,22 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-__all__ = ["ErrorLog", "build_parser", "check_arguments", "main", "output_columns", "process_batch", "run"]
+__all__ = [
+    "EXIT_ALL_FAILED",
+    "EXIT_BAD_ARGUMENTS",
+    "EXIT_OK",
+    "EXIT_OUTPUT_ERROR",
+    "ErrorLog",
+    "OutputError",
+    "RunSettings",
+    "build_parser",
+    "check_arguments",
+    "check_output_paths",
+    "describe_model",
+    "main",
+    "output_columns",
+    "process_batch",
+    "run",
+    "run_settings",
+    "write_summary",
+]

@@ -7,10 +7,12 @@ the loaded images to `generate_for_studies`, which calls the model's `XrayReport
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,13 +20,17 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from modeling.pipeline_xray_report import XrayReportPipeline
-from processing import XrayImageError, load_xray_image  # importing processing registers it with AutoProcessor
+from processing import XrayImageError  # importing processing registers it with AutoProcessor
+from processing.image_loading import DEFAULT_IMAGE_LIMITS, ImageLimits, read_xray_image
 
 from .notice import RESEARCH_NOTICE
 from .precision import apply_precision, check_precision
 from .studies import Study, StudyError
 
 logger = logging.getLogger(__name__)
+
+MODEL_JSON_FILES = ("config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
+                    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 @dataclass
@@ -58,13 +64,82 @@ def load_model_and_processor(
     """
     resolved = resolve_device(device)
     check_precision(dtype, quantize)  # before the (slow) load
+    if Path(name_or_path).is_dir():
+        check_model_folder(Path(name_or_path))
     try:
         model = AutoModelForImageTextToText.from_pretrained(name_or_path)
         processor = AutoProcessor.from_pretrained(name_or_path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{name_or_path}: could not load a report model and processor ({error}).") from error
+    except Exception as error:  # transformers, safetensors and tokenizers raise many types for a damaged folder
+        raise ValueError(f"{name_or_path}: could not load a report model and processor "
+                         f"({type(error).__name__}: {error}).") from error
     model = apply_precision(model.to(resolved).eval(), dtype=dtype, quantize=quantize)
     return model, processor
+
+
+def check_model_folder(folder: Path) -> None:
+    """Names the first damaged file of a saved model folder before transformers reads it.
+
+    Checked: the JSON files parse; `model.safetensors` (or each shard of a sharded save) holds the bytes its header
+    declares.
+
+    Raises:
+        ValueError: naming the file and the reason (missing, not JSON, truncated, not safetensors).
+    """
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"{folder}: no config.json, so not a saved model folder (model.save_pretrained writes one).")
+    for name in MODEL_JSON_FILES:
+        path = folder / name
+        if path.is_file():
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise ValueError(f"{path}: not valid JSON ({error}); the model folder is damaged.") from error
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
+    else:
+        shards = ["model.safetensors"]
+    for shard in shards:
+        check_safetensors_file(folder / shard)
+
+
+def check_safetensors_file(path: Path) -> None:
+    """Raises `ValueError` naming `path` when it is missing, not safetensors, or shorter than its header declares."""
+    if not path.is_file():
+        raise ValueError(f"{path}: missing; the model folder has no weights (save it again with save_pretrained).")
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as handle:
+            header_length = int.from_bytes(handle.read(8), "little")
+            if size < 8 or header_length > size - 8:
+                raise ValueError("header longer than the file")
+            header = json.loads(handle.read(header_length))
+        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        raise ValueError(f"{path}: not a safetensors file ({error}).") from error
+    expected = 8 + header_length + end
+    if size < expected:
+        raise ValueError(f"{path}: truncated ({size:,} of {expected:,} bytes); copy or save the model again.")
+
+
+def check_generation_length(model: Any, max_new_tokens: int | None) -> None:
+    """Refuses a token budget the decoder has no positions for, before any study runs.
+
+    Args:
+        max_new_tokens: asked for on the command line; None checks the model's own generation config.
+
+    Raises:
+        ValueError: naming the budget and the decoder's positions.
+    """
+    decoder = model.config.decoder
+    positions = getattr(decoder, "n_positions", None) or getattr(decoder, "max_position_embeddings", None)
+    budget = max_new_tokens if max_new_tokens is not None else model.generation_config.max_new_tokens
+    if positions is None or budget is None:
+        return
+    room = positions - 1  # the decoder start token takes the first position
+    if budget > room:
+        source = "--max-new-tokens" if max_new_tokens is not None else "the model's generation config max_new_tokens"
+        raise ValueError(f"{source} {budget}: the decoder has {positions} positions, so at most {room} new tokens.")
 
 
 def report_pipeline(model: Any, processor: Any) -> XrayReportPipeline:
@@ -85,17 +160,20 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def load_study_images(study: Study) -> LoadedStudy | StudyError:
-    """Reads a study's images once; any unreadable file becomes a `StudyError` naming the file and the reason."""
+def load_study_images(study: Study, limits: ImageLimits = DEFAULT_IMAGE_LIMITS) -> LoadedStudy | StudyError:
+    """Reads a study's images once within `limits`; any unreadable file becomes a `StudyError` naming the file and
+    the reason. The loaded study's notes are the study's own, then what reading its images did (an EXIF rotation)."""
     try:
-        frontal = load_xray_image(study.frontal)
-        lateral = load_xray_image(study.lateral) if study.lateral is not None else None
-        prior = load_xray_image(study.prior) if study.prior is not None else None
+        frontal, lateral, prior = (read_xray_image(path, limits) if path is not None else None
+                                   for path in (study.frontal, study.lateral, study.prior))
     except XrayImageError as error:
         return StudyError(study.study_id, study.source, str(error))
     except Exception as error:  # a decoder bug or an exotic file must not stop the other studies
         return StudyError(study.study_id, study.source, f"{type(error).__name__} while reading images: {error}")
-    return LoadedStudy(study, [frontal, lateral], prior)
+    read = [image for image in (frontal, lateral, prior) if image is not None]
+    notes = [*study.notes, *(note for image in read for note in image.notes)]
+    return LoadedStudy(study, [frontal.image, lateral.image if lateral else None], prior.image if prior else None,
+                       notes)
 
 
 def generate_for_studies(
@@ -124,6 +202,9 @@ def generate_for_studies(
 __all__ = [
     "RESEARCH_NOTICE",
     "LoadedStudy",
+    "check_generation_length",
+    "check_model_folder",
+    "check_safetensors_file",
     "generate_for_studies",
     "load_model_and_processor",
     "load_study_images",

@@ -1,35 +1,64 @@
 """Finding the studies to report on: image files, folders of studies, or a CSV listing them.
 
-Input rules (see docs/usage.md):
+Input rules (see docs/usage.md, "Inputs"):
 
-- An image file (``.png``, ``.jpg``, ``.jpeg``, ``.dcm``, ``.dicom``) is one frontal-only study; its id is the
-  file name without its suffix.
-- A folder: every sub-folder holding images is one study (id = the sub-folder name); every image directly inside
-  the folder is a frontal-only study of its own. Inside a study folder, views are assigned by file name:
-  a name containing ``lateral``/``lat`` is the lateral view, ``prior``/``previous`` the prior study's frontal,
-  ``frontal``/``pa``/``ap`` the frontal view; the remaining images fill frontal then lateral in sorted order
-  (``0.png`` frontal, ``1.png`` lateral, as in the R2Gen layout). More images than slots is an error for that study.
-- A CSV file (``.csv``) with a header: ``study_id`` (or ``id``), ``frontal`` (or ``image``), optional ``lateral``,
-  ``prior`` and ``reference`` (or ``report``: a reference report, shown next to the generated one by the demo).
-  Relative paths are resolved against the CSV's folder.
+- Image files: PNG, JPEG, TIFF, WebP, BMP, GIF and DICOM (``.dcm``/``.dicom``, or any file whose bytes start with the
+  DICOM preamble). Loose images (files given on the command line, and the images directly inside a given folder)
+  are grouped into studies: DICOM files by their ``StudyInstanceUID`` (the study id), IU X-ray files by the uid in
+  their name (``1000_IM-0003-1001.dcm.png``, ``CXR7_IM-2263-1001.png``; the study id is the uid, as the dataset
+  builder has it); any other file is a study of its own, named by the file without its suffixes.
+- A folder: every sub-folder holding images is one study (id = the sub-folder name); every file in it is either
+  used or named in the study's notes.
+- The views of a study's images, first rule that knows: DICOM ``ViewPosition`` (PA/AP frontal; LL/LAT/RL/RLD/LLD
+  lateral); the IU X-ray projections table (``--projections indiana_projections.csv``); the file name (``prior``/
+  ``previous`` the prior study's frontal, ``lateral``/``lat``/``ll`` the lateral, ``frontal``/``pa``/``ap`` the
+  frontal). Images whose view is not known fill frontal, then lateral, in natural name order (``0.png`` frontal,
+  ``1.png`` lateral, as in the R2Gen layout), with a note in the study's row. Several images of one view: the first
+  in natural name order is used (the dataset builder's rule) and the others are named in the notes.
+- A CSV file (``.csv``) with a header. Column names are matched ignoring case, spaces and hyphens, with the aliases
+  of `CSV_COLUMNS`: ``study_id`` and ``frontal`` are required; ``lateral``, ``prior``, ``reference`` (a reference
+  report, carried into the output for scoring) and ``indication`` are optional. A column of no known name is an
+  error for the whole file (exit status 2), as is a name given twice. Relative paths are resolved against the CSV's
+  folder.
 
-A study that cannot be used (no frontal image, a duplicate id, an empty study folder) becomes a
-[`StudyError`] with the reason; discovery goes on. Unreadable image files are found later, when the
-images are loaded (see `xray_report.inference.generation`), and are reported the same way.
+A study that cannot be used (no frontal image, a duplicate id, a row with more or fewer fields than the header,
+a cell that is not UTF-8, a file name that is not UTF-8, an unreadable folder entry) becomes a [`StudyError`] with
+the file (and line) and the reason; discovery goes on. Unreadable image files are found when the images are loaded
+(see `xray_report.inference.generation`) and are reported the same way.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import os
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import stat
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
-CSV_ID_COLUMNS = ("study_id", "id", "study")
-CSV_FRONTAL_COLUMNS = ("frontal", "image", "frontal_path")
-CSV_REFERENCE_COLUMNS = ("reference", "report")
+from dataset_builder.images import natural_key
+from dataset_builder.iu_kaggle import read_projections
+from dataset_builder.iu_openi import canonical_image_key
+from processing.image_loading import XrayImageError, is_dicom_file, read_dicom_header
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".dcm", ".dicom")
+VIEW_SLOTS = ("frontal", "lateral", "prior")
+# field -> accepted column names, compared after `normalise_column_name`
+CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "study_id": ("study_id", "id", "study", "uid"),
+    "frontal": ("frontal", "frontal_path", "frontal_image", "image", "image_path", "path"),
+    "lateral": ("lateral", "lateral_path", "lateral_image"),
+    "prior": ("prior", "prior_path", "prior_frontal", "previous", "previous_frontal", "previous_path"),
+    "reference": ("reference", "reference_report", "report"),
+    "indication": ("indication", "clinical_indication"),
+}
+REQUIRED_CSV_FIELDS = ("study_id", "frontal")
+# DICOM ViewPosition (0018,5101) values
+FRONTAL_VIEW_POSITIONS = frozenset({"PA", "AP"})
+LATERAL_VIEW_POSITIONS = frozenset({"LL", "LAT", "LATERAL", "RL", "RLD", "LLD"})
 
 _LATERAL_NAME = re.compile(r"(?:^|[^a-z])(?:lateral|lat|ll|rl)(?:$|[^a-z])")
 _PRIOR_NAME = re.compile(r"(?:^|[^a-z])(?:prior|previous|prev)(?:$|[^a-z])")
@@ -45,8 +74,10 @@ class Study:
         frontal: the frontal view (required).
         lateral: the lateral view, if any.
         prior: the frontal image of a prior study, if any (used only by models built with a temporal pooler).
-        reference: a reference report for side-by-side display, if the CSV gave one.
+        reference: a reference report, if the CSV gave one (written to the output row, shown by the demo).
+        indication: the reason for the examination, if the CSV gave one.
         source: where the study was found (file, folder or ``CSV:line``), for messages.
+        notes: what a reader of the study's row should know about how its files were used.
     """
 
     study_id: str
@@ -54,7 +85,9 @@ class Study:
     lateral: Path | None = None
     prior: Path | None = None
     reference: str | None = None
+    indication: str | None = None
     source: str = ""
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,136 +103,359 @@ class StudyInputError(ValueError):
     """An input as a whole is unusable (missing path, CSV without the required columns); names the input."""
 
 
-def discover_studies(inputs: Sequence[str | Path]) -> tuple[list[Study], list[StudyError]]:
+@dataclass
+class _Image:
+    """A candidate image of a study, with the view its metadata or name gives (None: not known)."""
+
+    path: Path
+    view: str | None
+    known_by: str = ""
+
+
+@dataclass
+class _Discovery:
+    studies: list[Study] = field(default_factory=list)
+    errors: list[StudyError] = field(default_factory=list)
+
+    def add(self, found: Study | StudyError) -> None:
+        (self.studies if isinstance(found, Study) else self.errors).append(found)
+
+
+def discover_studies(
+    inputs: Sequence[str | Path], projections: str | Path | None = None
+) -> tuple[list[Study], list[StudyError]]:
     """Turns image files, study folders and CSV files into studies, in input order.
+
+    Args:
+        projections: IU X-ray's ``indiana_projections.csv`` (uid, filename, projection), for the views of IU X-ray
+            image files.
 
     Returns:
         The usable studies and the per-study errors. Study ids are unique: a repeated id is an error for every
         occurrence after the first.
 
     Raises:
-        StudyInputError: for an input path that does not exist, or a CSV without an id or frontal column.
+        StudyInputError: for an input path that does not exist or is not a file or folder, a CSV with an unknown,
+            repeated or missing required column, or an unreadable projections table.
     """
-    studies: list[Study] = []
-    errors: list[StudyError] = []
-    seen: set[str] = set()
+    views_by_name = _projection_views(Path(projections)) if projections else {}
+    found = _Discovery()
+    loose: list[Path] = []
     for item in inputs:
         path = Path(item)
         if not path.exists():
-            raise StudyInputError(f"{path}: no such file or folder.")
-        found, found_errors = _discover_one(path)
-        errors.extend(found_errors)
-        for study in found:
-            if study.study_id in seen:
-                errors.append(StudyError(study.study_id, study.source, "duplicate study id (first occurrence kept)"))
-                continue
-            seen.add(study.study_id)
-            studies.append(study)
-    return studies, errors
-
-
-def _discover_one(path: Path) -> tuple[list[Study], list[StudyError]]:
-    if path.is_dir():
-        return studies_from_folder(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return studies_from_csv(path)
-    if suffix in IMAGE_SUFFIXES:
-        return [Study(path.stem, path, source=str(path))], []
-    raise StudyInputError(f"{path}: not an image ({', '.join(IMAGE_SUFFIXES)}), a folder or a .csv file.")
-
-
-def studies_from_folder(folder: Path) -> tuple[list[Study], list[StudyError]]:
-    """One study per sub-folder with images, and one frontal-only study per image at the folder's top level."""
-    studies: list[Study] = []
-    errors: list[StudyError] = []
-    for entry in sorted(folder.iterdir()):
-        if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
-            studies.append(Study(entry.stem, entry, source=str(entry)))
-        elif entry.is_dir():
-            images = _images_in(entry)
-            if not images:
-                errors.append(StudyError(entry.name, str(entry), f"no image files ({', '.join(IMAGE_SUFFIXES)})"))
-                continue
-            study_or_error = study_from_images(entry.name, images, source=str(entry))
-            (studies if isinstance(study_or_error, Study) else errors).append(study_or_error)
-    return studies, errors
-
-
-def study_from_images(study_id: str, images: Sequence[Path], source: str) -> Study | StudyError:
-    """Assigns a study folder's images to frontal / lateral / prior by name, then by sorted order."""
-    slots: dict[str, Path] = {}
-    unnamed: list[Path] = []
-    for image in sorted(images):
-        name = image.stem.lower()
-        role = (
-            "prior" if _PRIOR_NAME.search(name)
-            else "lateral" if _LATERAL_NAME.search(name)
-            else "frontal" if _FRONTAL_NAME.search(name)
-            else None
-        )
-        if role is None:
-            unnamed.append(image)
-        elif role in slots:
-            return StudyError(study_id, source, f"two images named as {role}: {slots[role].name}, {image.name}")
+            raise StudyInputError(f"{_shown(path)}: no such file or folder.")
+        if path.is_dir():
+            _discover_folder(path, found, loose)
+        elif path.suffix.lower() == ".csv":
+            try:
+                _discover_csv(path, found)
+            except OSError as error:
+                raise StudyInputError(f"{_shown(path)}: cannot be read ({error.strerror or error}).") from error
+        elif _is_image_file(path):
+            loose.append(path)
         else:
-            slots[role] = image
-    for role in ("frontal", "lateral"):
-        if role not in slots and unnamed:
-            slots[role] = unnamed.pop(0)
-    if unnamed:
-        names = ", ".join(p.name for p in unnamed)
-        return StudyError(
-            study_id, source,
-            f"more images than views (frontal, lateral, prior); unassigned: {names}. "
-            "Name files with frontal / lateral / prior or keep one study per folder.",
-        )
+            raise StudyInputError(
+                f"{_shown(path)}: not an image ({', '.join(IMAGE_SUFFIXES)}, or DICOM), a folder or a .csv file."
+            )
+    for study_id, images, source in _group_loose_images(loose, views_by_name, found):
+        found.add(study_from_images(study_id, images, source, views_by_name))
+    return _unique(found)
+
+
+def _unique(found: _Discovery) -> tuple[list[Study], list[StudyError]]:
+    studies, seen = [], {}
+    for study in found.studies:
+        if study.study_id in seen:
+            found.errors.append(StudyError(study.study_id, study.source,
+                                           f"duplicate study id (first occurrence kept: {seen[study.study_id]})"))
+            continue
+        seen[study.study_id] = study.source
+        studies.append(study)
+    return studies, found.errors
+
+
+def _discover_folder(folder: Path, found: _Discovery, loose: list[Path]) -> None:
+    """Sub-folders are studies; images directly inside are loose images; anything else is an error row."""
+    for entry in _entries(folder, found):
+        kind = _kind(entry)
+        if kind == "folder":
+            found.add(_study_from_folder(entry))
+        elif kind == "image":
+            loose.append(entry)
+        else:
+            found.errors.append(StudyError(_file_id(entry), _shown(entry), f"skipped: {kind}"))
+
+
+def _study_from_folder(folder: Path) -> Study | StudyError:
+    notes, images, errors = [], [], _Discovery()
+    for entry in _entries(folder, errors):
+        kind = _kind(entry)
+        if kind == "image":
+            images.append(entry)
+        else:
+            notes.append(f"{entry.name}: not used ({'a folder inside a study folder' if kind == 'folder' else kind})")
+    notes += [f"{error.source}: not used ({error.reason})" for error in errors.errors]
+    if not images:
+        reason = f"no image files ({', '.join(IMAGE_SUFFIXES)}, or DICOM)"
+        return StudyError(_shown_name(folder.name), _shown(folder), "; ".join([reason, *notes]))
+    study = study_from_images(folder.name, images, _shown(folder))
+    if isinstance(study, StudyError):
+        return StudyError(study.study_id, study.source, "; ".join([study.reason, *notes]))
+    return _with_notes(study, notes)
+
+
+def study_from_images(
+    study_id: str, images: Sequence[Path], source: str, views_by_name: Mapping[str, str] | None = None
+) -> Study | StudyError:
+    """Assigns a study's images to frontal / lateral / prior by metadata, then name, then natural order.
+
+    Returns a `StudyError` when a DICOM header cannot be read, no image can be the frontal view, or images are
+    left over once every view has one.
+    """
+    candidates, notes = [], []
+    for path in sorted(images, key=lambda p: natural_key(p.name)):
+        try:
+            candidates.append(_candidate(path, views_by_name or {}))
+        except XrayImageError as error:
+            return StudyError(study_id, source, str(error))
+    slots: dict[str, _Image] = {}
+    unknown = []
+    for image in candidates:
+        if image.view is None:
+            unknown.append(image)
+        elif image.view in slots:
+            notes.append(f"{image.path.name}: not used (a second {image.view} image by {image.known_by}; "
+                         f"{slots[image.view].path.name} comes first in name order)")
+        else:
+            slots[image.view] = image
+    for image in unknown:
+        free = next((view for view in ("frontal", "lateral") if view not in slots), None)
+        if free is None:
+            names = ", ".join(i.path.name for i in unknown[unknown.index(image):])
+            return StudyError(
+                study_id, source,
+                f"more images than views (frontal, lateral, prior); unassigned: {names}. Name files with frontal / "
+                "lateral / prior, give DICOM files with ViewPosition, or keep one study per folder.",
+            )
+        slots[free] = image
+        notes.append(f"{image.path.name}: view not known from metadata or name, used as {free} (name order)")
     if "frontal" not in slots:
         return StudyError(study_id, source, "no frontal image (only lateral / prior found)")
-    return Study(study_id, slots["frontal"], slots.get("lateral"), slots.get("prior"), source=source)
+    get = lambda view: slots[view].path if view in slots else None  # noqa: E731
+    return Study(study_id, get("frontal"), get("lateral"), get("prior"), source=source, notes=tuple(notes))
 
 
-def studies_from_csv(path: Path) -> tuple[list[Study], list[StudyError]]:
+def _candidate(path: Path, views_by_name: Mapping[str, str]) -> _Image:
+    name = path.name.lower()
+    if _PRIOR_NAME.search(_stem(name)):
+        return _Image(path, "prior", "its name")
+    if is_dicom_file(path):
+        position = str(read_dicom_header(path).get("ViewPosition", "") or "").strip().upper()
+        if position in FRONTAL_VIEW_POSITIONS or position in LATERAL_VIEW_POSITIONS:
+            view = "frontal" if position in FRONTAL_VIEW_POSITIONS else "lateral"
+            return _Image(path, view, f"DICOM ViewPosition {position}")
+    projection = views_by_name.get(path.name) or views_by_name.get(canonical_image_key(path.name) or "")
+    if projection:
+        return _Image(path, projection, "the projections table")
+    stem = _stem(name)
+    if _LATERAL_NAME.search(stem):
+        return _Image(path, "lateral", "its name")
+    if _FRONTAL_NAME.search(stem):
+        return _Image(path, "frontal", "its name")
+    return _Image(path, None)
+
+
+def _group_loose_images(
+    paths: Sequence[Path], views_by_name: Mapping[str, str], found: _Discovery
+) -> list[tuple[str, list[Path], str]]:
+    """(study id, images, source) groups of loose image files, in order of first appearance."""
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for path in paths:
+        key = _loose_study_id(path, found)
+        if key is not None:
+            groups[key].append(path)
+    return [(key, images, ", ".join(_shown(p) for p in images)) for key, images in groups.items()]
+
+
+def _loose_study_id(path: Path, found: _Discovery) -> str | None:
+    """The StudyInstanceUID of a DICOM file, the uid of an IU X-ray file name, else the file's own name."""
+    if is_dicom_file(path):
+        try:
+            uid = str(read_dicom_header(path).get("StudyInstanceUID", "") or "").strip()
+        except XrayImageError as error:
+            found.errors.append(StudyError(_file_id(path), _shown(path), str(error)))
+            return None
+        if uid:
+            return uid
+    key = canonical_image_key(path.name)
+    return key.split("_", 1)[0] if key else _file_id(path)
+
+
+def _projection_views(path: Path) -> dict[str, str]:
+    """File name (and IU X-ray image key) -> "frontal" / "lateral", from ``indiana_projections.csv``."""
+    try:
+        by_uid = read_projections(path)
+    except (OSError, ValueError) as error:
+        raise StudyInputError(f"--projections {path}: {error}") from error
+    views = {}
+    for entries in by_uid.values():
+        for name, projection in entries:
+            views[name] = views[canonical_image_key(name) or name] = projection.lower()
+    return views
+
+
+def _discover_csv(path: Path, found: _Discovery) -> None:
     """Reads a study list (see the module docstring for the columns)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        id_column = _pick_column(columns, CSV_ID_COLUMNS, path, required=True)
-        frontal_column = _pick_column(columns, CSV_FRONTAL_COLUMNS, path, required=True)
-        reference_column = _pick_column(columns, CSV_REFERENCE_COLUMNS, path, required=False)
-        studies: list[Study] = []
-        errors: list[StudyError] = []
-        for line_number, raw in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if isinstance(v, str) or v is None}
-            source = f"{path}:{line_number}"
-            study_id = row.get(id_column, "")
-            if not study_id or "\n" in study_id or "\r" in study_id:
-                errors.append(StudyError(study_id or f"<line {line_number}>", source, "empty or multi-line study id"))
-                continue
-            if not row.get(frontal_column):
-                errors.append(StudyError(study_id, source, f"no frontal image (column {frontal_column!r} is empty)"))
-                continue
-            studies.append(
-                Study(
-                    study_id,
-                    _resolve(path, row[frontal_column]),
-                    _resolve(path, row.get("lateral", "")),
-                    _resolve(path, row.get("prior", "")),
-                    row.get(reference_column) or None if reference_column else None,
-                    source,
-                )
-            )
-    return studies, errors
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader, [])
+        except csv.Error as error:
+            raise StudyInputError(f"{path}: the header line is not valid CSV ({error}).") from error
+        columns = csv_fields(header, path)
+        line = reader.line_num
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                found.errors.append(StudyError(
+                    f"<line {line + 1}>", f"{path}:{line + 1}",
+                    f"malformed CSV ({error}): an unclosed quote runs from this line to the end of the file, "
+                    "which is not read",
+                ))
+                return
+            found.add(_study_from_row(cells, columns, path, line + 1))
+            line = reader.line_num
 
 
-def _pick_column(columns: Sequence[str], names: Iterable[str], path: Path, required: bool) -> str | None:
-    lowered = {c.lower(): c for c in columns}
-    for name in names:
-        if name in lowered:
-            return lowered[name]
-    if required:
-        raise StudyInputError(f"{path}: needs one of the columns {list(names)}; found {list(columns)}.")
-    return None
+def csv_fields(header: Sequence[str], path: Path) -> list[str]:
+    """The study field of each header column (see `CSV_COLUMNS`).
+
+    Raises:
+        StudyInputError: naming the file and the column, for an unknown or repeated column or a missing required one.
+    """
+    by_name = {name: field_name for field_name, names in CSV_COLUMNS.items() for name in names}
+    fields = []
+    for column in header:
+        field_name = by_name.get(normalise_column_name(column))
+        if field_name is None:
+            known = "; ".join(f"{name}: {', '.join(names)}" for name, names in CSV_COLUMNS.items())
+            raise StudyInputError(f"{path}: unknown column {_shown_name(column)!r}. Known columns ({known}).")
+        if field_name in fields:
+            raise StudyInputError(f"{path}: two columns give {field_name!r} (header {list(header)}).")
+        fields.append(field_name)
+    missing = [name for name in REQUIRED_CSV_FIELDS if name not in fields]
+    if missing:
+        raise StudyInputError(
+            f"{path}: needs the column(s) {missing} (or an alias: "
+            + "; ".join(f"{m}: {', '.join(CSV_COLUMNS[m])}" for m in missing) + f"); found {list(header)}."
+        )
+    return fields
+
+
+def normalise_column_name(name: str) -> str:
+    """``" Lateral Path "`` -> ``"lateral_path"``: case, outer spaces, inner spaces and hyphens ignored."""
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def _study_from_row(cells: Sequence[str], fields: Sequence[str], path: Path, line: int) -> Study | StudyError:
+    source = f"{path}:{line}"
+    raw_id = cells[fields.index("study_id")].strip() if len(cells) > fields.index("study_id") else ""
+    study_id = _shown_name(raw_id) or f"<line {line}>"
+    if len(cells) != len(fields):
+        return StudyError(study_id, source, f"{len(cells)} fields, the header has {len(fields)}")
+    row = dict(zip(fields, (cell.strip() for cell in cells)))
+    bad = [name for name, value in row.items() if _has_undecodable(value)]
+    if bad:
+        return StudyError(study_id, source, f"not valid UTF-8 in column(s) {bad}: save the file as UTF-8")
+    if not raw_id:
+        return StudyError(study_id, source, "empty study id")
+    if not row["frontal"]:
+        return StudyError(study_id, source, "no frontal image (the frontal column is empty)")
+    return Study(
+        raw_id,
+        _resolve(path, row["frontal"]),
+        _resolve(path, row.get("lateral")),
+        _resolve(path, row.get("prior")),
+        row.get("reference") or None,
+        row.get("indication") or None,
+        source,
+    )
+
+
+def _entries(folder: Path, found: _Discovery) -> list[Path]:
+    """A folder's entries in natural name order; names that are not valid UTF-8 become error rows."""
+    try:
+        names = os.listdir(folder)
+    except OSError as error:
+        found.errors.append(StudyError(_file_id(folder), _shown(folder), f"folder cannot be read ({error.strerror})"))
+        return []
+    entries = []
+    for name in sorted(names, key=natural_key):
+        if _has_undecodable(name):
+            found.errors.append(StudyError(_file_id(folder / name), _shown(folder / name),
+                                           "file name is not valid UTF-8: rename it"))
+        else:
+            entries.append(folder / name)
+    return entries
+
+
+def _kind(path: Path) -> str:
+    """``image``, ``folder``, or why the entry is not used."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if error.errno == errno.ENOENT:
+            return "broken symbolic link" if path.is_symlink() else "not found"
+        return f"cannot be read ({error.strerror or error})"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (FIFO, socket or device)"
+    return "image" if _is_image_file(path) else f"not an image ({path.suffix or 'no suffix'})"
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES or is_dicom_file(path)
+
+
+def _stem(name: str) -> str:
+    """A file name without its image suffixes: ``1_IM-0001-4001.dcm.png`` -> ``1_IM-0001-4001``."""
+    while True:
+        root, suffix = os.path.splitext(name)
+        if not root or suffix.lower() not in IMAGE_SUFFIXES:
+            return name
+        name = root
+
+
+def _file_id(path: Path) -> str:
+    return _shown_name(_stem(path.name))
+
+
+def _has_undecodable(text: str | None) -> bool:
+    """True for text read with ``surrogateescape`` that held bytes that are not UTF-8."""
+    return bool(text) and any("\udc80" <= char <= "\udcff" for char in text)
+
+
+def _shown_name(text: str) -> str:
+    """Text safe to write anywhere: undecodable bytes shown as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") if _has_undecodable(text) else text
+
+
+def _shown(path: Path) -> str:
+    return _shown_name(str(path))
+
+
+def _with_notes(study: Study, notes: Iterable[str]) -> Study:
+    from dataclasses import replace
+
+    extra = tuple(notes)
+    return replace(study, notes=study.notes + extra) if extra else study
 
 
 def _resolve(csv_path: Path, value: str | None) -> Path | None:
@@ -209,17 +465,14 @@ def _resolve(csv_path: Path, value: str | None) -> Path | None:
     return candidate if candidate.is_absolute() else csv_path.parent / candidate
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 __all__ = [
+    "CSV_COLUMNS",
     "IMAGE_SUFFIXES",
     "Study",
     "StudyError",
     "StudyInputError",
+    "csv_fields",
     "discover_studies",
-    "studies_from_csv",
-    "studies_from_folder",
+    "normalise_column_name",
     "study_from_images",
 ]
