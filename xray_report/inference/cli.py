@@ -65,6 +65,7 @@ class RunSettings:
     max_aspect_ratio: float
     heatmaps: str | None
     projections: str | None
+    sections: str | None
 
 
 def output_columns() -> list[str]:
@@ -131,51 +132,55 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Discovers studies, skips finished ones, generates the rest batch by batch and appends the rows."""
+    """Discovers studies, skips finished ones, generates this process's share batch by batch and appends the rows;
+    the main process then merges the other processes' shards and writes the summary."""
     from processing.image_loading import ImageLimits
-    from xray_report.evaluation.sections import SectionSplitter
-    from xray_report.results import ResultFileError, infer_format
+    from xray_report.results import infer_format
 
-    from .generation import check_generation_length, load_model_and_processor, report_pipeline, resolve_device
+    from .generation import load_reporter, resolve_device
+    from .processes import ProcessGroup, share
 
     started = time.perf_counter()
     check_arguments(args)
-    limits = ImageLimits(args.max_image_pixels, args.max_aspect_ratio)
-    device = resolve_device(args.device)
+    group = ProcessGroup.from_environment(args.device)
+    device = resolve_device(group.device(args.device))
     settings = run_settings(args, device.type)
+    limits = ImageLimits(args.max_image_pixels, args.max_aspect_ratio)
     fmt = infer_format(args.output, args.format)
     errors_path = args.errors or args.output.with_name(args.output.name + ".errors.jsonl")
     check_output_paths(args.output, errors_path, args.inputs)
-    logger.warning(RESEARCH_NOTICE)
+    if group.is_main:
+        logger.warning(RESEARCH_NOTICE)
 
     studies, discovery_errors = discover_studies(args.inputs, projections=args.projections)
-    with _Outputs(args.output, fmt, errors_path) as (writer, error_log):
-        try:
-            done = {str(row["study_id"]) for row in _read_output(args.output, fmt)}
-        except ResultFileError as error:
-            raise OutputError(f"{error} The output is left as it is: repair or move it, then rerun.") from error
-        todo = [study for study in studies if study.study_id not in done]
-        logger.info("%d studies found, %d already in %s, %d to do, %d input errors",
-                    len(studies), len(studies) - len(todo), args.output, len(todo), len(discovery_errors))
-        error_log.write(error for error in discovery_errors if error.study_id not in done)
-
-        model, processor = load_model_and_processor(args.model, str(device), dtype=settings.dtype,
-                                                    quantize=args.quantize)
-        check_generation_length(model, args.max_new_tokens)
-        pipe = report_pipeline(model, processor)
-        splitter = SectionSplitter.load(args.sections) if args.sections else SectionSplitter.for_model(_local(args.model))
+    with _Outputs(args.output, fmt, errors_path, group) as outputs:
+        done = outputs.done_ids()
+        todo = share([study for study in studies if study.study_id not in done], group)
+        here = f" (process {group.index + 1} of {group.count})" if group.count > 1 else ""
+        logger.info("%d studies found, %d already in %s, %d to do%s, %d input errors", len(studies),
+                    len([s for s in studies if s.study_id in done]), args.output, len(todo), here,
+                    len(discovery_errors))
+        if group.is_main:
+            outputs.errors.write(error for error in discovery_errors if error.study_id not in done)
+        pipe, splitter = load_reporter(settings, str(device))
         logger.info("sections: %s splitter; precision %s%s", splitter.method, settings.dtype,
-                    f" + {args.quantize} decoder" if args.quantize else "")
-
+                    f" + {settings.quantize} decoder" if settings.quantize else "")
         written = failed = 0
-        batches = list(_batches(todo, args.batch_size))
-        for batch in _progress(batches, total_studies=len(todo), disabled=args.no_progress):
+        for batch in _progress(list(_batches(todo, args.batch_size)), total_studies=len(todo),
+                               disabled=args.no_progress or not group.is_main):
             rows, errors = process_batch(pipe, batch, splitter, settings, limits)
-            written += writer.write_rows(rows)
+            written += outputs.rows.write_rows(rows)
             failed += len(errors)
-            error_log.write(errors)
-        counts = {"studies_found": len(studies), "resumed": len(studies) - len(todo), "written": written,
-                  "failed": failed, "input_errors": len(discovery_errors),
+            outputs.errors.write(errors)
+        outputs.finish()
+        per_process = group.gather({"process": group.index, "studies": len(todo), "written": written,
+                                    "failed": failed})
+        if not group.is_main:
+            return EXIT_OK
+        written, failed = sum(p["written"] for p in per_process), sum(p["failed"] for p in per_process)
+        counts = {"studies_found": len(studies), "resumed": len([s for s in studies if s.study_id in done]),
+                  "written": written, "failed": failed, "input_errors": len(discovery_errors),
+                  "processes": group.count, "by_process": per_process,
                   "seconds": round(time.perf_counter() - started, 2)}
         write_summary(args.output, fmt, {"cli_version": _cli_version(), "model": describe_model(settings.model),
                                          "settings": asdict(settings), "this_run": counts})
@@ -212,6 +217,7 @@ def run_settings(args: argparse.Namespace, device_type: str) -> RunSettings:
         max_image_pixels=args.max_image_pixels, max_aspect_ratio=args.max_aspect_ratio,
         heatmaps=str(args.heatmaps) if args.heatmaps else None,
         projections=str(args.projections) if args.projections else None,
+        sections=str(args.sections) if args.sections else None,
     )
 
 
@@ -340,29 +346,67 @@ def _progress(batches: list[list[Study]], total_studies: int, disabled: bool) ->
 
 
 class _Outputs:
-    """The output writer and the error log, both locked for the run; any failure to open or write them (a file
-    system error, another run holding them, a damaged or foreign file) leaves as an `OutputError`."""
+    """Where a process writes: the output and errors files (a single process), or its own shards of them (one of
+    several processes; the main process also holds the output and errors files, to merge the shards into at the
+    end). Every file is locked while open; a failure to open or write one (a file system error, another run holding
+    it, a damaged or foreign file) leaves as an `OutputError`."""
 
-    def __init__(self, output: Path, fmt: str, errors: Path) -> None:
-        self.output, self.fmt, self.errors = output, fmt, errors
+    def __init__(self, output: Path, fmt: str, errors: Path, group: Any) -> None:
+        self.output, self.fmt, self.errors_path, self.group = output, fmt, errors, group
+        self._open: list[Any] = []
 
-    def __enter__(self) -> tuple[Any, ErrorLog]:
+    def __enter__(self) -> _Outputs:
         from xray_report.results import AppendOnlyWriter, ResultFileError
 
+        from .processes import shard_path
+
         try:
-            self.writer = AppendOnlyWriter(self.output, output_columns(), self.fmt)
+            if self.group.is_main:
+                self.merged_rows = self._keep(AppendOnlyWriter(self.output, output_columns(), self.fmt))
+                self.merged_errors = self._keep(ErrorLog(self.errors_path))
+            if self.group.count == 1:
+                self.rows, self.errors = self.merged_rows, self.merged_errors
+            else:
+                self.rows = self._keep(AppendOnlyWriter(shard_path(self.output, self.group.index), output_columns()))
+                self.errors = self._keep(ErrorLog(shard_path(self.errors_path, self.group.index)))
         except (ResultFileError, OSError) as error:
+            self._close()
             raise OutputError(str(error)) from error
+        return self
+
+    def done_ids(self) -> set[str]:
+        """Studies in the output or in any shard of it (left by this or an earlier run)."""
+        from xray_report.results import ResultFileError, read_rows
+
+        from .processes import ids_in_shards
+
         try:
-            self.error_log = ErrorLog(self.errors)
-        except (ResultFileError, OSError) as error:
-            self.writer.close()
-            raise OutputError(str(error)) from error
-        return self.writer, self.error_log
+            return {str(row["study_id"]) for row in read_rows(self.output, self.fmt)} | ids_in_shards(self.output)
+        except ResultFileError as error:
+            raise OutputError(f"{error} The output is left as it is: repair or move it, then rerun.") from error
+
+    def finish(self) -> None:
+        """Closes this process's shards, waits for every process, and (main process) merges all shards."""
+        from .processes import merge_shards
+
+        if self.group.count > 1:
+            self.rows.close()
+            self.errors.close()
+        self.group.wait_for_everyone()
+        if self.group.is_main:
+            merge_shards(self.merged_rows)
+            merge_shards(self.merged_errors.writer, key=ErrorLog.key, held=self.merged_errors.seen)
+
+    def _keep(self, item: Any) -> Any:
+        self._open.append(item)
+        return item
+
+    def _close(self) -> None:
+        for item in reversed(self._open):
+            item.close()
 
     def __exit__(self, exc_type: Any, error: Any, traceback: Any) -> None:
-        self.error_log.close()
-        self.writer.close()
+        self._close()
         if isinstance(error, OSError):  # a write failed (disk full, file system gone read-only)
             raise OutputError(f"{getattr(error, 'filename', None) or self.output}: {error}") from error
 
@@ -390,7 +434,12 @@ class ErrorLog:
         except ResultFileError as error:
             logger.warning("%s Its earlier rows are not used to skip repeated errors.", error)
             rows = []
-        self.seen = {(str(row.get("study_id")), row.get("source"), row.get("reason")) for row in rows}
+        self.seen = {self.key(row) for row in rows}
+
+    @staticmethod
+    def key(row: Mapping[str, Any]) -> tuple[str, Any, Any]:
+        """What makes an error row a repeat: the same study, source and reason."""
+        return str(row.get("study_id")), row.get("source"), row.get("reason")
 
     def write(self, errors: Iterable[StudyError]) -> int:
         rows = []

@@ -20,6 +20,7 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from modeling.pipeline_xray_report import XrayReportPipeline
+from xray_report.evaluation.sections import SectionSplitter
 from processing import XrayImageError  # importing processing registers it with AutoProcessor
 from processing.image_loading import DEFAULT_IMAGE_LIMITS, ImageLimits, read_xray_image
 
@@ -142,6 +143,21 @@ def check_generation_length(model: Any, max_new_tokens: int | None) -> None:
         raise ValueError(f"{source} {budget}: the decoder has {positions} positions, so at most {room} new tokens.")
 
 
+def load_reporter(settings: Any, device: str | None = None) -> tuple[XrayReportPipeline, SectionSplitter]:
+    """The report pipeline and section splitter of a batch run, checked before any study runs.
+
+    Args:
+        settings: the run's `RunSettings` (model, dtype, quantize, max_new_tokens, sections).
+        device: the device to load on (default: `settings.device`; a launched process passes its own).
+    """
+    model, processor = load_model_and_processor(settings.model, device or settings.device, dtype=settings.dtype,
+                                                quantize=settings.quantize)
+    check_generation_length(model, settings.max_new_tokens)
+    folder = Path(settings.model) if Path(settings.model).is_dir() else None
+    splitter = SectionSplitter.load(settings.sections) if settings.sections else SectionSplitter.for_model(folder)
+    return report_pipeline(model, processor), splitter
+
+
 def report_pipeline(model: Any, processor: Any) -> XrayReportPipeline:
     """The model's report pipeline around an already loaded model and processor (on the model's device)."""
     return XrayReportPipeline(model=model, processor=processor, device=model.device)
@@ -207,6 +223,7 @@ __all__ = [
     "check_safetensors_file",
     "generate_for_studies",
     "load_model_and_processor",
+    "load_reporter",
     "load_study_images",
     "report_pipeline",
     "resolve_device",
