@@ -11,7 +11,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig, Pre
 from transformers import PreTrainedTokenizerBase
 
 from .configuration_biovil_t import BioViLTConfig
-from .configuration_xray_report import XrayReportConfig
+from .configuration_xray_report import XrayReportConfig, check_special_token_ids
 from .modeling_biovil_t import BioViLTModel
 from .modeling_xray_report import XrayReportModel
 
@@ -47,7 +47,7 @@ def build_report_model(
         observation_tokens: append one token per observation, chosen by the observation head (see
             [`XrayReportConfig`]); needs `observation_names`.
     """
-    check_report_tokenizer(tokenizer)
+    check_special_token_ids(tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
     encoder_model = _build_encoder(encoder)
     decoder_model = _build_decoder(decoder, tokenizer, decoder_overrides or {})
     if decoder_model.get_input_embeddings().num_embeddings < len(tokenizer):
@@ -96,21 +96,6 @@ def _has_own_unk(tokenizer: PreTrainedTokenizerBase) -> bool:
     return unk is not None and unk not in (tokenizer.eos_token_id, tokenizer.bos_token_id, tokenizer.pad_token_id)
 
 
-def check_report_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
-    """Raises `ValueError` unless the tokenizer has BOS and EOS and a pad token distinct from EOS.
-
-    The one definition of the special-token rule; `processing.prepare_report_tokenizer` ends with it.
-    With pad == EOS and padding masked out of the labels, EOS would be masked too and the model never learns to stop.
-    """
-    if tokenizer.eos_token_id is None or tokenizer.bos_token_id is None:
-        raise ValueError("The report tokenizer needs BOS and EOS tokens (GPT-2's <|endoftext|> serves as both).")
-    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
-        raise ValueError(
-            "The report tokenizer needs a pad token distinct from EOS, or the model never learns to stop: "
-            "use processing.prepare_report_tokenizer (or load_report_tokenizer / train_report_tokenizer)."
-        )
-
-
 def _build_encoder(encoder: str | os.PathLike | BioViLTConfig | BioViLTModel) -> BioViLTModel:
     if isinstance(encoder, BioViLTModel):
         return encoder
@@ -142,4 +127,4 @@ def _build_decoder(
     return AutoModelForCausalLM.from_pretrained(decoder, config=config)
 
 
-__all__ = ["DEFAULT_GENERATION", "build_report_model", "check_report_tokenizer", "make_generation_config", "set_special_tokens"]
+__all__ = ["DEFAULT_GENERATION", "build_report_model", "make_generation_config", "set_special_tokens"]

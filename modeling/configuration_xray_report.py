@@ -62,4 +62,22 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
             raise ValueError("observation_tokens needs observation_names (the observation head chooses the tokens)")
 
 
-__all__ = ["XrayReportConfig"]
+def check_special_token_ids(bos_token_id: int | None, eos_token_id: int | None, pad_token_id: int | None) -> None:
+    """The special-token rule of the report model: BOS and EOS exist, and the pad token is distinct from EOS.
+
+    With pad == EOS and padding masked out of the labels, EOS would be masked too and the model never learns to
+    stop. `processing.check_report_tokenizer` applies it to a tokenizer, `build_report_model` before building.
+
+    Raises:
+        ValueError: naming what is missing.
+    """
+    if eos_token_id is None or bos_token_id is None:
+        raise ValueError("The report tokenizer needs BOS and EOS tokens (GPT-2's <|endoftext|> serves as both).")
+    if pad_token_id is None or pad_token_id == eos_token_id:
+        raise ValueError(
+            "The report tokenizer needs a pad token distinct from EOS, or the model never learns to stop: "
+            "use processing.prepare_report_tokenizer (or load_report_tokenizer / train_report_tokenizer)."
+        )
+
+
+__all__ = ["XrayReportConfig", "check_special_token_ids"]

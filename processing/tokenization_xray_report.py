@@ -17,7 +17,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, GPT2TokenizerFast, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from modeling.builder import check_report_tokenizer
+from modeling.configuration_xray_report import check_special_token_ids
 
 REPORT_PAD_TOKEN = "<|pad|>"
 REPORT_UNK_TOKEN = "<|unk|>"
@@ -27,6 +27,12 @@ LEARNT_TOKENIZER_KINDS = ("word", "bpe")
 (the R2Gen family's vocabulary). `bpe`: byte-level BPE (GPT-2's scheme) learnt on the reports; no unknown words."""
 
 _WORD_BOUNDARY = "\u2581"  # the word-start marker of the word-level tokenizer ("▁heart")
+
+
+def check_report_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Raises `ValueError` unless the tokenizer has BOS and EOS and a pad token distinct from EOS (the report model's
+    special-token rule, `modeling.configuration_xray_report.check_special_token_ids`)."""
+    check_special_token_ids(tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
 
 
 def load_report_tokenizer(name_or_path: str | os.PathLike) -> PreTrainedTokenizerBase:
