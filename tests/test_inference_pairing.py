@@ -134,7 +134,7 @@ def test_a_failed_generate_call_records_every_study_of_the_batch_and_goes_on(
 def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
     tmp_path: Path, marker_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from xray_report.inference import heatmaps
+    from xray_report.inference import generation
     from xray_report.inference.cli import main
     from xray_report.results import read_rows
 
@@ -148,7 +148,7 @@ def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
     (tmp_path / "q" / "frontal.png").write_bytes(b"not a png")
     listing = write_study_csv(tmp_path / "two.csv", [{"study_id": "p", "frontal": "p/frontal.png", "prior": "p/prior.png"},
                                                      {"study_id": "q", "frontal": "q/frontal.png"}])
-    monkeypatch.setattr(heatmaps, "save_heatmaps", broken)
+    monkeypatch.setattr(generation, "save_heatmaps", broken)
     output = tmp_path / "reports.jsonl"
     main([str(listing), "--model", str(marker_model_dir), "--output", str(output), "--heatmaps", str(tmp_path / "maps"),
           "--no-progress"])

@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from processing.image_loading import ImageLimits
     from xray_report.results import infer_format
 
-    from .generation import load_reporter, resolve_device
+    from .generation import load_reporter, process_batch, resolve_device
     from .processes import ProcessGroup, share
 
     started = time.perf_counter()
@@ -239,96 +239,6 @@ def check_output_paths(output: Path, errors: Path, inputs: Sequence[str | Path])
             raise OutputError(f"{path}: {parent} is not a folder.")
     if output.resolve() == errors.resolve():
         raise ValueError(f"--errors {errors} is the output file; choose another file.")
-
-
-def process_batch(
-    pipe: Any, batch: Sequence[Study], splitter: Any, settings: RunSettings, limits: Any = None
-) -> tuple[list[dict[str, Any]], list[StudyError]]:
-    """Loads (each image once), generates (one `generate` call), structures and optionally grounds a batch.
-
-    A study whose images cannot be read becomes an error and the others go on; a failure of the generate call
-    itself becomes an error for every study of the batch.
-    """
-    from processing.image_loading import DEFAULT_IMAGE_LIMITS
-
-    from .generation import generate_for_studies, load_study_images
-    from .structured import structure_report
-
-    started = time.perf_counter()
-    loaded, errors = [], []
-    for study in batch:
-        result = load_study_images(study, limits or DEFAULT_IMAGE_LIMITS)
-        (errors if isinstance(result, StudyError) else loaded).append(result)
-    if not loaded:
-        return [], errors
-    try:
-        outputs = generate_for_studies(pipe, loaded, batch_size=len(loaded), heatmaps=settings.heatmaps is not None,
-                                       **_generation_kwargs(settings))
-    except Exception as error:  # a failure of the whole batch: record every study, keep going
-        logger.exception("batch failed")
-        return [], errors + [StudyError(s.study.study_id, s.study.source, f"generation failed: {error}") for s in loaded]
-    seconds = (time.perf_counter() - started) / len(loaded)
-    rows = []
-    for item, output in zip(loaded, outputs):
-        heatmap_folder = ""
-        if settings.heatmaps is not None:
-            heatmap_folder, heatmap_errors = _save_study_heatmaps(item, output, pipe.processor,
-                                                                  Path(settings.heatmaps))
-            errors += heatmap_errors
-        structured = structure_report(output["generated_text"], output["has_prior"], settings.remove_prior_claims,
-                                      splitter)
-        rows.append(_row(item.study, output, structured, heatmap_folder, seconds))
-    return rows, errors
-
-
-def _row(study: Study, output: dict[str, Any], structured: Any, heatmap_folder: str, seconds: float) -> dict[str, Any]:
-    notes = list(output["notes"])
-    if study.indication:
-        notes.append("indication given but not used: this model was trained without clinical context")
-    if not output["finished"]:
-        notes.append(f"report cut at the token limit ({output['num_tokens']} tokens) before it ended")
-    return {
-        "study_id": study.study_id,
-        "generated": structured.report,
-        "findings": structured.findings,
-        "impression": structured.impression,
-        "reference": study.reference,
-        "frontal_image": str(study.frontal),
-        "lateral_image": str(study.lateral) if study.lateral else None,
-        "prior_image": str(study.prior) if study.prior else None,
-        **structured.labels,
-        "flags": structured.flags,
-        "num_flags": len(structured.flags),
-        "has_prior_image": output["has_prior"],
-        "num_views": sum(output["views"]),
-        "notes": notes,
-        "heatmaps": heatmap_folder,
-        "section_method": structured.section_method,
-        "seconds_per_study": round(seconds, 4),
-    }
-
-
-def _save_study_heatmaps(item: Any, output: dict[str, Any], processor: Any, folder: Path) -> tuple[str, list[StudyError]]:
-    """Heatmap PNGs of one loaded study, drawn on its own images (their folder); a failure is recorded without
-    losing its report."""
-    from .heatmaps import save_heatmaps, study_heatmaps
-
-    study = item.study
-    try:
-        maps = study_heatmaps(output, views=item.views, processor=processor)
-        return str(save_heatmaps(maps, folder, study.study_id)), []
-    except Exception as error:
-        logger.exception("heatmaps failed")
-        return "", [StudyError(study.study_id, study.source, f"heatmaps failed (report kept): {error}")]
-
-
-def _generation_kwargs(settings: RunSettings) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if settings.num_beams is not None:
-        kwargs["num_beams"] = settings.num_beams
-    if settings.max_new_tokens is not None:
-        kwargs["max_new_tokens"] = settings.max_new_tokens
-    return kwargs
 
 
 def _batches(studies: Sequence[Study], size: int) -> Iterator[list[Study]]:
@@ -546,7 +456,6 @@ __all__ = [
     "describe_model",
     "main",
     "output_columns",
-    "process_batch",
     "run",
     "run_settings",
     "write_summary",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,10 @@ from xray_report.evaluation.sections import SectionSplitter
 from processing import XrayImageError  # importing processing registers it with AutoProcessor
 from processing.image_loading import DEFAULT_IMAGE_LIMITS, ImageLimits, read_xray_image
 
+from .heatmaps import save_heatmaps, study_heatmaps
 from .notice import RESEARCH_NOTICE
 from .precision import apply_precision, check_precision
+from .structured import structure_report
 from .studies import Study, StudyError
 
 logger = logging.getLogger(__name__)
@@ -215,6 +218,93 @@ def generate_for_studies(
     return outputs
 
 
+def process_batch(
+    pipe: XrayReportPipeline,
+    batch: Sequence[Study],
+    splitter: SectionSplitter,
+    settings: Any,
+    limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+) -> tuple[list[dict[str, Any]], list[StudyError]]:
+    """Loads (each image once), generates (one `generate` call), structures and optionally grounds a batch.
+
+    A study whose images cannot be read becomes an error and the others go on; a failure of the generate call
+    itself becomes an error for every study of the batch.
+    """
+    started = time.perf_counter()
+    loaded, errors = [], []
+    for study in batch:
+        result = load_study_images(study, limits)
+        (errors if isinstance(result, StudyError) else loaded).append(result)
+    if not loaded:
+        return [], errors
+    try:
+        outputs = generate_for_studies(pipe, loaded, batch_size=len(loaded), heatmaps=settings.heatmaps is not None,
+                                       **_generation_kwargs(settings))
+    except Exception as error:  # a failure of the whole batch: record every study, keep going
+        logger.exception("batch failed")
+        return [], errors + [StudyError(s.study.study_id, s.study.source, f"generation failed: {error}") for s in loaded]
+    seconds = (time.perf_counter() - started) / len(loaded)
+    rows = []
+    for item, output in zip(loaded, outputs):
+        heatmap_folder = ""
+        if settings.heatmaps is not None:
+            heatmap_folder, heatmap_errors = _save_study_heatmaps(item, output, pipe.processor,
+                                                                  Path(settings.heatmaps))
+            errors += heatmap_errors
+        structured = structure_report(output["generated_text"], output["has_prior"], settings.remove_prior_claims,
+                                      splitter)
+        rows.append(_row(item.study, output, structured, heatmap_folder, seconds))
+    return rows, errors
+
+
+def _row(study: Study, output: dict[str, Any], structured: Any, heatmap_folder: str, seconds: float) -> dict[str, Any]:
+    notes = list(output["notes"])
+    if study.indication:
+        notes.append("indication given but not used: this model was trained without clinical context")
+    if not output["finished"]:
+        notes.append(f"report cut at the token limit ({output['num_tokens']} tokens) before it ended")
+    return {
+        "study_id": study.study_id,
+        "generated": structured.report,
+        "findings": structured.findings,
+        "impression": structured.impression,
+        "reference": study.reference,
+        "frontal_image": str(study.frontal),
+        "lateral_image": str(study.lateral) if study.lateral else None,
+        "prior_image": str(study.prior) if study.prior else None,
+        **structured.labels,
+        "flags": structured.flags,
+        "num_flags": len(structured.flags),
+        "has_prior_image": output["has_prior"],
+        "num_views": sum(output["views"]),
+        "notes": notes,
+        "heatmaps": heatmap_folder,
+        "section_method": structured.section_method,
+        "seconds_per_study": round(seconds, 4),
+    }
+
+
+def _save_study_heatmaps(item: Any, output: dict[str, Any], processor: Any, folder: Path) -> tuple[str, list[StudyError]]:
+    """Heatmap PNGs of one loaded study, drawn on its own images (their folder); a failure is recorded without
+    losing its report."""
+    study = item.study
+    try:
+        maps = study_heatmaps(output, views=item.views, processor=processor)
+        return str(save_heatmaps(maps, folder, study.study_id)), []
+    except Exception as error:
+        logger.exception("heatmaps failed")
+        return "", [StudyError(study.study_id, study.source, f"heatmaps failed (report kept): {error}")]
+
+
+def _generation_kwargs(settings: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if settings.num_beams is not None:
+        kwargs["num_beams"] = settings.num_beams
+    if settings.max_new_tokens is not None:
+        kwargs["max_new_tokens"] = settings.max_new_tokens
+    return kwargs
+
+
 __all__ = [
     "RESEARCH_NOTICE",
     "LoadedStudy",
@@ -225,6 +315,7 @@ __all__ = [
     "load_model_and_processor",
     "load_reporter",
     "load_study_images",
+    "process_batch",
     "report_pipeline",
     "resolve_device",
 ]
