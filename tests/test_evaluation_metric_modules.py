@@ -1,4 +1,5 @@
-"""The local `evaluate` modules load offline, also from a directory where the project is not importable."""
+"""The local `evaluate` modules load offline from another working directory and run the installed package's metrics:
+their folders hold only the `evaluate` wrappers (no copy of, or link to, the project's modules)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = """
 import json, sys
 
-class _BlockProjectPackages:
-    # The project may be pip-installed (editable) in this environment: make it unimportable here.
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("modeling", "processing", "dataset_builder", "xray_report"):
-            raise ImportError(f"project package {name} must not be imported here")
-
-sys.meta_path.insert(0, _BlockProjectPackages())
 import evaluate
 assert "xray_report" not in sys.modules
 nlg = evaluate.load(sys.argv[1] + "/xray_report/evaluation/metrics/report_nlg")
@@ -33,7 +27,8 @@ out = {
     "nlg_r2gen": nlg.compute(predictions=preds, references=refs, meteor=False, protocol="r2gen",
                              train_reports=["the heart is enlarged . no acute disease ."] * 3),
     "ce": ce.compute(predictions=preds, references=refs, return_labels=True),
-    "project_imported": sorted(name for name in sys.modules if name.split(".")[0] == "xray_report"),
+    "project_imported": {name: sys.modules[name].__file__ for name in sorted(sys.modules)
+                         if name.split(".")[0] == "xray_report"},
 }
 print(json.dumps(out))
 """
@@ -54,11 +49,22 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         [sys.executable, "-c", SCRIPT, str(REPO_ROOT)], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "modules_cache": str(workdir / "modules")}
 
 
-def test_modules_load_without_the_project_on_the_path(loaded: dict) -> None:
-    assert loaded["project_imported"] == []
+def test_modules_run_the_installed_package_and_copy_none_of_it(loaded: dict) -> None:
+    imported = loaded["project_imported"]
+    assert {"xray_report.evaluation.nlg", "xray_report.evaluation.chexpert_labeler",
+            "xray_report.evaluation.clinical_efficacy"} <= set(imported)
+    for name, path in imported.items():  # the package's own files, not copies in evaluate's modules cache
+        file_name = ".py" if name.count(".") == 2 else "/__init__.py"
+        assert Path(path).as_posix().endswith(name.replace(".", "/") + file_name), path
+        assert not Path(path).is_relative_to(loaded["modules_cache"]), path
+    folders = REPO_ROOT / "xray_report" / "evaluation" / "metrics"
+    assert sorted(path.name for path in folders.rglob("*.py")) == ["chexpert_ce.py", "report_nlg.py"]
+    assert not any(path.is_symlink() for path in folders.rglob("*"))
+    copied = sorted(path.name for path in Path(loaded["modules_cache"]).rglob("*.py") if path.name != "__init__.py")
+    assert copied == ["chexpert_ce.py", "report_nlg.py"]
 
 
 def test_report_nlg_module(loaded: dict) -> None:

@@ -1,6 +1,6 @@
 """Local `evaluate` metric: clinical efficacy (CheXpert observation precision / recall / F1).
 
-Load it offline from a checkout of the project::
+Load it offline from a checkout of the project, with the project installed (``pip install -e ".[metrics]"``)::
 
     import evaluate
     metric = evaluate.load("xray_report/evaluation/metrics/chexpert_ce")
@@ -8,17 +8,15 @@ Load it offline from a checkout of the project::
 
 Both sides are labelled with the project's rule-based CheXpert labeler and scored with
 :func:`xray_report.evaluation.clinical_efficacy.clinical_efficacy_from_labels` (positive = 1, uncertain = 0 unless
-``uncertain_as_positive=True``; micro and macro averages over the 14 observations by default).
-``chexpert_labeler.py`` and ``clinical_efficacy.py`` next to this file are links to the project's modules:
-``evaluate`` copies them with this script, so the module works from evaluate's cache without the project being
-importable.
+``uncertain_as_positive=True``; micro and macro averages over the 14 observations by default). Both are imported
+from the installed package: this folder holds only the ``evaluate`` wrapper, never a copy of the labeler.
 """
 
 import datasets
 import evaluate
 
-from .chexpert_labeler import OBSERVATIONS, label_report
-from .clinical_efficacy import clinical_efficacy_from_labels
+from xray_report.evaluation.chexpert_labeler import OBSERVATIONS, label_report
+from xray_report.evaluation.clinical_efficacy import clinical_efficacy_from_labels
 
 _DESCRIPTION = """Clinical efficacy of generated reports: the 14 CheXpert observations are labelled on the
 generated and the reference report by a rule-based labeler with negation and uncertainty handling, and the

@@ -1,20 +1,19 @@
 """Local `evaluate` metric: BLEU-1..4, METEOR, ROUGE-L and CIDEr of generated radiology reports.
 
-Load it offline from a checkout of the project::
+Load it offline from a checkout of the project, with the project installed (``pip install -e ".[metrics]"``)::
 
     import evaluate
     metric = evaluate.load("xray_report/evaluation/metrics/report_nlg")
     metric.compute(predictions=["no acute disease ."], references=["no acute cardiopulmonary disease ."])
 
-The computation is :func:`xray_report.evaluation.nlg.compute_nlg_metrics` (R2Gen normalisation, pycocoevalcap scorers).
-``nlg.py`` next to this file is a link to ``xray_report/evaluation/nlg.py``: ``evaluate`` copies it with this script, so the
-module works from evaluate's cache without the project being importable.
+The computation is :func:`xray_report.evaluation.nlg.compute_nlg_metrics` (R2Gen normalisation, pycocoevalcap scorers),
+imported from the installed package: this folder holds only the ``evaluate`` wrapper, never a copy of the metric.
 """
 
 import datasets
 import evaluate
 
-from .nlg import METRIC_KEYS, R2GenVocabulary, compute_nlg_metrics
+from xray_report.evaluation.nlg import METRIC_KEYS, R2GenVocabulary, compute_nlg_metrics
 
 _DESCRIPTION = """BLEU-1..4, METEOR, ROUGE-L and CIDEr of generated reports against one reference each, with the
 R2Gen normalisation (lowercase, punctuation removed except the sentence dot) and pycocoevalcap's scorers.

@@ -1,1 +1,0 @@
-../../chexpert_labeler.py
