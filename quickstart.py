@@ -40,7 +40,7 @@ CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_cpu.yaml"
 # With 16 px local patches a step costs 1.40x a whole-image step (the tiles' deepest stages work on 1x1 maps), so
 # 180 steps cost about 1.05x what the former 240 whole-image steps did (297 s for the whole job on a 2-core AVX2 CPU;
 # not re-measured there; 97 s on a 2-core AVX-512 one). They learn every finding and zone from seeds 0-7
-# (bench/results/seed_stability.json); the step cost: bench/bench_local_patches.py.
+# (research/results/seed_stability.json); the step cost: research/bench/bench_local_patches.py.
 DEFAULT_MAX_STEPS = 180
 
 _RELOAD_SCRIPT = """
@@ -67,26 +67,42 @@ def reload_in_fresh_process(model_dir: Path, frontal: Path, lateral: Path) -> di
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def train(
-    studies_dir: Path, model_dir: Path, num_studies: int, max_steps: int, seed: int, overrides: Sequence[str] = ()
-) -> Any:
-    """Steps 1-2: synthetic studies → dataset → learnt tokenizer → training → saved model. Returns the run.
-
-    Args:
-        overrides: further `train_hf.py` options (e.g. `--shuffle_train_images true` for the control experiment).
-    """
+def write_studies(studies_dir: Path, num_studies: int, seed: int) -> None:
+    """Step 1: the synthetic studies, unless `studies_dir` already holds them."""
     from xray_report.synthetic import LABELS_CSV, write_kaggle_studies
-    from xray_report.training import parse_config, run_training
 
     if not (studies_dir / LABELS_CSV).exists():
         write_kaggle_studies(studies_dir, num_studies, seed=seed)
+
+
+def training_arguments(
+    studies_dir: Path, model_dir: Path, max_steps: int, seed: int, overrides: Sequence[str] = ()
+) -> tuple[Any, Any, Any]:
+    """The run's model, data and training arguments: `configs/tiny_cpu.yaml` with the main job's data, output and
+    step settings, then `overrides` (further `train_hf.py` options, e.g. `--adam_beta2 0.95`)."""
+    from xray_report.training import parse_config
+
     argv = [
         str(CONFIG), "--data_dir", str(studies_dir), "--synthetic_studies", "0",
         "--cache_dir", str(studies_dir.parent / "cache"), "--output_dir", str(model_dir), "--max_steps", str(max_steps),
         "--seed", str(seed), "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
         "--do_eval", "false", "--do_predict", "false", "--disable_tqdm", "true", "--logging_steps", "50", *overrides,
     ]
-    return run_training(*parse_config(argv))
+    return parse_config(argv)
+
+
+def train(
+    studies_dir: Path, model_dir: Path, num_studies: int, max_steps: int, seed: int, overrides: Sequence[str] = ()
+) -> Any:
+    """Steps 1-2: synthetic studies → dataset → learnt tokenizer → training → saved model. Returns the run.
+
+    Args:
+        overrides: further `train_hf.py` options (see `training_arguments`).
+    """
+    from xray_report.training import run_training
+
+    write_studies(studies_dir, num_studies, seed)
+    return run_training(*training_arguments(studies_dir, model_dir, max_steps, seed, overrides))
 
 
 def report_test_studies(model_dir: Path, studies_dir: Path, study_ids: list[str]) -> list[dict[str, Any]]:

@@ -81,7 +81,7 @@ def train_marker_reporter(tokenizer, steps: int = 150, seed: int = 0):
 
 
 _SAVED_DIRS: dict[tuple[str, int], Path] = {}
-# The mutation run (bench/run_mutation_tests.sh) names a folder here so that the fixture models are trained once,
+# The mutation run (research/mutation/run_mutation_tests.sh) names a folder here so that the fixture models are trained once,
 # with the unmutated code, instead of once per mutant; a normal test session trains them itself.
 MODEL_CACHE_ENV = "XRAY_REPORT_TEST_MODEL_CACHE"
 

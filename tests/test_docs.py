@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
+from research.bench import write_benchmarks_page
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = REPO_ROOT / "research" / "results"
 LINK = re.compile(r"\]\(([^)#]+)(?:#[^)]*)?\)")
 
 
 def test_benchmarks_page_is_generated_from_the_results_files() -> None:
-    spec = importlib.util.spec_from_file_location("write_benchmarks_page", REPO_ROOT / "bench" / "write_benchmarks_page.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert (REPO_ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8") == module.render(), (
-        "docs/benchmarks.md is out of date: run python bench/write_benchmarks_page.py"
+    page = REPO_ROOT / "research" / "bench" / "README.md"
+    assert page.read_text(encoding="utf-8") == write_benchmarks_page.render(), (
+        "research/bench/README.md is out of date: run python -m research.bench.write_benchmarks_page"
     )
 
 
 def test_relative_links_resolve() -> None:
-    for page in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]:
+    lab = [page for page in sorted((REPO_ROOT / "research").rglob("*.md"))  # not the mutation run's copies
+           if not page.is_relative_to(REPO_ROOT / "research" / "mutation" / "run")]
+    pages = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), *lab]
+    for page in pages:
         for target in LINK.findall(page.read_text(encoding="utf-8")):
             if "://" in target:
                 continue
@@ -49,13 +52,13 @@ def readme_figure(text: str, figure: str) -> tuple[str, str]:
 
 
 def test_readme_main_job_figures_are_the_recorded_run() -> None:
-    """Every figure the README gives about command 1 is read from bench/results/quickstart.json (or, for the spread
-    over seeds, from bench/results/seed_stability.json), and no other time is promised."""
+    """Every figure the README gives about command 1 is read from research/results/quickstart.json (or, for the
+    spread over seeds, from research/results/seed_stability.json), and no other time is promised."""
     text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    run = json.loads((REPO_ROOT / "bench" / "results" / "quickstart.json").read_text(encoding="utf-8"))
-    seeds = json.loads((REPO_ROOT / "bench" / "results" / "seed_stability.json").read_text(encoding="utf-8"))
+    run = json.loads((RESULTS / "quickstart.json").read_text(encoding="utf-8"))
+    seeds = json.loads((RESULTS / "seed_stability.json").read_text(encoding="utf-8"))
     header = next(line for line in text.splitlines() if line.startswith("| figure | our run"))
-    assert "`bench/results/quickstart.json`" in header
+    assert "`research/results/quickstart.json`" in header
     assert run["cpu_model"] in header and run["date"] in header and f"{run['cpu_threads']} cores" in header
 
     assert readme_figure(text, "`finding_accuracy`")[0] == f"{run['finding_accuracy']:.3f}"

@@ -1,6 +1,6 @@
 """The evaluation functions' contracts beyond their main values: defaults, the options each passes on, the errors
 and what they say, and silence on stdout (pycocoevalcap prints unless told not to). Written from the mutation run's
-survivors (bench/results/mutation_survivors.txt): each test fails for a small change that the value tests let pass."""
+survivors (research/results/mutation_survivors.txt): each test fails for a small change that the value tests let pass."""
 
 from __future__ import annotations
 

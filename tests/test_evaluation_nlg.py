@@ -81,22 +81,6 @@ def test_meteor_with_java() -> None:
     assert 0.0 < partial.per_report[0]["meteor"] < 1.0 and partial.per_report[1]["meteor"] == 0.0
 
 
-@pytest.mark.parametrize(
-    ("report", "expected"),
-    [
-        ("", 0),
-        ("No effusion.", 0),
-        ("a b a", 1),  # "a" twice; no 2-gram twice
-        ("a a a a", 3),  # overlapping occurrences count
-        ("The heart. the HEART.", 3),  # case-blind; "." is a word: "the heart ." twice
-        ("The lungs are clear. The lungs are clear.", 5),  # the loop's length, not more
-        ("Size 4.5 cm, stable; size 4.5 cm", 5),  # "size 4 . 5 cm" twice: punctuation marks are words
-    ],
-)
-def test_longest_repeated_ngram_by_hand(report: str, expected: int) -> None:
-    assert nlg.longest_repeated_ngram(report) == expected
-
-
 class _FakeProcess:
     """Stands in for the METEOR Java process: records how it was stopped; its pipe and kill may fail."""
 

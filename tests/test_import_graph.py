@@ -2,7 +2,9 @@
 
 Every import of a project package anywhere in a module (top level or inside a function) counts. Command-line
 entry modules belong to the scripts layer wherever their file lives; only they may import lazily (to answer
-``--help`` at once), and no module may import a package of a higher layer.
+``--help`` at once), and no module may import a package of a higher layer. The lab (``research/``: benchmarks,
+oracles, validation studies) sits above all of them: it imports the product as a user would, and nothing the
+product ships or runs imports it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ LAYERS: dict[str, int] = {
 }
 SCRIPT_MODULES = {
     "modeling/convert_biovilt_checkpoint.py", "xray_report/synthetic/make_studies.py", "xray_report/evaluation/rescore.py",
-    "xray_report/evaluation/validate_labeler.py", "xray_report/evaluation/chexpert_conformance.py",
     "xray_report/inference/cli.py", "xray_report/inference/__main__.py", "xray_report/demo/app.py",
 }
 SCRIPT_LAYER = 4
@@ -57,8 +58,23 @@ def _modules() -> list[tuple[str, Path]]:
         (package, path)
         for package in LAYERS
         for path in sorted((REPO_ROOT / package.replace(".", "/")).rglob("*.py"))
-        if "metrics" not in path.relative_to(REPO_ROOT).parts  # evaluate modules: links to evaluation's files
     ]
+
+
+PRODUCT_FILES = ("modeling", "processing", "dataset_builder", "xray_report", "space", "train_hf.py", "push_to_hub.py",
+                 "quickstart.py")
+"""The installed packages, the Space and the entry scripts: everything a user installs or runs."""
+
+
+def _imported_modules(path: Path) -> list[str]:
+    """Every absolute module name imported anywhere in the file (``import a.b`` and ``from a.b import c``)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
 
 
 def test_no_module_imports_a_higher_layer() -> None:
@@ -96,6 +112,15 @@ def test_package_graph_has_no_cycle() -> None:
     assert [package for package in LAYERS if reaches(package, package, {package})] == []
 
 
+def test_no_product_module_imports_the_lab() -> None:
+    files = [path for name in PRODUCT_FILES for path in ((REPO_ROOT / name).rglob("*.py") if (REPO_ROOT / name).is_dir()
+                                                          else [REPO_ROOT / name])]
+    assert len(files) > 50
+    lab = [f"{path.relative_to(REPO_ROOT).as_posix()} imports {name}" for path in files
+           for name in _imported_modules(path) if name.split(".")[0] in ("research", "bench")]
+    assert lab == []
+
+
 def test_the_check_sees_a_violation() -> None:
     # the parser finds imports at any depth, so a function-local import of a higher layer cannot hide
     source = "def f():\n    if True:\n        from xray_report.inference.cli import main\n"
@@ -103,5 +128,8 @@ def test_the_check_sees_a_violation() -> None:
     probe.write_text(source, encoding="utf-8")
     try:
         assert _project_imports(probe) == [("xray_report.inference", True)]
+        probe.write_text("def f():\n    from research.semireal import write_semireal_studies\nimport research.bench\n",
+                         encoding="utf-8")
+        assert sorted(_imported_modules(probe)) == ["research.bench", "research.semireal"]
     finally:
         probe.unlink()

@@ -1,17 +1,27 @@
 """The wheel a user installs (`pip install .`, not the editable install the tests run on) carries the packages and
-the data files the code reads, and setuptools builds it without a packaging warning."""
+the data files the code reads, and the product only: none of the lab (research/: benchmarks, the semi-real benchmark
+and its oracles, labeler validation studies, mutation tooling), no symbolic link, no file twice; setuptools builds it
+without a packaging warning."""
 
 from __future__ import annotations
 
 import shutil
+import stat
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "modeling", "processing", "dataset_builder", "xray_report")
-DATA_FILES = ("xray_report/evaluation/data/chexpert_phrases.json", "xray_report/publishing/model_card_template.md")
+# The lab (research/) and the root scripts travel with the sources so that the build sees the whole tree a checkout
+# has; `packages = find:` must leave them out.
+SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "modeling", "processing", "dataset_builder", "xray_report",
+           "research", "quickstart.py", "train_hf.py", "push_to_hub.py")
+PACKAGES = ("modeling", "processing", "dataset_builder", "xray_report")
+DATA_FILES = ("xray_report/publishing/model_card_template.md",)
+LAB_NAMES = ("research", "bench", "semireal", "chexpert_conformance", "validate_labeler", "mutation", "mutmut",
+             "chexpert_phrases", "quickstart")
 
 
 def test_the_wheel_holds_every_package_and_data_file(tmp_path):
@@ -19,11 +29,12 @@ def test_the_wheel_holds_every_package_and_data_file(tmp_path):
     for name in SOURCES:  # a copy, so that the build writes nothing into the checkout
         origin = REPO / name
         if origin.is_dir():
-            shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(origin, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "run"))
         else:
             source.mkdir(exist_ok=True)
             shutil.copy2(origin, source / name)
-    modules = {str(path.relative_to(source)) for path in source.rglob("*.py") if _in_a_package(path, source)}
+    modules = {str(path.relative_to(source)) for path in source.rglob("*.py")
+               if path.relative_to(source).parts[0] in PACKAGES and _in_a_package(path, source)}
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "--no-index",
          "-w", str(tmp_path / "wheel")],
@@ -34,9 +45,20 @@ def test_the_wheel_holds_every_package_and_data_file(tmp_path):
     (wheel,) = (tmp_path / "wheel").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert set(DATA_FILES) <= names
-    for package in ("modeling", "processing", "dataset_builder", "xray_report", "xray_report/evaluation/data"):
+    for package in PACKAGES:
         assert f"{package}/__init__.py" in names
     assert modules <= names, sorted(modules - names)[:5]
+
+    # the product only
+    files = [name for name in names if ".dist-info/" not in name]
+    assert {name.split("/")[0] for name in files} == set(PACKAGES)
+    lab = [name for name in files if any(part in name for part in LAB_NAMES)]
+    assert lab == []
+    with zipfile.ZipFile(wheel) as archive:
+        links = [info.filename for info in archive.infolist() if stat.S_ISLNK(info.external_attr >> 16)]
+        contents = Counter(archive.read(name) for name in files if name.endswith(".py"))
+    assert links == []
+    assert [text[:60] for text, count in contents.items() if count > 1 and text.strip()] == []  # no module twice
 
 
 def _in_a_package(path: Path, root: Path) -> bool:

@@ -557,16 +557,16 @@ def test_a_metrics_file_of_another_data_set_is_shown_but_not_indexed(synthetic_r
     assert card.data.eval_results is None and "test split of MIMIC-CXR-JPG" in card.text
 
 
-def test_synthetic_and_semi_real_data_are_recorded_from_their_marker_files(tmp_path):
-    """Synthetic studies are recognised by write_kaggle_studies' marker, semi-real ones by their labels file; the same
-    Kaggle layout without a marker is the real collection (never guessed synthetic)."""
+def test_synthetic_data_are_recorded_from_their_marker_file(tmp_path):
+    """Synthetic studies are recognised by write_kaggle_studies' marker; the same Kaggle layout without a marker is the
+    real collection (never guessed synthetic). Semi-real folders, recognised by their labels file, are written by the
+    lab: tests/research/test_semireal.py."""
     import datasets
 
     from xray_report.synthetic import write_kaggle_studies
-    from xray_report.synthetic.semireal import write_semireal_studies
     from xray_report.synthetic.studies import SYNTHETIC_PROVENANCE_FILE
     from xray_report.training import DataArguments
-    from xray_report.training.record import IU_XRAY_TERMS, SEMIREAL_NAME, build_dataset_record
+    from xray_report.training.record import IU_XRAY_TERMS, build_dataset_record
 
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"study_id": ["1", "2"]}),
                                    "test": datasets.Dataset.from_dict({"study_id": ["3"]})})
@@ -576,10 +576,6 @@ def test_synthetic_and_semi_real_data_are_recorded_from_their_marker_files(tmp_p
     synthetic = build_dataset_record(DataArguments(data_dir=str(tmp_path / "synthetic")), splits)
     assert synthetic.synthetic and synthetic.terms is None and "seed 5" in synthetic.description
     assert (synthetic.layout, synthetic.studies) == ("kaggle", {"train": 2, "test": 1})
-
-    write_semireal_studies(tmp_path / "synthetic", tmp_path / "semireal", image_size=32)
-    semireal = build_dataset_record(DataArguments(data_dir=str(tmp_path / "semireal")), splits)
-    assert (semireal.name, semireal.synthetic, semireal.terms) == (SEMIREAL_NAME, False, IU_XRAY_TERMS)
 
     (tmp_path / "synthetic" / SYNTHETIC_PROVENANCE_FILE).unlink()
     unmarked = build_dataset_record(DataArguments(data_dir=str(tmp_path / "synthetic")), splits)

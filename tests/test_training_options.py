@@ -7,7 +7,6 @@ import torch
 
 from training_fixtures import run, tiny_argv, write_studies
 from xray_report.training import ConfigError
-from xray_report.training.augmentation import drop_decoder_inputs
 
 
 @pytest.fixture(scope="module")
@@ -125,34 +124,3 @@ def test_label_smoothing_smooths_the_report_loss_and_keeps_the_observation_head_
     with torch.no_grad():
         loss, outputs = trainer.compute_loss(model, batch, return_outputs=True)
     assert torch.equal(loss, outputs.loss)
-
-
-def test_decoder_input_dropout_hides_input_words_in_training_steps_only(studies, tmp_path):
-    result = run(tiny_argv(studies, tmp_path / "drop", "--max_steps", "1", "--decoder_input_dropout", "0.5"))
-    trainer = result.trainer
-    tokenizer = trainer.processing_class.tokenizer
-    expected_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id
-    assert trainer.dropped_token_id == expected_id
-    batch = next(iter(trainer.get_train_dataloader()))
-    seen = []
-    compute_loss = trainer.compute_loss
-    trainer.compute_loss = lambda model, inputs, *args, **kwargs: seen.append(inputs) or compute_loss(
-        model, inputs, *args, **kwargs)
-    torch.manual_seed(0)
-    trainer.training_step(trainer.model, dict(batch))
-    read = seen[-1]["decoder_input_ids"]
-    original = batch["decoder_input_ids"]
-    padding = batch["decoder_attention_mask"] == 0
-    changed = read != original
-    assert changed.any() and (read[changed] == expected_id).all()
-    assert torch.equal(read[:, 0], original[:, 0]) and torch.equal(read[padding], original[padding])
-    fraction = changed.sum().item() / (~padding[:, 1:]).sum().item()
-    assert 0.3 < fraction < 0.7  # of the words after the start token that are not padding; those already unknown stay
-    assert torch.equal(seen[-1]["labels"], batch["labels"])  # the targets stay whole
-    trainer.model.eval()  # evaluation reads the report as it is
-    trainer.prediction_step(trainer.model, dict(batch), prediction_loss_only=True)
-    assert torch.equal(seen[-1]["decoder_input_ids"], original)
-    with pytest.raises(KeyError, match="needs the batch's decoder_input_ids"):
-        drop_decoder_inputs({"labels": batch["labels"]}, 0.5, expected_id)
-    with pytest.raises(ConfigError, match=r"decoder_input_dropout must be in \[0, 1\)"):
-        run(tiny_argv(studies, tmp_path / "bad", "--max_steps", "1", "--decoder_input_dropout", "1"))

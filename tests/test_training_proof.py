@@ -1,6 +1,6 @@
 """Small proof of learning: trained on synthetic studies, the tiny model states the image-determined findings.
 
-The full benchmark (bench/bench_proof_of_learning.py, 1200 studies) scores the same figures next to the
+The full benchmark (research/bench/bench_proof_of_learning.py, 1200 studies) scores the same figures next to the
 shuffled-image control; this CI version trains on fewer studies for fewer steps and asks for the findings, the
 opacity's zone and the heatmaps' pointing game at lower, measured bars.
 """
@@ -18,7 +18,7 @@ ZONE_BAR = 0.8
 POINTING_BAR = 0.3
 """Share of opacity studies whose opacity sentence's heatmap peaks on the opacity: 0.67, 0.44 and 0.70 measured at
 this budget (studies from seeds 1-3, 2 threads, AVX-512), against about 0.15 for a uniform map; the full main job
-reaches 0.67-1.00 over eight seeds (bench/results/seed_stability.json)."""
+reaches 0.67-1.00 over eight seeds (research/results/seed_stability.json)."""
 
 
 def test_synthetic_reports_are_recovered_by_the_labeler():

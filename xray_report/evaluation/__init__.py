@@ -4,8 +4,7 @@
 * :mod:`xray_report.evaluation.chexpert_labeler`: rule-based labeler of the 14 CheXpert observations.
 * :mod:`xray_report.evaluation.clinical_efficacy`: CE precision / recall / F1 from those labels.
 * :mod:`xray_report.evaluation.truth_guard`: flag / remove sentences that claim a comparison with a prior study.
-* ``python -m xray_report.evaluation.rescore``: re-score a predictions file; ``python -m xray_report.evaluation.validate_labeler``:
-  agreement of the labeler with the IU X-ray MeSH tags.
+* ``python -m xray_report.evaluation.rescore``: re-score a predictions file.
 * ``xray_report/evaluation/metrics/report_nlg`` and ``xray_report/evaluation/metrics/chexpert_ce``: the same metrics as local
   ``evaluate`` modules (``evaluate.load("xray_report/evaluation/metrics/report_nlg")``).
 """
@@ -13,7 +12,6 @@
 from .chexpert_labeler import (
     OBSERVATIONS,
     Label,
-    keyword_label_report,
     label_report,
     label_report_with_mentions,
     label_reports,
@@ -38,7 +36,6 @@ __all__ = [
     "find_prior_comparisons",
     "guard_report",
     "java_available",
-    "keyword_label_report",
     "label_report",
     "label_report_with_mentions",
     "label_reports",

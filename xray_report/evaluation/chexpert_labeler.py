@@ -39,10 +39,10 @@ How a report is labelled:
    calcified granuloma, degenerative change, scoliosis ...) is positive or uncertain, and not mentioned otherwise
    (it is never negative or uncertain). Support devices do not affect it.
 
-The mention lists and cues follow the Stanford CheXpert labeler's (``xray_report.evaluation.chexpert_conformance`` measures
-the agreement); the rules were checked on the phrasing of the IU X-ray reports (``"XXXX"`` is the collection's
-de-identification mask and is treated as an unknown word). docs/evaluation.md lists the deliberate differences
-and the agreement with the studies' MeSH tags.
+The mention lists and cues follow the Stanford CheXpert labeler's (the project's conformance study,
+``research/labeler/chexpert_conformance.py``, measures the agreement); the rules were checked on the phrasing of
+the IU X-ray reports (``"XXXX"`` is the collection's de-identification mask and is treated as an unknown word).
+docs/evaluation.md lists the deliberate differences and the agreement with the studies' MeSH tags.
 """
 
 from __future__ import annotations
@@ -573,24 +573,6 @@ def label_reports(reports: Iterable[str]) -> list[dict[str, Label]]:
     return [label_report(report) for report in reports]
 
 
-def keyword_label_report(report: str) -> dict[str, Label]:
-    """Baseline without negation or uncertainty handling: any mention pattern match is positive.
-
-    Uses the same mention patterns and exclusions as :func:`label_report` and the same No Finding rule, but no
-    cues, normal phrases or borderline phrases. It exists to measure what the negation and uncertainty rules add.
-    """
-    found = {name: Label.NOT_MENTIONED for name in (*OBSERVATIONS, OTHER_FINDING)}
-    text = " ".join(split_report_sentences(report))
-    for rule in _RULES:
-        excluded = _excluded_spans(rule, text)
-        patterns = (*rule.mentions, *rule.hedged_mentions)
-        if any(not _overlaps(m.span(), excluded) for pattern in patterns for m in pattern.finditer(text)):
-            found[rule.name] = Label.POSITIVE
-    labels = {name: found[name] for name in OBSERVATIONS}
-    labels["No Finding"] = _no_finding(labels, found[OTHER_FINDING])
-    return labels
-
-
 __all__ = [
     "CHEXPERT_NUMERIC",
     "Label",
@@ -603,7 +585,6 @@ __all__ = [
     "ObservationRule",
     "PATHOLOGIES",
     "aggregate",
-    "keyword_label_report",
     "label_report",
     "label_report_with_mentions",
     "label_reports",

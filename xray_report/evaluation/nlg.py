@@ -463,25 +463,6 @@ def compute_nlg_metrics(
     return NLGResult(corpus=corpus, per_report=per_report, unavailable=unavailable)
 
 
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-
-def longest_repeated_ngram(report: str) -> int:
-    """The length of the longest word n-gram (punctuation marks count as words) that occurs twice in `report`.
-
-    A repetition measure: a model stuck in a loop ("the lungs are clear. the lungs are clear. ...") scores the
-    length of its loop and more; most reference reports stay at a few words ("there is no").
-    """
-    words = _WORD.findall(report.lower())
-    longest = 0
-    for size in range(1, len(words)):
-        grams = [tuple(words[i : i + size]) for i in range(len(words) - size + 1)]
-        if len(set(grams)) == len(grams):
-            break  # no n-gram of this size repeats, so no longer one does
-        longest = size
-    return longest
-
-
 __all__ = [
     "METEOR_UNAVAILABLE_MESSAGE",
     "METRIC_KEYS",
@@ -498,6 +479,5 @@ __all__ = [
     "read_split_reports",
     "compute_nlg_metrics",
     "java_available",
-    "longest_repeated_ngram",
     "normalize_report",
 ]

@@ -1,7 +1,7 @@
 """Project-generated chest X-ray-like studies whose findings are fixed by what the images show.
 
 Used to prove that a trained report model reads its images (see `xray_report.synthetic.studies` and
-`bench/bench_proof_of_learning.py`). The studies are written in IU X-ray's Kaggle layout so that they go
+`research/bench/bench_proof_of_learning.py`). The studies are written in IU X-ray's Kaggle layout so that they go
 through the real dataset builder (`dataset_builder.load_iu_xray`).
 """
 

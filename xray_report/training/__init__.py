@@ -2,7 +2,7 @@
 
 * `arguments`: `ModelArguments`, `DataArguments`, `ReportTrainingArguments`, `parse_config` (YAML/JSON + overrides).
 * `model_factory`: model, processor and tokenizer from the arguments.
-* `data`: the dataset through `dataset_builder` (+ synthetic studies, + the shuffled-images control).
+* `data`: the dataset through `dataset_builder` (+ synthetic studies).
 * `collator`: rows → exactly the model inputs.
 * `staged`: encoder freezing, per-part learning rates (`XrayReportTrainer`), `stop_after_steps`.
 * `lora`: optional LoRA on the decoder (peft).
@@ -20,7 +20,7 @@ from .arguments import (
     read_config_file,
 )
 from .collator import XrayReportCollator
-from .data import load_report_datasets, shuffle_images_across_studies
+from .data import load_report_datasets
 from .metrics import make_compute_metrics, score_reports
 from .model_factory import build_image_processor, build_model_and_processor, build_tokenizer
 from .pipeline import TrainingRun, run_training
@@ -49,6 +49,5 @@ __all__ = [
     "run_training",
     "score_reports",
     "set_encoder_frozen",
-    "shuffle_images_across_studies",
     "write_predictions",
 ]

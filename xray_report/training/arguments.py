@@ -188,11 +188,6 @@ class DataArguments:
                   "(python -m xray_report.synthetic.make_studies) into data_dir."},
     )
     synthetic_seed: int = field(default=0, metadata={"help": "Seed of the synthetic studies."})
-    shuffle_train_images: bool = field(
-        default=False,
-        metadata={"help": "Control experiment: pair every training report with another study's images "
-                  "(a derangement); validation and test stay intact."},
-    )
 
     def __post_init__(self) -> None:
         if self.max_target_length < 2:
@@ -262,13 +257,6 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
                   "1 samples every study once per epoch, >1 draws with replacement so that abnormal studies are "
                   "seen that many times more often (an epoch stays as many draws as studies)."},
     )
-    decoder_input_dropout: float = field(
-        default=0.0,
-        metadata={"help": "Fraction of the report tokens the decoder reads in training (teacher forcing) replaced by "
-                  "the tokenizer's unknown token, so that it cannot continue a memorised training report from its "
-                  "exact words (word dropout); the targets stay whole, evaluation and generation are unchanged. "
-                  "0 turns it off."},
-    )
     image_augmentation: bool = field(
         default=False,
         metadata={"help": "Augment the training images: each view gets a random rotation (up to 10 degrees), shift "
@@ -299,8 +287,6 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
             raise ConfigError("freeze_encoder_steps and freeze_encoder_epochs must be >= 0")
         if not self.abnormal_oversampling > 0:
             raise ConfigError(f"abnormal_oversampling must be > 0, got {self.abnormal_oversampling}")
-        if not 0 <= self.decoder_input_dropout < 1:
-            raise ConfigError(f"decoder_input_dropout must be in [0, 1), got {self.decoder_input_dropout}")
         if self.early_stopping_patience is not None and not (self.load_best_model_at_end and self.metric_for_best_model):
             raise ConfigError(
                 "early_stopping_patience needs load_best_model_at_end: true and a metric_for_best_model "

@@ -101,26 +101,4 @@ def augment_batch(inputs: dict[str, Any], augmentation: ImageAugmentation) -> di
     return augmented
 
 
-def drop_decoder_inputs(inputs: dict[str, Any], rate: float, replacement_id: int) -> dict[str, Any]:
-    """A copy of a collated batch in which each report token the decoder reads under teacher forcing
-    (`decoder_input_ids` `(batch_size, target_length)`, after the start token) is replaced by `replacement_id`
-    with probability `rate`; padding (where `decoder_attention_mask` is 0), `labels` and every other input are
-    left as they are, so the decoder still learns to write every word of the report.
-
-    Raises:
-        KeyError: a batch without `decoder_input_ids` (`XrayReportCollator` always writes them).
-    """
-    if "decoder_input_ids" not in inputs:
-        raise KeyError(f"decoder_input_dropout needs the batch's decoder_input_ids (XrayReportCollator writes them); "
-                       f"got {sorted(inputs)}")
-    ids = inputs["decoder_input_ids"]
-    drop = torch.rand(ids.shape, device=ids.device) < rate
-    drop[:, 0] = False
-    if "decoder_attention_mask" in inputs:
-        drop &= inputs["decoder_attention_mask"].bool()
-    dropped = dict(inputs)
-    dropped["decoder_input_ids"] = ids.masked_fill(drop, replacement_id)
-    return dropped
-
-
-__all__ = ["AUGMENTED_INPUTS", "ImageAugmentation", "augment_batch", "drop_decoder_inputs"]
+__all__ = ["AUGMENTED_INPUTS", "ImageAugmentation", "augment_batch"]

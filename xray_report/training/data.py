@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import datasets
-import numpy as np
 
 from dataset_builder import load_iu_xray, preparation_stats
 from xray_report.synthetic import write_kaggle_studies
@@ -62,32 +61,7 @@ def load_report_datasets(data_args: DataArguments) -> datasets.DatasetDict:
         if limit is not None and split in dataset and len(dataset[split]) > limit:
             logger.info("using the first %d of %d %s studies", limit, len(dataset[split]), split)
             dataset[split] = dataset[split].select(range(limit))
-    if data_args.shuffle_train_images:
-        dataset["train"] = shuffle_images_across_studies(dataset["train"], seed=data_args.synthetic_seed)
     return dataset
 
 
-def derangement(size: int, seed: int) -> np.ndarray:
-    """A permutation of `range(size)` with no fixed point (every study gets another study's images)."""
-    if size < 2:
-        raise ValueError(f"cannot shuffle images across fewer than 2 studies (got {size})")
-    order = np.random.default_rng(seed).permutation(size)
-    result = np.empty(size, dtype=np.int64)
-    result[order] = np.roll(order, -1)
-    return result
-
-
-def shuffle_images_across_studies(dataset: datasets.Dataset, seed: int = 0) -> datasets.Dataset:
-    """The control experiment's training set: each report keeps its text but gets another study's images.
-
-    All image columns of a study (frontal, lateral, prior) move together, so views stay consistent.
-    """
-    image_columns = [name for name in IMAGE_COLUMNS if name in dataset.column_names]
-    images = dataset.select_columns(image_columns).select(derangement(len(dataset), seed)).flatten_indices()
-    rest = dataset.remove_columns(image_columns)
-    logger.warning("shuffle_train_images: %d training reports are paired with other studies' images", len(dataset))
-    return datasets.concatenate_datasets([rest, images], axis=1)
-
-
-__all__ = ["IMAGE_COLUMNS", "derangement", "load_report_datasets", "prepare_synthetic_studies",
-           "shuffle_images_across_studies"]
+__all__ = ["IMAGE_COLUMNS", "load_report_datasets", "prepare_synthetic_studies"]

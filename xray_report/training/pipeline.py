@@ -135,16 +135,22 @@ def run_training(
     data_args: DataArguments,
     training_args: ReportTrainingArguments,
     extra_callbacks: list[TrainerCallback] | None = None,
+    dataset: datasets.DatasetDict | None = None,
 ) -> TrainingRun:
     """Trains (when `do_train`), saves, evaluates (when `do_eval`) and writes predictions (when `do_predict`).
 
     Outputs in `output_dir`: `checkpoint-*/` during training; the final model, processor and generation config
     (`from_pretrained` loads them); `run_arguments.json`; `training_record.json` (`record.py`: data, starting weights,
     steps, precision); `predictions_<split>.jsonl` and `metrics_<split>.json`.
+
+    Args:
+        dataset: the splits to train and evaluate on, built from `data_args` by the caller (`load_report_datasets`,
+            then changed as it needs); by default `load_report_datasets(data_args)` builds them here.
     """
     set_seed(training_args.seed)
-    with training_args.main_process_first(desc="building the dataset"):
-        dataset = load_report_datasets(data_args)
+    if dataset is None:
+        with training_args.main_process_first(desc="building the dataset"):
+            dataset = load_report_datasets(data_args)
     train_reports = list(dataset["train"]["report"]) if "train" in dataset else None
     model, processor = build_model_and_processor(model_args, data_args, train_reports)
     vocabulary = r2gen_vocabulary(data_args, training_args, train_reports)

@@ -28,7 +28,6 @@ from dataset_builder import detect_iu_layout, preparation_stats
 from dataset_builder.iu_kaggle import KAGGLE_IMAGE_SUBDIR
 from dataset_builder.iu_openi import OPENI_IMAGE_DIR
 from modeling.convert_biovilt_checkpoint import CONVERSION_FILE
-from xray_report.synthetic.semireal import SEMIREAL_LABELS_CSV
 from xray_report.synthetic.studies import SYNTHETIC_PROVENANCE_FILE
 
 from .arguments import DataArguments, ModelArguments, ReportTrainingArguments
@@ -80,6 +79,9 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
 """Builder name -> the real data set it reads. Synthetic and semi-real folders are told apart by their markers."""
 
 SEMIREAL_NAME = "IU X-ray (semi-real: the real reports, phantom images rendered from them)"
+SEMIREAL_LABELS_CSV = "semireal_labels.csv"
+"""The labels file a semi-real data folder holds (the project's semi-real benchmark writes it next to the IU X-ray
+reports it renders phantoms for): the marker by which such a folder is recorded as semi-real."""
 NOT_RECORDED_LINE = (
     f"Provenance not recorded: this folder has no {TRAINING_RECORD_FILE} (it was not written by train_hf.py), so "
     "its training data and starting weights are unknown."
@@ -257,8 +259,8 @@ def build_dataset_record(
 ) -> DatasetRecord:
     """What `dataset` (built by `builder` from `data_args.data_dir`) is: its name, layout, counts and terms.
 
-    Synthetic studies are recognised by the marker `write_kaggle_studies` writes, semi-real ones by the labels
-    file `write_semireal_studies` writes; anything else is the builder's real data set (`KNOWN_DATASETS`).
+    Synthetic studies are recognised by the marker `write_kaggle_studies` writes, semi-real ones by their labels
+    file (`SEMIREAL_LABELS_CSV`); anything else is the builder's real data set (`KNOWN_DATASETS`).
     """
     layout, root = _data_root(data_args)
     try:
@@ -286,7 +288,7 @@ def build_dataset_record(
         return DatasetRecord(
             name=SEMIREAL_NAME, synthetic=False, terms=IU_XRAY_TERMS,
             description="the IU X-ray reports, each with phantom images this project rendered from the findings it "
-                        "states (xray_report.synthetic.semireal); no IU X-ray image",
+                        "states (the project's semi-real benchmark); no IU X-ray image",
             **common,
         )
     known = KNOWN_DATASETS.get(builder, KnownDataset(builder, f"studies read by the {builder} builder",
@@ -507,6 +509,7 @@ __all__ = [
     "KNOWN_DATASETS",
     "NOT_RECORDED_LINE",
     "PRECISIONS",
+    "SEMIREAL_LABELS_CSV",
     "TRAINING_RECORD_FILE",
     "DatasetRecord",
     "DecoderRecord",

@@ -15,7 +15,7 @@ from transformers import Seq2SeqTrainer, TrainerCallback, TrainerControl, Traine
 
 from xray_report.evaluation import Label, label_report
 
-from .augmentation import ImageAugmentation, augment_batch, drop_decoder_inputs
+from .augmentation import ImageAugmentation, augment_batch
 from .collator import OBSERVATION_LABELS
 
 logger = logging.getLogger(__name__)
@@ -170,18 +170,6 @@ def abnormal_oversampler(reports: list[str], factor: float, seed: int = 0) -> to
     return torch.utils.data.WeightedRandomSampler(weights, num_samples=len(reports), replacement=True, generator=generator)
 
 
-def _dropped_token_id(processing_class: Any) -> int:
-    """The id `decoder_input_dropout` writes: the tokenizer's unknown token, else its end-of-text token."""
-    tokenizer = getattr(processing_class, "tokenizer", processing_class)
-    token_id = getattr(tokenizer, "unk_token_id", None)
-    if token_id is None:
-        token_id = getattr(tokenizer, "eos_token_id", None)
-    if token_id is None:
-        raise ValueError("decoder_input_dropout needs a tokenizer with an unknown or end-of-text token "
-                         f"(the trainer's processing_class is {type(processing_class).__name__})")
-    return int(token_id)
-
-
 class XrayReportTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose optimizer gives the encoder, the bridge and the decoder their own learning rates
     (`encoder_learning_rate`, `bridge_learning_rate`, `learning_rate` of [`ReportTrainingArguments`]).
@@ -195,10 +183,6 @@ class XrayReportTrainer(Seq2SeqTrainer):
 
     `image_augmentation` transforms the images of training steps (`ImageAugmentation`, on the training device);
     evaluation and prediction steps get them as they are.
-
-    `decoder_input_dropout` replaces that fraction of the report tokens the decoder reads in training steps by the
-    tokenizer's unknown token (GPT-2's has none: its end-of-text token); the labels stay whole
-    (`drop_decoder_inputs`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -211,17 +195,10 @@ class XrayReportTrainer(Seq2SeqTrainer):
             if getattr(self.args, "image_augmentation", False) else None
         if self.image_augmentation is not None:
             logger.info("image_augmentation: training views get %s", self.image_augmentation)
-        self.decoder_input_dropout = float(getattr(self.args, "decoder_input_dropout", 0.0))
-        self.dropped_token_id = _dropped_token_id(self.processing_class) if self.decoder_input_dropout else None
-        if self.decoder_input_dropout:
-            logger.info("decoder_input_dropout: %.0f%% of the decoder's input tokens become token %d in training",
-                        100 * self.decoder_input_dropout, self.dropped_token_id)
 
     def training_step(self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         if self.image_augmentation is not None:  # on the training device (moving the batch again is a no-op)
             inputs = augment_batch(self._prepare_inputs(inputs), self.image_augmentation)
-        if self.decoder_input_dropout:
-            inputs = drop_decoder_inputs(self._prepare_inputs(inputs), self.decoder_input_dropout, self.dropped_token_id)
         return super().training_step(model, inputs, num_items_in_batch)
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
