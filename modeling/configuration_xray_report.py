@@ -41,6 +41,10 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
             report's `observation_labels` choose it (teacher forcing, as the decoder reads the report's own previous
             words); otherwise, in `generate` included, the observation head's prediction does (logit > 0). The
             decoder then writes the findings the head sees instead of having to find them again among the patches.
+        context_max_tokens (`int`, *optional*, defaults to 0):
+            The longest clinical context (the study's indication) the model reads, in tokens; 0: it reads none. The
+            context is a decoder prompt before the report (`XrayReportProcessor`); the decoder's positions hold the
+            prompt (`context_max_tokens + 2`) and the report.
     """
 
     model_type = "xray_report"
@@ -55,6 +59,16 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
     observation_loss_weight: float = 1.0
     study_token: bool = False
     observation_tokens: bool = False
+    context_max_tokens: int = 0
+
+    def validate_context_max_tokens(self) -> None:
+        """The context prompt must leave the decoder room for a report."""
+        if self.context_max_tokens < 0:
+            raise ValueError(f"context_max_tokens must be 0 (no context) or more, got {self.context_max_tokens}")
+        positions = getattr(self.decoder, "n_positions", None) or getattr(self.decoder, "max_position_embeddings", None)
+        if self.context_max_tokens and positions is not None and self.context_max_tokens + 2 >= positions:
+            raise ValueError(f"context_max_tokens {self.context_max_tokens} leaves no room for a report in the "
+                             f"decoder's {positions} positions")
 
     def validate_observation_tokens(self) -> None:
         """Observation tokens are chosen by the observation head, so they need `observation_names`."""

@@ -243,6 +243,8 @@ class XrayReportModel(VisionEncoderDecoderModel):
 
         if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+        if "position_ids" not in decoder_kwargs:
+            decoder_kwargs["position_ids"] = left_padded_positions(decoder_attention_mask, decoder_input_ids)
         decoder_outputs = self.decoder(
             input_ids=decoder_input_ids,
             attention_mask=decoder_attention_mask,
@@ -315,6 +317,27 @@ class XrayReportModel(VisionEncoderDecoderModel):
             shutil.copy(pipeline_file, Path(save_directory) / _PIPELINE_FILE)
 
 
+def left_padded_positions(
+    attention_mask: torch.Tensor | None, input_ids: torch.Tensor | None
+) -> torch.LongTensor | None:
+    """Decoder position ids that start at 0 on each row's first attended token, for left-padded prompts
+    (`XrayReportProcessor` pads context prompts on the left for `generate`); None (the decoder's own count) when no
+    row is left-padded.
+
+    Args:
+        attention_mask: `(batch_size, sequence_length)` of the whole sequence so far (generation grows it by one
+            column a step).
+        input_ids: `(batch_size, input_length)`, the ids of this call (one at a decoding step with a cache).
+
+    Returns:
+        `torch.LongTensor` of shape `(batch_size, input_length)`, or None.
+    """
+    if attention_mask is None or input_ids is None or bool(attention_mask[:, 0].all()):
+        return None
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+    return positions[:, -input_ids.shape[1]:]
+
+
 def _observation_loss(logits: torch.Tensor, observation_labels: torch.Tensor) -> torch.Tensor:
     if observation_labels.shape != logits.shape:
         raise ValueError(f"observation_labels must have shape {tuple(logits.shape)} (batch_size, num_observations), "
@@ -333,4 +356,4 @@ def _as_own_config_class(config: PretrainedConfig) -> XrayReportConfig:
     return XrayReportConfig.from_dict(config.to_dict())
 
 
-__all__ = ["ProjectedEncoderOutput", "XrayReportModel", "XrayReportOutput"]
+__all__ = ["ProjectedEncoderOutput", "XrayReportModel", "XrayReportOutput", "left_padded_positions"]

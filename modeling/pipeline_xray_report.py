@@ -10,8 +10,10 @@ works on an image alone (transformers 5's built-in `image-to-text` maps to `imag
 text prompt). Every caller of the project (batch CLI, dashboard, quickstart, notebooks) builds this pipeline
 around a loaded model, so all of them read, preprocess, generate and decode the same way.
 
-Inputs: an image (path, PIL image, array), a study dict `{"frontal": ..., "lateral": ..., "previous": ...}`
-(lateral and previous optional), or a list of either (`batch_size=` batches them into one `generate` call each).
+Inputs: an image (path, PIL image, array), a study dict `{"frontal": ..., "lateral": ..., "previous": ...,
+"indication": "..."}` (all but frontal optional; the indication, the clinical context, is read by models trained with
+it, `config.context_max_tokens` > 0, and ignored with a note by the others), or a list of either (`batch_size=`
+batches them into one `generate` call each).
 Generation keywords pass through to `generate`; one report per study (`num_return_sequences` > 1 is refused).
 
 Per study the output is a one-element list (the `image-to-text` convention the Hub widget reads) whose dict holds
@@ -37,7 +39,7 @@ import torch
 from transformers import Pipeline
 
 PIPELINE_TASK = "image-to-text"
-STUDY_KEYS = ("frontal", "lateral", "previous")
+STUDY_KEYS = ("frontal", "lateral", "previous", "indication")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 """The sentence rule of every report: a sentence ends after `.`, `!` or `?` followed by whitespace, or at a line
 break (the truth guard, the section splitter and the heatmaps all split with it)."""
@@ -57,15 +59,20 @@ def split_sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _study_parts(study: Any) -> tuple[list[Any], Any]:
+def _study_parts(study: Any) -> tuple[list[Any], Any, str | None]:
+    """(views, prior image, indication) of one pipeline input."""
     if isinstance(study, dict):
         unknown = set(study) - set(STUDY_KEYS)
         if unknown or study.get("frontal") is None:
-            raise ValueError(f"A study dict needs 'frontal' and may have 'lateral', 'previous'; got {sorted(study)}.")
-        return [study["frontal"], study.get("lateral")], study.get("previous")
+            raise ValueError(f"A study dict needs 'frontal' and may have 'lateral', 'previous', 'indication'; got "
+                             f"{sorted(study)}.")
+        indication = study.get("indication")
+        if indication is not None and not isinstance(indication, str):
+            raise ValueError(f"A study's 'indication' must be text, got {type(indication).__name__}.")
+        return [study["frontal"], study.get("lateral")], study.get("previous"), indication
     if study is None:
         raise ValueError("A study needs a frontal image; got None.")
-    return [study], None
+    return [study], None, None
 
 
 def generate_with_cross_attention(model: Any, inputs: dict[str, torch.Tensor], **generate_kwargs: Any) -> Any:
@@ -156,15 +163,19 @@ class XrayReportPipeline(Pipeline):
 
     def preprocess(self, study: Any) -> dict[str, Any]:
         encoder_config = self.model.config.encoder
-        views, previous = _study_parts(study)
+        context_max_tokens = getattr(self.model.config, "context_max_tokens", 0)
+        views, previous, indication = _study_parts(study)
         notes = []
         if previous is not None and not encoder_config.use_previous_image:
             notes.append("prior image ignored: this model has no temporal pooler (use_previous_image=False)")
         if len(views) > encoder_config.num_views and views[1] is not None:
             notes.append("lateral view ignored: this model takes the frontal view only")
+        if indication and indication.strip() and not context_max_tokens:
+            notes.append("indication ignored: this model was trained without clinical context")
         previous_images = [previous] if encoder_config.use_previous_image else None
         inputs = self.processor(
-            images=[views[: encoder_config.num_views]], previous_images=previous_images, return_tensors="pt"
+            images=[views[: encoder_config.num_views]], previous_images=previous_images, return_tensors="pt",
+            context=[indication] if context_max_tokens else None, context_max_tokens=context_max_tokens,
         )
         return {**inputs, "notes": notes}
 
@@ -176,6 +187,7 @@ class XrayReportPipeline(Pipeline):
             for name, value in model_inputs.items()
         }
         kwargs = {**self._generate_kwargs, **generate_kwargs}
+        prompt_length = inputs["decoder_input_ids"].shape[1] if "decoder_input_ids" in inputs else 1
         returned = kwargs.get("num_return_sequences", self.model.generation_config.num_return_sequences) or 1
         if returned != 1:  # the pipeline splits the sequences one row per study: more would go to the wrong studies
             raise ValueError(f"The report pipeline writes one report per study; got num_return_sequences={returned}. "
@@ -192,6 +204,7 @@ class XrayReportPipeline(Pipeline):
             "view_mask": inputs["view_mask"],
             "has_prior": inputs.get("previous_mask", torch.zeros(batch_size, dtype=torch.bool, device=sequences.device)),
             "limit": torch.full((batch_size,), -1 if limit is None else int(limit)),
+            "prompt_length": torch.full((batch_size,), prompt_length),
             "notes": notes,
         }
         if return_heatmaps:
@@ -201,7 +214,8 @@ class XrayReportPipeline(Pipeline):
 
     def postprocess(self, model_outputs: dict[str, Any], return_heatmaps: bool = False) -> list[dict[str, Any]]:
         tokenizer = self.processor.tokenizer
-        ids = model_outputs["sequences"][0, 1:].tolist()  # after the decoder start token
+        # after the decoder start token, or after the context prompt
+        ids = model_outputs["sequences"][0, int(model_outputs["prompt_length"][0]):].tolist()
         stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
         length = next((index for index, token in enumerate(ids) if token in stops), len(ids))
         finished = length < len(ids) and ids[length] == tokenizer.eos_token_id

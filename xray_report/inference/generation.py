@@ -48,7 +48,8 @@ class LoadedStudy:
 
     def as_input(self) -> dict[str, Any]:
         """The study dict the pipeline takes."""
-        return {"frontal": self.views[0], "lateral": self.views[1], "previous": self.prior}
+        return {"frontal": self.views[0], "lateral": self.views[1], "previous": self.prior,
+                "indication": self.study.indication}
 
 
 def load_model_and_processor(
@@ -140,10 +141,13 @@ def check_generation_length(model: Any, max_new_tokens: int | None) -> None:
     budget = max_new_tokens if max_new_tokens is not None else model.generation_config.max_new_tokens
     if positions is None or budget is None:
         return
-    room = positions - 1  # the decoder start token takes the first position
+    context = getattr(model.config, "context_max_tokens", 0)
+    room = positions - (context + 2 if context else 1)  # the prompt: the start token, and a context's tokens
     if budget > room:
         source = "--max-new-tokens" if max_new_tokens is not None else "the model's generation config max_new_tokens"
-        raise ValueError(f"{source} {budget}: the decoder has {positions} positions, so at most {room} new tokens.")
+        prompt = f", {positions - room} of them for the prompt," if context else ","
+        raise ValueError(f"{source} {budget}: the decoder has {positions} positions{prompt} so at most {room} new "
+                         "tokens.")
 
 
 def load_reporter(settings: Any, device: str | None = None) -> tuple[XrayReportPipeline, SectionSplitter]:
@@ -259,8 +263,6 @@ def process_batch(
 
 def _row(study: Study, output: dict[str, Any], structured: Any, heatmap_folder: str, seconds: float) -> dict[str, Any]:
     notes = list(output["notes"])
-    if study.indication:
-        notes.append("indication given but not used: this model was trained without clinical context")
     if not output["finished"]:
         notes.append(f"report cut at the token limit ({output['num_tokens']} tokens) before it ended")
     return {
