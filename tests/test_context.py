@@ -139,3 +139,19 @@ def test_a_model_trained_without_context_ignores_an_indication_with_a_note(byte_
     assert with_indication["notes"] == ["indication ignored: this model was trained without clinical context"]
     assert with_indication["generated_text"] == without["generated_text"] and without["notes"] == []
     assert np.isfinite(with_indication["num_tokens"])
+
+
+def test_the_dashboard_passes_the_indication_and_shows_the_note(context_model, byte_tokenizer):
+    pytest.importorskip("gradio")
+    from xray_report.demo.app import ReportDemo
+    from xray_report.evaluation.sections import SectionSplitter
+
+    model, processor = context_model
+    image = synthetic_radiograph(seed=7)
+    demo = ReportDemo(model, processor, SectionSplitter())
+    assert demo.run(image, indication="Trauma").structured.generated == CONTEXT_REPORTS["Trauma"]
+    assert demo.run(image, indication="").structured.generated == CONTEXT_REPORTS[None]
+    plain = ReportDemo(build_tiny_report_model(byte_tokenizer, seed=0).eval(), processor, SectionSplitter(),
+                       max_new_tokens=4)
+    assert plain.run(image, indication="Trauma").notes == [
+        "indication ignored: this model was trained without clinical context"]

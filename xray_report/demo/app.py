@@ -23,7 +23,7 @@ import re
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ class DemoResult:
     gallery: list[tuple[Image.Image, str]]
     reference: str
     frontal_view: Any = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class ExampleValues:
     files: list[str | None]
     previews: list[Image.Image | None]
     reference: str
+    indication: str = ""
 
 
 class ReportDemo:
@@ -96,17 +98,20 @@ class ReportDemo:
         prior: Any = None,
         remove_prior_claims: bool = False,
         reference: str | None = None,
+        indication: str | None = None,
     ) -> DemoResult:
         """Generates and grounds one study; raises `ValueError` (shown on the page) for unusable input.
 
         Args:
             frontal, lateral, prior: image files (PNG, JPEG, DICOM) or anything `load_xray_image` takes.
+            indication: why the study was taken (read by models trained with clinical context, else ignored and
+                said in `notes`).
         """
         if frontal is None:
             raise ValueError("Upload a frontal image (PNG, JPEG or DICOM) or pick an example first.")
         views = [read_image(frontal), read_image(lateral) if lateral is not None else None]
         prior_image = read_image(prior) if prior is not None else None
-        study = {"frontal": views[0], "lateral": views[1], "previous": prior_image}
+        study = {"frontal": views[0], "lateral": views[1], "previous": prior_image, "indication": indication or None}
         with self._lock:
             output = self.pipe(study, return_heatmaps=True, **self.generation_kwargs)[0]
         maps = study_heatmaps(output, views=views, processor=self.processor)
@@ -117,7 +122,7 @@ class ReportDemo:
             for figure, caption in zip(figures, captions)
             if figure is not None
         ]
-        return DemoResult(structured, gallery, reference or "", maps.view_images[0])
+        return DemoResult(structured, gallery, reference or "", maps.view_images[0], list(output["notes"]))
 
 
 def read_image(source: Any) -> Image.Image:
@@ -156,7 +161,7 @@ def load_example(study: Study) -> ExampleValues:
         except ValueError as error:
             raise ValueError(f"Example {study.study_id}: {error}") from error
         files.append(str(path))
-    return ExampleValues(files, previews, study.reference or "")
+    return ExampleValues(files, previews, study.reference or "", study.indication or "")
 
 
 def example_allowed_paths(examples: Sequence[Study]) -> list[str]:
@@ -233,14 +238,15 @@ def build_demo(demo: ReportDemo, examples: Sequence[Study] = (), provenance: Seq
         provenance = provenance_lines(None)
     no_results = (None, "", "", "", "", "", [], "")
 
-    def on_generate(frontal: Any, lateral: Any, prior: Any, remove: bool, reference: str) -> tuple[Any, ...]:
+    def on_generate(frontal: Any, lateral: Any, prior: Any, remove: bool, reference: str,
+                    indication: str) -> tuple[Any, ...]:
         try:
-            result = demo.run(frontal, lateral, prior, remove, reference)
+            result = demo.run(frontal, lateral, prior, remove, reference, indication)
         except ValueError as error:
             return (status_markdown(str(error)), *no_results)
         s = result.structured
         return (
-            "",
+            "; ".join(result.notes),
             display_image(result.frontal_view, Image.Resampling.NEAREST) if result.frontal_view is not None else None,
             s.report,
             s.findings or "(none)",
@@ -261,8 +267,8 @@ def build_demo(demo: ReportDemo, examples: Sequence[Study] = (), provenance: Seq
         try:
             values = load_example(examples[index])
         except ValueError as error:
-            return (status_markdown(str(error)), None, None, None, None, None, None, "", *no_results)
-        return ("", *values.files, *values.previews, values.reference, *no_results)
+            return (status_markdown(str(error)), None, None, None, None, None, None, "", "", *no_results)
+        return ("", *values.files, *values.previews, values.reference, values.indication, *no_results)
 
     with gr.Blocks(title="Chest X-ray report generator (research demo)") as page:
         gr.Markdown("# Chest X-ray report generator")
@@ -276,6 +282,8 @@ def build_demo(demo: ReportDemo, examples: Sequence[Study] = (), provenance: Seq
                     previews.append(gr.Image(label="As read", type="pil", format="png", interactive=False, height=256,
                                              elem_id=f"{key}-preview"))
         reference = gr.State("")
+        indication = gr.Textbox(label="Indication: why the study was taken (optional; read only by models trained "
+                                "with clinical context)", lines=1, elem_id="indication-input")
         picker = None
         if examples:
             picker = gr.Dataset(
@@ -308,13 +316,14 @@ def build_demo(demo: ReportDemo, examples: Sequence[Study] = (), provenance: Seq
         )
         results = [preview, generated, findings, impression, labels, flags, gallery, reference_out]
         if picker is not None:
-            picker.click(on_example, inputs=picker, outputs=[status, *files, *previews, reference, *results])
+            picker.click(on_example, inputs=picker,
+                         outputs=[status, *files, *previews, reference, indication, *results])
         for index, (file, shown) in enumerate(zip(files, previews)):
             file.upload(on_upload, inputs=file, outputs=[status, shown])
             file.clear(lambda: None, outputs=shown)
             if index == 0:  # a new frontal view is a new study: the example's reference and old results go
                 file.upload(lambda: ("", *no_results), outputs=[reference, *results])
-        button.click(on_generate, inputs=[*files, remove, reference], outputs=[status, *results])
+        button.click(on_generate, inputs=[*files, remove, reference, indication], outputs=[status, *results])
     return page
 
 
