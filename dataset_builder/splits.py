@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
+
+from processing.json_files import read_json_file
 
 __all__ = [
     "SPLIT_NAMES",
@@ -134,10 +135,7 @@ def read_r2gen_entries(path: str | Path) -> list[tuple[str, dict]]:
         ValueError: See :func:`read_r2gen_split_file`.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
+    data = read_json_file(path, "split file")
     if not isinstance(data, Mapping) or not data:
         raise ValueError(f"{path}: expected an object with split lists (train/val/test)")
     out: list[tuple[str, dict]] = []

@@ -85,7 +85,7 @@ def test_split_names_and_uid_mapping() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{not json", r"malformed JSON at line 1"),
+        ("{not json", r"cannot read the split file: not valid JSON at line 1"),
         ('{"train": [{"id": "CXR1_IM-1", "image_path": []}]}', r"train\[0\]: field 'report'"),
         ('{"train": [{"id": "IM-1", "report": "x", "image_path": []}]}', r"train\[0\].*uid"),
         ('{"val": [{"id": "CXR1_IM-1", "report": "x", "image_path": [], "split": "test"}]}', r"val\[0\]: split field"),

@@ -109,7 +109,7 @@ def test_bad_inputs_are_refused_with_the_reason(model_dir, tmp_path):
         build_upload_folder(directory, tmp_path / "upload", repo_id="org/x")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(ValueError, match="broken.json: not valid JSON"):
+    with pytest.raises(ValueError, match="broken.json: cannot read the metrics file: not valid JSON"):
         read_metrics(broken)
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"accuracy": 1.0}))

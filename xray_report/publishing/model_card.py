@@ -7,7 +7,6 @@ metrics file. A folder without a record gets a card that says so and makes no cl
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from modeling.configuration_biovil_t import BioViLTConfig
 from modeling.convert_biovilt_checkpoint import BIOVIL_T_REPO_ID
 from modeling.pipeline_xray_report import PIPELINE_TASK
+from processing.json_files import read_json_file
 from xray_report.inference.notice import RESEARCH_NOTICE
 from xray_report.training.record import (
     SEMIREAL_NAME,
@@ -105,8 +105,8 @@ def _card_values(values: dict[str, Any]) -> dict[str, float]:
 
 
 def read_metrics(path: str | Path) -> MetricsSummary:
-    """Reads a metrics JSON: `xray_report.evaluation.rescore`'s output (`{"corpus": {...}}`), the `metrics_<split>.json`
-    that training writes (`{"metrics": {...}}`) or a flat `{name: value}` dict.
+    """Reads a metrics JSON: the output of `python -m xray_report.evaluation` (`{"corpus": {...}}`), the
+    `metrics_<split>.json` that training writes (`{"metrics": {...}}`) or a flat `{name: value}` dict.
 
     Keys may carry a `test_`/`eval_`/`predict_` prefix (as `Seq2SeqTrainer` writes them). Optional top-level keys:
     `split` (default "test"), `dataset` (the data set scored; no default), `num_studies`, `baselines`
@@ -114,10 +114,7 @@ def read_metrics(path: str | Path) -> MetricsSummary:
     are left out of the card rather than reported as 0.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error}).") from error
+    data = read_json_file(path, "metrics file")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of metrics.")
     values = data.get("corpus", data.get("metrics", data))
