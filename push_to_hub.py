@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--revision", default="main", help="Branch to upload to (created if missing).")
     parser.add_argument("--commit-message", default="Upload chest X-ray report model")
     parser.add_argument("--metrics", type=Path, default=None,
-                        help="Metrics JSON (xray_report.evaluation.rescore or train_hf.py); default: MODEL_DIR/metrics_test.json.")
+                        help="Metrics JSON (python -m xray_report.evaluation or train_hf.py); default: MODEL_DIR/metrics_test.json.")
     parser.add_argument("--example-image", type=Path, default=None,
                         help="Example image; default: the run's first test study when its file is readable, else none.")
     parser.add_argument("--dataset", action="append", default=None, help="Hub dataset id(s) for the card metadata.")

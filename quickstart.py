@@ -223,13 +223,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from xray_report.inference.generation import report_pipeline
     from xray_report.synthetic import describe_findings, read_truth, report_errors, study_image_paths
+    from xray_report.evaluation import ScoringOptions
     from xray_report.training.predict import write_predictions
 
     run = train(studies_dir, model_dir, args.num_studies, args.max_steps, args.seed)
     test = run.dataset["test"]
     outputs = report_test_studies(model_dir, studies_dir, list(test["study_id"]))
     write_predictions(model_dir, "test", list(test["study_id"]), list(test["report"]),
-                      [output["generated_text"] for output in outputs], meteor=False)
+                      [output["generated_text"] for output in outputs], ScoringOptions(meteor=False))
     metrics = json.loads((model_dir / "metrics_test.json").read_text(encoding="utf-8"))["metrics"]
     result = score(run, outputs, studies_dir)
     result["nlg"] = {key: metrics[key] for key in ("bleu_4", "rouge_l", "cider") if key in metrics}

@@ -18,8 +18,8 @@ from xray_report.evaluation.baselines import (
 )
 from xray_report.evaluation.clinical_efficacy import compute_clinical_efficacy
 from xray_report.evaluation import nlg
+from xray_report.evaluation.meteor_process import METEOR_UNAVAILABLE_MESSAGE
 from xray_report.evaluation.nlg import (
-    METEOR_UNAVAILABLE_MESSAGE,
     R2GenVocabulary,
     SplitFileError,
     clean_report_r2gen,
@@ -28,6 +28,7 @@ from xray_report.evaluation.nlg import (
     protocol_preparers,
     read_split_reports,
 )
+from xray_report.evaluation.options import ScoringOptions
 
 TRAIN = ["Heart normal. Lungs clear.", "Heart normal. Lungs clear.", "Small left effusion.", "Heart normal."] * 3
 
@@ -94,18 +95,18 @@ def test_split_file_vocabulary_keeps_max_seq_length(tmp_path):
 
 def test_pairs_of_the_wrong_type_are_named():
     with pytest.raises(TypeError, match="pair 0: reference and prediction must be str, got str and int"):
-        compute_nlg_metrics(["Heart normal."], [3], meteor=False)
+        compute_nlg_metrics(["Heart normal."], [3], ScoringOptions(meteor=False))
     with pytest.raises(TypeError, match="got NoneType and str"):
-        compute_nlg_metrics([None], ["Heart normal."], meteor=False)
+        compute_nlg_metrics([None], ["Heart normal."], ScoringOptions(meteor=False))
 
 
 def test_protocol_defaults_and_the_normalize_option():
     reference, prediction = protocol_preparers()
     assert reference("Heart  NORMAL.") == prediction("Heart  NORMAL.") == nlg.normalize_report("Heart  NORMAL.")
-    _, raw = protocol_preparers("default", normalize=False)
+    _, raw = protocol_preparers(ScoringOptions(), normalize=False)
     assert raw("Heart  NORMAL.") == "Heart NORMAL."
-    normalised = compute_nlg_metrics(["heart normal ."], ["Heart Normal."], meteor=False)
-    as_written = compute_nlg_metrics(["heart normal ."], ["Heart Normal."], meteor=False, normalize=False)
+    normalised = compute_nlg_metrics(["heart normal ."], ["Heart Normal."], ScoringOptions(meteor=False))
+    as_written = compute_nlg_metrics(["heart normal ."], ["Heart Normal."], ScoringOptions(meteor=False), normalize=False)
     assert normalised.corpus["bleu_1"] > as_written.corpus["bleu_1"]
 
 
@@ -114,20 +115,20 @@ def test_protocol_descriptions():
                "space-separated tokens")
     vocabulary = R2GenVocabulary.from_reports(TRAIN)
     assert describe_protocol() == default
-    assert describe_protocol("default", vocabulary) == default
-    r2gen = describe_protocol("r2gen", vocabulary)
+    assert describe_protocol(ScoringOptions(vocabulary=vocabulary)) == default
+    r2gen = describe_protocol(ScoringOptions(protocol="r2gen", vocabulary=vocabulary))
     assert r2gen != default and "references cut to 59 words" in r2gen
     assert r2gen.endswith("pycocoevalcap Bleu(4)/Meteor/Rouge/Cider")
 
 
 def test_scorers_print_nothing(capsys):
-    compute_nlg_metrics(["Heart normal. Lungs clear."], ["Heart normal."], meteor=False)
+    compute_nlg_metrics(["Heart normal. Lungs clear."], ["Heart normal."], ScoringOptions(meteor=False))
     best_single_report(TRAIN, ["Heart normal. Lungs clear.", "Heart normal."])
     assert capsys.readouterr().out == ""
 
 
 def test_a_scorer_not_requested_or_not_available_is_said(monkeypatch, caplog):
-    result = compute_nlg_metrics(["Heart normal."], ["Heart normal."], meteor=False)
+    result = compute_nlg_metrics(["Heart normal."], ["Heart normal."], ScoringOptions(meteor=False))
     assert result.unavailable == {"meteor": "METEOR not requested"} and result.corpus["meteor"] is None
     monkeypatch.setattr(nlg, "java_available", lambda: False)
     with caplog.at_level(logging.WARNING):
@@ -140,11 +141,12 @@ def test_baselines_default_protocol_and_the_r2gen_vocabulary_passed_on():
     assert most_frequent_report(TRAIN) == "Heart normal. Lungs clear."
     vocabulary = R2GenVocabulary.from_reports(TRAIN)
     validation = ["Heart normal. Lungs clear.", "Heart normal."]
-    assert most_frequent_report(TRAIN, "r2gen", vocabulary) == "Heart normal. Lungs clear."
-    assert best_single_report(TRAIN, validation, "r2gen", vocabulary) in TRAIN
-    assert set(baseline_reports(TRAIN, validation, "r2gen", vocabulary)) == {MOST_FREQUENT, BEST_ON_VALIDATION}
+    r2gen = ScoringOptions(protocol="r2gen", vocabulary=vocabulary)
+    assert most_frequent_report(TRAIN, r2gen) == "Heart normal. Lungs clear."
+    assert best_single_report(TRAIN, validation, r2gen) in TRAIN
+    assert set(baseline_reports(TRAIN, validation, r2gen)) == {MOST_FREQUENT, BEST_ON_VALIDATION}
     with pytest.raises(ValueError, match="needs the vocabulary"):
-        most_frequent_report(TRAIN, "r2gen")
+        most_frequent_report(TRAIN, ScoringOptions(protocol="r2gen"))
 
 
 def test_baselines_refuse_empty_training_reports_by_name():
@@ -161,9 +163,9 @@ def test_best_single_report_logs_what_it_scores(caplog):
 
 def test_messages_of_the_empty_and_missing_inputs_in_full():
     with pytest.raises(ValueError, match="^nothing to score: references and predictions are empty$"):
-        compute_nlg_metrics([], [], meteor=False)
+        compute_nlg_metrics([], [], ScoringOptions(meteor=False))
     with pytest.raises(ValueError, match=r"^protocol 'r2gen' needs the vocabulary of the split's train reports \(R2GenVocabulary\)$"):
-        protocol_preparers("r2gen")
+        ScoringOptions(protocol="r2gen")
     with pytest.raises(ValueError, match="^no validation report to choose the best single training report on$"):
         best_single_report(TRAIN, [])
 
@@ -171,7 +173,7 @@ def test_messages_of_the_empty_and_missing_inputs_in_full():
 def test_unnormalised_scoring_treats_the_meteor_separator_as_a_space() -> None:
     references = ["heart size normal lungs clear", "no pleural effusion seen here"]
     plain = nlg.compute_nlg_metrics(references, ["heart size normal lungs clear", "no pleural effusion seen here"],
-                                    normalize=False, meteor=False)
+                                    ScoringOptions(meteor=False), normalize=False)
     piped = nlg.compute_nlg_metrics(references, ["heart|size normal lungs|clear", "no pleural|effusion seen here"],
-                                    normalize=False, meteor=False)
+                                    ScoringOptions(meteor=False), normalize=False)
     assert piped.corpus == plain.corpus and plain.corpus["bleu_4"] == pytest.approx(1.0)

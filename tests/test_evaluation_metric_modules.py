@@ -77,11 +77,12 @@ def test_report_nlg_module(loaded: dict) -> None:
 
 def test_report_nlg_module_r2gen_protocol(loaded: dict) -> None:
     from xray_report.evaluation.nlg import R2GenVocabulary, compute_nlg_metrics
+    from xray_report.evaluation.options import ScoringOptions
 
     refs = ["The heart is enlarged. Small left pleural effusion.", "No acute disease. The lungs are clear."]
     preds = ["Cardiomegaly. No pleural effusion.", "No acute disease. The lungs are clear."]
     vocabulary = R2GenVocabulary.from_reports(["the heart is enlarged . no acute disease ."] * 3)
-    expected = compute_nlg_metrics(refs, preds, meteor=False, protocol="r2gen", vocabulary=vocabulary)
+    expected = compute_nlg_metrics(refs, preds, ScoringOptions(meteor=False, protocol="r2gen", vocabulary=vocabulary))
     assert loaded["nlg_r2gen"]["bleu_1"] == pytest.approx(expected.corpus["bleu_1"])
     assert loaded["nlg_r2gen"]["bleu_1"] != pytest.approx(loaded["nlg"]["bleu_1"])
 
@@ -92,7 +93,7 @@ def test_chexpert_ce_module(loaded: dict) -> None:
     assert out["per_observation"]["Pleural Effusion"]["fn"] == 1
     assert out["per_observation"]["No Finding"]["tp"] == 1
     # TP 2 (cardiomegaly, no finding), FP 0, FN 1 (effusion)
-    assert out["micro_precision"] == 1.0 and out["micro_recall"] == pytest.approx(2 / 3)
+    assert out["ce_micro_precision"] == 1.0 and out["ce_micro_recall"] == pytest.approx(2 / 3)
     # per study: {cardiomegaly} vs {cardiomegaly, effusion} -> P 1, R 1/2; {no finding} vs itself -> 1, 1
-    assert out["example_precision"] == 1.0 and out["example_recall"] == pytest.approx(0.75)
+    assert out["ce_example_precision"] == 1.0 and out["ce_example_recall"] == pytest.approx(0.75)
     assert out["generated_labels"][0]["Pleural Effusion"] == "negative"

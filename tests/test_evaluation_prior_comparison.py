@@ -1,10 +1,15 @@
-"""Truth guard: sentences claiming a comparison with a prior study."""
+"""Prior-comparison flags: sentences claiming a comparison with a prior study."""
 
 from __future__ import annotations
 
 import pytest
 
-from xray_report.evaluation.truth_guard import find_prior_comparisons, guard_report, prior_comparison_stats, remove_prior_comparisons
+from xray_report.evaluation.prior_comparison import (
+    find_prior_comparisons,
+    flag_prior_comparisons,
+    prior_comparison_stats,
+    remove_prior_comparisons,
+)
 
 REPORT = (
     "Heart size is unchanged. The lungs are clear. Left effusion is again seen. "
@@ -39,11 +44,11 @@ def test_flag_and_remove() -> None:
     flagged = find_prior_comparisons(REPORT)
     assert [f.index for f in flagged] == [0, 2, 3]
     assert [f.phrase for f in flagged] == ["unchanged", "again seen", "Compared to the prior"]
-    result = guard_report(REPORT, remove=True)
+    result = flag_prior_comparisons(REPORT, remove=True)
     assert result.text == "The lungs are clear. No pneumothorax."
     assert result.text == remove_prior_comparisons(REPORT)
-    assert guard_report(REPORT).text == REPORT and len(guard_report(REPORT).flagged) == 3
-    with_prior = guard_report(REPORT, has_prior_image=True, remove=True)
+    assert flag_prior_comparisons(REPORT).text == REPORT and len(flag_prior_comparisons(REPORT).flagged) == 3
+    with_prior = flag_prior_comparisons(REPORT, has_prior_image=True, remove=True)
     assert with_prior.text == REPORT and with_prior.flagged == []
 
 
@@ -75,14 +80,14 @@ FAMILY_CASES = [
 
 
 def test_the_family_cases_cover_every_family() -> None:
-    from xray_report.evaluation.truth_guard import PRIOR_COMPARISON_PATTERNS
+    from xray_report.evaluation.prior_comparison import PRIOR_COMPARISON_PATTERNS
 
     assert [case[0] for case in FAMILY_CASES] == [name for name, _ in PRIOR_COMPARISON_PATTERNS]
 
 
 @pytest.mark.parametrize(("label", "claims_a_prior", "plain"), FAMILY_CASES)
 def test_every_phrase_family_flags_its_claim_and_not_the_plain_sentence(label: str, claims_a_prior: str, plain: str) -> None:
-    from xray_report.evaluation.truth_guard import PRIOR_COMPARISON_PATTERNS
+    from xray_report.evaluation.prior_comparison import PRIOR_COMPARISON_PATTERNS
 
     assert label in {name for name, _ in PRIOR_COMPARISON_PATTERNS}
     assert [flag.label for flag in find_prior_comparisons(claims_a_prior)] == [label]  # only this family matches
@@ -97,6 +102,6 @@ def test_stats_of_no_reports_and_the_rate_keys() -> None:
 
 
 def test_removal_still_reports_what_it_removed() -> None:
-    removed = guard_report(REPORT, remove=True)
+    removed = flag_prior_comparisons(REPORT, remove=True)
     assert [flag.phrase for flag in removed.flagged] == ["unchanged", "again seen", "Compared to the prior"]
-    assert guard_report(REPORT, has_prior_image=True).flagged == []
+    assert flag_prior_comparisons(REPORT, has_prior_image=True).flagged == []

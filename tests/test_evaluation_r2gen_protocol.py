@@ -23,7 +23,8 @@ from xray_report.evaluation.nlg import (
     clean_report_r2gen,
     compute_nlg_metrics,
 )
-from xray_report.evaluation.rescore import Prediction, rescore
+from xray_report.evaluation.options import ScoringOptions
+from xray_report.evaluation.scoring import Prediction, score_predictions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs java, absent on this machine")
@@ -96,18 +97,19 @@ def test_scores_equal_pycocoevalcap_on_the_cleaned_strings(tmp_path: Path) -> No
     vocabulary = R2GenVocabulary.from_split_file(_annotation(tmp_path / "annotation.json"), threshold=1)
     references = ["The heart is normal. Lungs clear. 4.5 cm nodule.", "Small left effusion; heart normal."]
     predictions = ["Heart normal. Lungs clear.", "Left effusion. Rare heart."]
-    ours = compute_nlg_metrics(references, predictions, meteor=False, protocol="r2gen", vocabulary=vocabulary)
+    ours = compute_nlg_metrics(references, predictions,
+                               ScoringOptions(meteor=False, protocol="r2gen", vocabulary=vocabulary))
     gts = {i: [vocabulary.reference(r)] for i, r in enumerate(references)}
     res = {i: [vocabulary.prediction(p)] for i, p in enumerate(predictions)}
     assert gts[0][0] == "<unk> heart <unk> normal . lungs clear . <unk> <unk> <unk> ."  # "the", "is", "45" ... unseen
     for key, value in _direct_scores(gts, res).items():
         assert ours.corpus[key] == pytest.approx(value, abs=1e-12), key
-    default = compute_nlg_metrics(references, predictions, meteor=False)
+    default = compute_nlg_metrics(references, predictions, ScoringOptions(meteor=False))
     assert default.corpus != ours.corpus
     with pytest.raises(ValueError, match="needs the vocabulary"):
-        compute_nlg_metrics(references, predictions, protocol="r2gen")
+        compute_nlg_metrics(references, predictions, ScoringOptions(protocol="r2gen"))
     with pytest.raises(ValueError, match="unknown protocol"):
-        compute_nlg_metrics(references, predictions, protocol="coco")
+        compute_nlg_metrics(references, predictions, ScoringOptions(protocol="coco"))
 
 
 @needs_java
@@ -117,7 +119,7 @@ def test_unk_survives_meteor_norm() -> None:
     vocabulary = R2GenVocabulary.from_reports(["heart normal lungs clear"] * 3)
     references = ["Heart xylo normal. Lungs clear.", "Heart normal."]
     predictions = ["Heart zyxo normal. Lungs clear.", "Heart lungs."]  # "zyxo" and "xylo" both become <unk>
-    ours = compute_nlg_metrics(references, predictions, protocol="r2gen", vocabulary=vocabulary)
+    ours = compute_nlg_metrics(references, predictions, ScoringOptions(protocol="r2gen", vocabulary=vocabulary))
     gts = {i: [vocabulary.reference(r)] for i, r in enumerate(references)}
     res = {i: [vocabulary.prediction(p)] for i, p in enumerate(predictions)}
     direct = Meteor()
@@ -136,7 +138,7 @@ def test_baselines_most_frequent_and_best_single() -> None:
     assert baselines[MOST_FREQUENT] == "Heart normal. Lungs clear."  # two raw spellings of one cleaned form
     brute_force = {}
     for candidate in set(train):
-        scores = compute_nlg_metrics(validation, [candidate] * len(validation), meteor=False)
+        scores = compute_nlg_metrics(validation, [candidate] * len(validation), ScoringOptions(meteor=False))
         brute_force[candidate] = scores.corpus["bleu_4"]
     assert baselines[BEST_ON_VALIDATION] == max(brute_force, key=brute_force.get)
     assert baselines[BEST_ON_VALIDATION] == "Heart normal. Lungs clear. No effusion."
@@ -145,26 +147,27 @@ def test_baselines_most_frequent_and_best_single() -> None:
         best_single_report(train, [])
 
 
-def test_rescore_reports_baselines_scored_like_the_model(tmp_path: Path) -> None:
+def test_scoring_reports_baselines_scored_like_the_model(tmp_path: Path) -> None:
     vocabulary = R2GenVocabulary.from_split_file(_annotation(tmp_path / "annotation.json"))
     rows = [Prediction(f"s{i}", ref, ref, i + 1) for i, ref in enumerate(TEST)]
     baselines = {MOST_FREQUENT: TRAIN[0]}
-    result = rescore(rows, meteor=False, protocol="r2gen", vocabulary=vocabulary, baselines=baselines)
+    options = ScoringOptions(meteor=False, protocol="r2gen", vocabulary=vocabulary)
+    result = score_predictions(rows, options, baselines=baselines)
     row = result["baselines"][MOST_FREQUENT]
-    constant = compute_nlg_metrics(TEST, [TRAIN[0]] * 2, meteor=False, protocol="r2gen", vocabulary=vocabulary)
+    constant = compute_nlg_metrics(TEST, [TRAIN[0]] * 2, options)
     assert row["report"] == TRAIN[0] and row["corpus"]["bleu_1"] == pytest.approx(constant.corpus["bleu_1"])
     assert row["corpus"]["distinct_reports"] == 1 and result["corpus"]["distinct_reports"] == 2
     assert result["corpus"]["bleu_1"] == pytest.approx(1.0)
     assert result["protocol"]["name"] == "r2gen" and result["protocol"]["r2gen"]["threshold"] == 3
 
 
-def test_rescore_cli_r2gen_protocol(tmp_path: Path) -> None:
+def test_scoring_cli_r2gen_protocol(tmp_path: Path) -> None:
     annotation = _annotation(tmp_path / "annotation.json")
     predictions = tmp_path / "predictions.jsonl"
     predictions.write_text("".join(json.dumps({"study_id": f"t{i}", "reference": r, "generated": TRAIN[0]}) + "\n"
                                    for i, r in enumerate(TEST)), encoding="utf-8")
     output = tmp_path / "metrics.json"
-    command = [sys.executable, "-m", "xray_report.evaluation.rescore", str(predictions), "--protocol", "r2gen",
+    command = [sys.executable, "-m", "xray_report.evaluation", str(predictions), "--protocol", "r2gen",
                "--split-file", str(annotation), "--output", str(output), "--no-meteor"]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -21,8 +21,9 @@ LAYERS: dict[str, int] = {
     "xray_report.inference": 3, "xray_report.publishing": 3, "xray_report.demo": 3,
 }
 SCRIPT_MODULES = {
-    "modeling/convert_biovilt_checkpoint.py", "xray_report/synthetic/make_studies.py", "xray_report/evaluation/rescore.py",
-    "xray_report/inference/cli.py", "xray_report/inference/__main__.py", "xray_report/demo/app.py",
+    "modeling/convert_biovilt_checkpoint.py", "xray_report/synthetic/make_studies.py", "xray_report/evaluation/cli.py",
+    "xray_report/evaluation/__main__.py", "xray_report/inference/cli.py", "xray_report/inference/__main__.py",
+    "xray_report/demo/app.py",
 }
 SCRIPT_LAYER = 4
 

@@ -45,7 +45,7 @@ def test_two_dicoms_of_one_study_give_one_row_with_two_views(tmp_path, trained_m
 
 
 def test_the_jsonl_output_with_references_is_scored_as_written(tmp_path, trained_model_dir):
-    from xray_report.evaluation.rescore import main as rescore
+    from xray_report.evaluation.cli import main as score
 
     for name in ("a", "b"):
         write_png(tmp_path / f"{name}.png", seed=ord(name))
@@ -57,7 +57,7 @@ def test_the_jsonl_output_with_references_is_scored_as_written(tmp_path, trained
     assert [row["reference"] for row in read_rows(output)] == ["Heart size is normal. The lungs are clear.",
                                                               "Small left pleural effusion."]
     metrics = tmp_path / "metrics.json"
-    assert rescore([str(output), "--output", str(metrics), "--no-meteor"]) == 0
+    assert score([str(output), "--output", str(metrics), "--no-meteor"]) == 0
     scored = json.loads(metrics.read_text())
     assert scored["num_studies"] == 2
     per_study = {item["study_id"]: item for item in scored["per_study"]}

@@ -8,7 +8,7 @@ import re
 
 from conftest import require_shared
 from xray_report.evaluation import OBSERVATIONS
-from xray_report.evaluation.truth_guard import split_sentences
+from xray_report.evaluation.prior_comparison import split_sentences
 from xray_report.evaluation.sections import SectionSplitter, fit_splitter_from_csv
 from xray_report.inference.structured import structure_report
 

@@ -74,7 +74,7 @@ def test_best_model_by_the_chosen_metric(finished_run):
 
 
 def test_predictions_and_metrics_files(finished_run, studies):
-    from xray_report.evaluation.rescore import read_predictions
+    from xray_report.evaluation.scoring import read_predictions
 
     result, output_dir = finished_run
     lines = [json.loads(line) for line in (output_dir / "predictions_test.jsonl").read_text().splitlines()]
@@ -82,7 +82,7 @@ def test_predictions_and_metrics_files(finished_run, studies):
     assert list(lines[0])[:3] == ["study_id", "reference", "generated"]
     assert {"bleu_4", "rouge_l", "cider", "reference_labels", "generated_labels"} <= set(lines[0])
     assert len({line["study_id"] for line in lines}) == len(lines)
-    assert len(read_predictions(output_dir / "predictions_test.jsonl")) == len(lines)  # evaluation.rescore reads it
+    assert len(read_predictions(output_dir / "predictions_test.jsonl")) == len(lines)  # the scoring command reads it
     metrics = json.loads((output_dir / "metrics_test.json").read_text())
     assert metrics["num_studies"] == len(lines) and metrics["split"] == "test"
     assert {"bleu_1", "bleu_4", "rouge_l", "cider", "ce_micro_f1", "ce_macro_f1"} <= set(metrics["metrics"])
@@ -92,6 +92,7 @@ def test_predictions_and_metrics_files(finished_run, studies):
 def test_metrics_file_values_match_an_independent_rescoring(finished_run):
     from xray_report.evaluation.baselines import MOST_FREQUENT, baseline_reports
     from xray_report.evaluation.nlg import R2GenVocabulary, compute_nlg_metrics
+    from xray_report.evaluation.options import ScoringOptions
     from xray_report.publishing import read_metrics
 
     result, output_dir = finished_run
@@ -103,13 +104,13 @@ def test_metrics_file_values_match_an_independent_rescoring(finished_run):
     assert metrics["protocol"]["name"] == "r2gen" and metrics["protocol"]["r2gen"]["vocabulary_source"] == "the train split"
     vocabulary = R2GenVocabulary.from_reports(result.dataset["train"]["report"], source="the train split")
     generated = [line["generated"] for line in lines]
-    expected = compute_nlg_metrics(list(test["report"]), generated, meteor=False, protocol="r2gen", vocabulary=vocabulary)
+    options = ScoringOptions(meteor=False, protocol="r2gen", vocabulary=vocabulary)
+    expected = compute_nlg_metrics(list(test["report"]), generated, options)
     for key in ("bleu_1", "bleu_4", "rouge_l", "cider"):
         assert metrics["metrics"][key] == pytest.approx(expected.corpus[key], abs=1e-12), key
-    baselines = baseline_reports(result.dataset["train"]["report"], result.dataset["validation"]["report"], "r2gen", vocabulary)
+    baselines = baseline_reports(result.dataset["train"]["report"], result.dataset["validation"]["report"], options)
     assert {name: row["report"] for name, row in metrics["baselines"].items()} == baselines
-    constant = compute_nlg_metrics(list(test["report"]), [baselines[MOST_FREQUENT]] * len(lines), meteor=False,
-                                   protocol="r2gen", vocabulary=vocabulary)
+    constant = compute_nlg_metrics(list(test["report"]), [baselines[MOST_FREQUENT]] * len(lines), options)
     assert metrics["baselines"][MOST_FREQUENT]["corpus"]["bleu_4"] == pytest.approx(constant.corpus["bleu_4"])
     summary = read_metrics(output_dir / "metrics_test.json")  # the model card reads training's file as it is
     assert summary.baselines[MOST_FREQUENT]["bleu_4"] == pytest.approx(constant.corpus["bleu_4"])

@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from xray_report.evaluation.baselines import baseline_reports
-from xray_report.evaluation.nlg import PROTOCOLS, R2GenVocabulary, read_split_reports
-from xray_report.evaluation.rescore import ScoringOptions, score_baselines
+from xray_report.evaluation.nlg import R2GenVocabulary, read_split_reports
+from xray_report.evaluation.options import PROTOCOLS, ScoringOptions
+from xray_report.evaluation.scoring import score_baselines
 
 from .common import SHARED_DATA, add_output_argument, write_results
 
@@ -35,8 +36,8 @@ def run(split_file: Path, meteor: bool) -> dict[str, object]:
     for protocol in PROTOCOLS:
         started = time.perf_counter()
         vocabulary = R2GenVocabulary.from_split_file(split_file) if protocol == "r2gen" else None
-        baselines = baseline_reports(splits["train"], splits["val"], protocol, vocabulary)
         options = ScoringOptions(meteor=meteor, protocol=protocol, vocabulary=vocabulary)
+        baselines = baseline_reports(splits["train"], splits["val"], options)
         results[protocol] = {
             "rows": score_baselines(splits["test"], baselines, options),
             "seconds": round(time.perf_counter() - started, 1),

@@ -83,11 +83,11 @@ def train_variant(studies: Path, split_file: Path, output_dir: Path, args: argpa
 
 def finished_variant(studies: Path, split_file: Path, output_dir: Path, args: argparse.Namespace):
     """`--score-only`: the dataset and the train metrics of a variant trained by an earlier run in `--work-dir`."""
-    from xray_report.training import load_report_datasets, parse_config
+    from xray_report.training import load_training_dataset, parse_config
 
     _, data_args, _ = parse_config(variant_argv(studies, split_file, output_dir, args))
     train_metrics = json.loads((output_dir / "train_results.json").read_text(encoding="utf-8"))
-    return load_report_datasets(data_args), train_metrics, output_dir / "predictions_test.jsonl"
+    return load_training_dataset(data_args), train_metrics, output_dir / "predictions_test.jsonl"
 
 
 def add_trained_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,11 +112,11 @@ def trained_model_dir(parser: argparse.ArgumentParser, args: argparse.Namespace)
 def trained_dataset(work_dir: Path, split_file: Path, variant: str = "true"):
     """The dataset a variant trained by an earlier run in `work_dir` read (its studies, cache and split), for the
     benchmarks that decode that model again."""
-    from xray_report.training import load_report_datasets, parse_config
+    from xray_report.training import load_training_dataset, parse_config
 
     args = argparse.Namespace(config=CONFIG, seed=0, num_train_epochs=None, train_option=[])
     _, data_args, _ = parse_config(variant_argv(work_dir / "studies", split_file, work_dir / variant, args))
-    return load_report_datasets(data_args)
+    return load_training_dataset(data_args)
 
 
 def generate_with_pipeline(model_dir: Path, split, **generation_kwargs) -> list[str]:
@@ -162,12 +162,13 @@ def split_scores(split, generated: list[str]) -> dict[str, float]:
     """Rendered-finding CE, distinct reports, the longest repeated n-gram and BLEU-4 / ROUGE-L (default protocol)
     of `generated` against the reports of `split`, study by study."""
     from research.semireal import semireal_scores
-    from xray_report.evaluation.rescore import Prediction, rescore
+    from xray_report.evaluation.options import ScoringOptions
+    from xray_report.evaluation.scoring import Prediction, score_predictions
 
     references, study_ids = list(split["report"]), list(split["study_id"])
     semireal = semireal_scores(references, generated)
     predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, references, generated))]
-    corpus = rescore(predictions, meteor=False)["corpus"]
+    corpus = score_predictions(predictions, ScoringOptions(meteor=False))["corpus"]
     return {**{key: semireal[key] for key in ("rendered_ce_micro_f1", "rendered_ce_micro_precision",
                                                 "rendered_ce_micro_recall", "distinct_fraction", "longest_repeated_ngram")},
             **{key: corpus[key] for key in ("bleu_4", "rouge_l")}}
@@ -214,8 +215,9 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
     )
     from xray_report.evaluation.baselines import BEST_ON_VALIDATION, baseline_reports
     from xray_report.evaluation.nlg import R2GenVocabulary
-    from xray_report.evaluation.rescore import Prediction, rescore
-    from xray_report.evaluation.truth_guard import split_sentences
+    from xray_report.evaluation.options import ScoringOptions
+    from xray_report.evaluation.prior_comparison import split_sentences
+    from xray_report.evaluation.scoring import Prediction, score_predictions
 
     train, validation, test = (list(dataset[name]["report"]) for name in ("train", "validation", "test"))
     study_ids = list(dataset["test"]["study_id"])
@@ -224,9 +226,10 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
     picks: dict[str, int] = {}
     kept: list[str] = []
     for protocol in PROTOCOLS:
-        used = vocabulary if protocol == "r2gen" else None
+        options = ScoringOptions(meteor=meteor, protocol=protocol,
+                                 vocabulary=vocabulary if protocol == "r2gen" else None)
         candidates = dict(generated_by_name)
-        baselines = baseline_reports(train, validation, protocol, used)
+        baselines = baseline_reports(train, validation, options)
         for name, report in baselines.items():
             candidates[f"{name} ({protocol})"] = [report] * len(test)
         if shown is not None and protocol == "default":
@@ -243,7 +246,7 @@ def score_all(dataset, generated_by_name: dict[str, list[str]], meteor: bool,
             candidates[CHOSEN_ORACLE] = constant_with_finding_sentences(train, constant, test_shown, chosen)
         for name, generated in candidates.items():
             predictions = [Prediction(s, r, g, row=i + 1) for i, (s, r, g) in enumerate(zip(study_ids, test, generated))]
-            result = rescore(predictions, meteor=meteor, protocol=protocol, vocabulary=used)
+            result = score_predictions(predictions, options)
             if name not in rows:
                 rows[name] = {"semireal": semireal_scores(test, generated, train), "example": generated[0]}
             rows[name][protocol] = result["corpus"]
@@ -263,8 +266,10 @@ def content_subset_scores(references: list[str], generated: list[str], shows_a_f
     brevity penalty reads) under the default protocol, over all studies and over those whose phantoms show a
     finding or none: corpus BLEU pools both, so one kind of study can pay for the other's length."""
     from xray_report.evaluation.nlg import compute_nlg_metrics, protocol_preparers
+    from xray_report.evaluation.options import ScoringOptions
 
-    prepare, _ = protocol_preparers("default")
+    options = ScoringOptions(meteor=False)
+    prepare, _ = protocol_preparers(options)
     subsets = {"all": [True] * len(references), "with_finding": shows_a_finding,
                "without_finding": [not shows for shows in shows_a_finding]}
     scores = {}
@@ -273,7 +278,7 @@ def content_subset_scores(references: list[str], generated: list[str], shows_a_f
         gens = [text for text, kept in zip(generated, keep) if kept]
         if not refs:
             continue
-        corpus = compute_nlg_metrics(refs, gens, meteor=False).corpus
+        corpus = compute_nlg_metrics(refs, gens, options).corpus
         words = sum(len(prepare(text).split()) for text in gens) / sum(len(prepare(text).split()) for text in refs)
         scores[subset] = {"studies": len(refs), "bleu_4": corpus["bleu_4"], "rouge_l": corpus["rouge_l"],
                           "length_ratio": words}

@@ -53,7 +53,7 @@ def words(text: str) -> list[str]:
 
 def sentences(text: str) -> list[str]:
     from xray_report.evaluation.nlg import normalize_report
-    from xray_report.evaluation.truth_guard import split_sentences
+    from xray_report.evaluation.prior_comparison import split_sentences
 
     return [sentence for sentence in map(normalize_report, split_sentences(text)) if sentence]
 

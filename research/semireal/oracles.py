@@ -13,7 +13,8 @@ from itertools import combinations
 from xray_report.evaluation import Label
 from xray_report.evaluation.baselines import best_single_report
 from xray_report.evaluation.nlg import compute_nlg_metrics
-from xray_report.evaluation.truth_guard import split_sentences
+from xray_report.evaluation.options import ScoringOptions
+from xray_report.evaluation.prior_comparison import split_sentences
 
 from .phantoms import EXTRA_FINDINGS, RENDERED_OBSERVATIONS, RenderedFindings, finding_labels
 
@@ -152,7 +153,7 @@ def choose_kept_sentences(
     for size in range(count + 1):
         for subset in combinations(range(count), size):
             reports = [_join_parts(constant, part, set(subset)) for part in parts]
-            bleu = compute_nlg_metrics(list(references), reports, meteor=False).corpus["bleu_4"]
+            bleu = compute_nlg_metrics(list(references), reports, ScoringOptions(meteor=False)).corpus["bleu_4"]
             if bleu > best_bleu:
                 best, best_bleu = subset, bleu
     return best

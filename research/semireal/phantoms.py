@@ -57,7 +57,7 @@ from dataset_builder.csvio import read_csv_rows
 from dataset_builder.iu_kaggle import KAGGLE_IMAGE_SUBDIR, PROJECTIONS_CSV, REPORTS_CSV, parse_uid
 from xray_report.evaluation import Label, label_report
 from xray_report.evaluation.chexpert_labeler import ObservationRule, label_with_rules
-from xray_report.evaluation.truth_guard import split_sentences
+from xray_report.evaluation.prior_comparison import split_sentences
 from xray_report.synthetic.studies import (
     LUNG_CENTRES_X, NORMAL_LUNGS, StudyFindings, ellipse_mask, finish_view, frontal_anatomy, render_lateral,
     spine_centre_x,

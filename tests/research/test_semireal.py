@@ -36,7 +36,7 @@ from research.semireal import (
 )
 from xray_report.evaluation import Label, label_report
 from xray_report.evaluation.chexpert_labeler import label_with_rules
-from xray_report.evaluation.truth_guard import split_sentences
+from xray_report.evaluation.prior_comparison import split_sentences
 
 REPORTS = [
     ("The heart is normal in size. The lungs are clear. No pleural effusion or pneumothorax.", "No acute disease."),

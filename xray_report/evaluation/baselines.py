@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Optional
 
-from .nlg import R2GenVocabulary, protocol_preparers
+from .nlg import protocol_preparers
+from .options import ScoringOptions
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,10 @@ def _distinct_by_form(train_reports: Sequence[str], prepare: Callable[[str], str
     return Counter(form for form in map(prepare, train_reports) if form)
 
 
-def most_frequent_report(
-    train_reports: Sequence[str], protocol: str = "default", vocabulary: Optional[R2GenVocabulary] = None
-) -> str:
-    """The most frequent training report (by its cleaned form; ties go to the first seen); raw text returned."""
-    _, prepare = protocol_preparers(protocol, vocabulary)
+def most_frequent_report(train_reports: Sequence[str], options: Optional[ScoringOptions] = None) -> str:
+    """The most frequent training report (by its form under ``options``' protocol; ties go to the first seen);
+    raw text returned."""
+    _, prepare = protocol_preparers(options)
     forms = _distinct_by_form(train_reports, prepare)
     if not forms:
         raise ValueError("no non-empty training report to choose a baseline from")
@@ -58,15 +58,14 @@ def _constant_bleu_4(candidate: str, cooked_references: list) -> float:
 def best_single_report(
     train_reports: Sequence[str],
     validation_references: Sequence[str],
-    protocol: str = "default",
-    vocabulary: Optional[R2GenVocabulary] = None,
+    options: Optional[ScoringOptions] = None,
 ) -> str:
     """The training report with the highest corpus BLEU-4 when given to every validation study.
 
-    The score is pycocoevalcap's BLEU (``option="closest"``) on the protocol's strings; ties go to the more
-    frequent, then the first seen report. Costs about 25 ms per distinct report for 300 validation studies.
+    The score is pycocoevalcap's BLEU (``option="closest"``) on the strings of ``options``' protocol; ties go to
+    the more frequent, then the first seen report. Costs about 25 ms per distinct report for 300 validation studies.
     """
-    prepare_reference, prepare_prediction = protocol_preparers(protocol, vocabulary)
+    prepare_reference, prepare_prediction = protocol_preparers(options)
     references = [prepare_reference(text) for text in validation_references]
     if not references:
         raise ValueError("no validation report to choose the best single training report on")
@@ -84,13 +83,12 @@ def best_single_report(
 def baseline_reports(
     train_reports: Sequence[str],
     validation_references: Optional[Sequence[str]] = None,
-    protocol: str = "default",
-    vocabulary: Optional[R2GenVocabulary] = None,
+    options: Optional[ScoringOptions] = None,
 ) -> dict[str, str]:
     """Name -> report text of each trivial baseline (the best single report needs validation references)."""
-    baselines = {MOST_FREQUENT: most_frequent_report(train_reports, protocol, vocabulary)}
+    baselines = {MOST_FREQUENT: most_frequent_report(train_reports, options)}
     if validation_references:
-        baselines[BEST_ON_VALIDATION] = best_single_report(train_reports, validation_references, protocol, vocabulary)
+        baselines[BEST_ON_VALIDATION] = best_single_report(train_reports, validation_references, options)
     return baselines
 
 

@@ -15,11 +15,12 @@ CIDEr weights n-grams by an IDF computed from the references of the scored corpu
 depends on the whole set scored together; CIDEr of a single study (or per-study CIDEr read in isolation) is not
 meaningful.
 
-METEOR runs the ``meteor-1.5.jar`` bundled with pycocoevalcap and needs ``java`` on ``PATH``. Where it is
-absent METEOR is reported as ``None`` with a logged warning and the reason in :attr:`NLGResult.unavailable`;
-the other metrics are still computed.
+METEOR runs the ``meteor-1.5.jar`` bundled with pycocoevalcap in one shared Java process
+(:mod:`xray_report.evaluation.meteor_process`) and needs ``java`` on ``PATH``. Where it is absent METEOR is
+reported as ``None`` with a logged warning and the reason in :attr:`NLGResult.unavailable`; the other metrics
+are still computed.
 
-Two protocols are offered (``protocol=``):
+Two protocols are offered (``ScoringOptions.protocol``, :mod:`xray_report.evaluation.options`):
 
 * ``"default"``: the normalisation above, whole reports scored.
 * ``"r2gen"``: the reference construction of the R2Gen code base and its successors (R2GenCMN, CvT2DistilGPT2,
@@ -32,30 +33,25 @@ Two protocols are offered (``protocol=``):
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
-import json
 import logging
 import re
-import shutil
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Optional
+
+from processing.json_files import read_json_file
+
+from .meteor_process import METEOR_UNAVAILABLE_MESSAGE, java_available, meteor_scores
+from .options import ScoringOptions
 
 logger = logging.getLogger(__name__)
 
 METRIC_KEYS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")
 """Keys of the corpus and per-report score dictionaries, in table order."""
-
-METEOR_UNAVAILABLE_MESSAGE = (
-    "METEOR unavailable: `java` was not found on PATH (pycocoevalcap's METEOR runs a Java jar). "
-    "Install a Java runtime (e.g. Debian/Ubuntu `default-jre-headless`) to compute it; "
-    "BLEU, ROUGE-L and CIDEr are computed without it."
-)
 
 # Characters deleted inside a sentence. This is the set R2Gen's cleaner removes in effect (its character class
 # also spans ':'..'[' which, on lowercased text, adds only '<=>@'); the hyphen and digits are kept. '|' is
@@ -94,10 +90,6 @@ def normalize_report(text: str) -> str:
 
 
 # --- the R2Gen protocol -------------------------------------------------------------------------------------------
-
-Protocol = Literal["default", "r2gen"]
-PROTOCOLS: tuple[str, ...] = ("default", "r2gen")
-"""The names accepted by ``protocol=`` (and by ``--protocol`` / ``eval_protocol``)."""
 
 R2GEN_UNK = "<unk>"
 R2GEN_DATASETS: dict[str, tuple[int, int]] = {"iu_xray": (3, 60), "mimic_cxr": (10, 100)}
@@ -167,10 +159,7 @@ def read_split_reports(path: str | Path) -> dict[str, list[str]]:
         SplitFileError: unreadable file or a split entry without a ``report`` string.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SplitFileError(f"{path}: cannot read the split file ({err})") from err
+    data = read_json_file(path, "split file", error=SplitFileError)
     if not isinstance(data, dict):
         raise SplitFileError(f"{path}: expected a JSON object with train / val / test lists")
     splits = {}
@@ -260,11 +249,6 @@ class R2GenVocabulary:
         }
 
 
-def java_available() -> bool:
-    """Whether a ``java`` executable is on ``PATH`` (needed by METEOR)."""
-    return shutil.which("java") is not None
-
-
 @dataclass
 class NLGResult:
     """Scores of one scoring run.
@@ -278,58 +262,6 @@ class NLGResult:
     corpus: dict[str, Optional[float]]
     per_report: list[dict[str, Optional[float]]]
     unavailable: dict[str, str] = field(default_factory=dict)
-
-
-class _SharedMeteor:
-    """One lazily started METEOR Java process shared by all calls (its start costs several seconds)."""
-
-    def __init__(self) -> None:
-        self._scorer: Any = None
-        self._lock = threading.Lock()
-
-    def score(self, gts: dict[int, list[str]], res: dict[int, list[str]]) -> tuple[float, list[float]]:
-        """Run pycocoevalcap's METEOR on already normalised texts, restarting the process once if it died."""
-        with self._lock:
-            for attempt in range(2):
-                if self._scorer is None:
-                    from pycocoevalcap.meteor.meteor import Meteor
-
-                    self._scorer = Meteor()
-                try:
-                    score, scores = self._scorer.compute_score(gts, res)
-                    return float(score), [float(s) for s in scores]
-                except (BrokenPipeError, ValueError, OSError):
-                    self._close_locked()
-                    if attempt == 1:
-                        raise
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        """Stop the Java process if one is running."""
-        with self._lock:
-            self._close_locked()
-
-    def _close_locked(self) -> None:
-        scorer, self._scorer = self._scorer, None
-        if scorer is None:
-            return
-        if scorer.lock.locked():  # a failed compute_score leaves pycocoevalcap's lock held
-            scorer.lock.release()
-        process = scorer.meteor_p
-        with contextlib.suppress(Exception):
-            process.stdin.close()
-        with contextlib.suppress(Exception):
-            process.kill()
-            process.wait(timeout=10)
-
-
-_METEOR = _SharedMeteor()
-atexit.register(_METEOR.close)
-
-
-def close_meteor() -> None:
-    """Stop the shared METEOR Java process (it is also stopped at interpreter exit)."""
-    _METEOR.close()
 
 
 def _collapse_spaces(text: str) -> str:
@@ -354,26 +286,25 @@ def _validate_pairs(references: Sequence[str], predictions: Sequence[str]) -> No
 
 
 def protocol_preparers(
-    protocol: str = "default", vocabulary: Optional[R2GenVocabulary] = None, normalize: bool = True
+    options: Optional[ScoringOptions] = None, normalize: bool = True
 ) -> tuple[Callable[[str], str], Callable[[str], str]]:
-    """The functions that turn a reference and a prediction into the strings the scorers see under ``protocol``.
-
-    Raises:
-        ValueError: an unknown protocol, or ``"r2gen"`` without a vocabulary.
-    """
-    if protocol == "r2gen":
-        if vocabulary is None:
-            raise ValueError("protocol 'r2gen' needs the vocabulary of the split's train reports (R2GenVocabulary)")
+    """The functions that turn a reference and a prediction into the strings the scorers see under
+    ``options.protocol`` (default options: the ``"default"`` protocol); ``normalize=False`` only collapses spaces
+    (``"default"`` protocol only)."""
+    options = options or ScoringOptions()
+    if options.protocol == "r2gen":
+        vocabulary = options.vocabulary
+        assert vocabulary is not None  # ScoringOptions refuses "r2gen" without one
         return vocabulary.reference, vocabulary.prediction
-    if protocol == "default":
-        prepare = normalize_report if normalize else _collapse_spaces
-        return prepare, prepare
-    raise ValueError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+    prepare = normalize_report if normalize else _collapse_spaces
+    return prepare, prepare
 
 
-def describe_protocol(protocol: str = "default", vocabulary: Optional[R2GenVocabulary] = None) -> str:
-    """One line naming the NLG protocol, for metrics files and tables."""
-    if protocol == "r2gen" and vocabulary is not None:
+def describe_protocol(options: Optional[ScoringOptions] = None) -> str:
+    """One line naming the NLG protocol of ``options``, for metrics files and tables."""
+    options = options or ScoringOptions()
+    vocabulary = options.vocabulary
+    if options.protocol == "r2gen" and vocabulary is not None:  # ScoringOptions refuses "r2gen" without one
         return (f"r2gen: R2Gen cleaning ({vocabulary.dataset}), words seen < {vocabulary.threshold} times in "
                 f"{vocabulary.source} -> {R2GEN_UNK}, references cut to {vocabulary.max_seq_length - 1} words; "
                 "pycocoevalcap Bleu(4)/Meteor/Rouge/Cider")
@@ -381,14 +312,10 @@ def describe_protocol(protocol: str = "default", vocabulary: Optional[R2GenVocab
 
 
 def _scored_strings(
-    references: Sequence[str],
-    predictions: Sequence[str],
-    normalize: bool,
-    protocol: str,
-    vocabulary: Optional[R2GenVocabulary],
+    references: Sequence[str], predictions: Sequence[str], options: ScoringOptions, normalize: bool
 ) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
-    """The pycocoevalcap inputs ``{index: [text]}`` for references and predictions under ``protocol``."""
-    prepare_reference, prepare_prediction = protocol_preparers(protocol, vocabulary, normalize)
+    """The pycocoevalcap inputs ``{index: [text]}`` for references and predictions under ``options.protocol``."""
+    prepare_reference, prepare_prediction = protocol_preparers(options, normalize)
     gts = {i: [prepare_reference(ref)] for i, ref in enumerate(references)}
     res = {i: [prepare_prediction(pred)] for i, pred in enumerate(predictions)}
     return gts, res
@@ -397,37 +324,34 @@ def _scored_strings(
 def compute_nlg_metrics(
     references: Sequence[str],
     predictions: Sequence[str],
+    options: Optional[ScoringOptions] = None,
     *,
     normalize: bool = True,
-    meteor: bool = True,
-    protocol: Protocol = "default",
-    vocabulary: Optional[R2GenVocabulary] = None,
 ) -> NLGResult:
     """Score generated reports against references with BLEU-1..4, METEOR, ROUGE-L and CIDEr.
 
     Args:
         references: one reference report per study (must not be empty after normalisation).
         predictions: the generated report of each study, same order; an empty prediction scores 0 and is kept.
-        normalize: apply :func:`normalize_report` to both sides first (the R2Gen protocol). With ``False`` the
+        options: the protocol (``"default"`` or ``"r2gen"`` with its vocabulary, see the module docstring) and
+            whether to compute METEOR (needs ``java``; ``meteor=False`` skips it and reports it unavailable).
+            Default: ``ScoringOptions()``, the default protocol with METEOR.
+        normalize: apply :func:`normalize_report` to both sides first (the default protocol). With ``False`` the
             texts are only whitespace-collapsed (``|`` removed) and must already be tokenised with spaces.
-        meteor: compute METEOR (needs ``java``). ``False`` skips it and reports it unavailable.
-        protocol: ``"default"`` (``normalize`` applies) or ``"r2gen"`` (see the module docstring; needs
-            ``vocabulary``).
-        vocabulary: the R2Gen vocabulary built from the split's train reports (:class:`R2GenVocabulary`).
 
     Returns:
         An :class:`NLGResult` with corpus and per-report scores.
 
     Raises:
-        ValueError: lengths differ, nothing to score, a reference is empty, an unknown protocol, or ``"r2gen"``
-            without a vocabulary.
+        ValueError: lengths differ, nothing to score, a reference is empty.
     """
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
 
     _validate_pairs(references, predictions)
-    gts, res = _scored_strings(references, predictions, normalize, protocol, vocabulary)
+    options = options or ScoringOptions()
+    gts, res = _scored_strings(references, predictions, options, normalize)
     empty = [i for i, ref in gts.items() if not ref[0]]
     if empty:
         raise ValueError(f"reference {empty[0]} is empty after normalisation ({len(empty)} empty in all)")
@@ -440,13 +364,13 @@ def compute_nlg_metrics(
     unavailable: dict[str, str] = {}
     meteor_score: Optional[float] = None
     meteor_each: list[Optional[float]] = [None] * len(gts)
-    if not meteor:
+    if not options.meteor:
         unavailable["meteor"] = "METEOR not requested"
     elif not java_available():
         logger.warning(METEOR_UNAVAILABLE_MESSAGE)
         unavailable["meteor"] = METEOR_UNAVAILABLE_MESSAGE
     else:
-        meteor_score, scores = _METEOR.score(gts, res)
+        meteor_score, scores = meteor_scores(gts, res)
         meteor_each = list(scores)
 
     corpus: dict[str, Optional[float]] = {f"bleu_{n + 1}": float(bleu[n]) for n in range(4)}
@@ -464,20 +388,16 @@ def compute_nlg_metrics(
 
 
 __all__ = [
-    "METEOR_UNAVAILABLE_MESSAGE",
     "METRIC_KEYS",
     "NLGResult",
-    "PROTOCOLS",
     "R2GEN_DATASETS",
     "R2GEN_UNK",
     "R2GenVocabulary",
     "SplitFileError",
     "clean_report_r2gen",
-    "close_meteor",
+    "compute_nlg_metrics",
     "describe_protocol",
+    "normalize_report",
     "protocol_preparers",
     "read_split_reports",
-    "compute_nlg_metrics",
-    "java_available",
-    "normalize_report",
 ]

@@ -1,8 +1,8 @@
-"""Truth guard: find (and optionally remove) sentences that claim a comparison with a prior study.
+"""Prior-comparison flags: find (and optionally remove) sentences that claim a comparison with a prior study.
 
 A report generated from a single image cannot know that a finding is "unchanged", "again seen" or shows an
 "interval increase": such sentences are copied from the training reports, which often had a prior study. When no
-prior image was given to the model, :func:`guard_report` flags them and can remove them, and
+prior image was given to the model, :func:`flag_prior_comparisons` flags them and can remove them, and
 :func:`prior_comparison_stats` says how often it happens over a set of reports.
 
 The phrases are matched case-insensitively on word boundaries, sentence by sentence (see
@@ -61,8 +61,8 @@ class FlaggedSentence:
 
 
 @dataclass(frozen=True)
-class GuardResult:
-    """Output of :func:`guard_report`.
+class FlaggedReport:
+    """A report with its prior-comparison flags (output of :func:`flag_prior_comparisons`).
 
     Attributes:
         text: the report, without the flagged sentences when removal was requested.
@@ -97,8 +97,8 @@ def remove_prior_comparisons(report: str) -> str:
     return " ".join(s for i, s in enumerate(split_sentences(report)) if i not in flagged)
 
 
-def guard_report(report: str, *, has_prior_image: bool = False, remove: bool = False) -> GuardResult:
-    """Apply the truth guard to one generated report.
+def flag_prior_comparisons(report: str, *, has_prior_image: bool = False, remove: bool = False) -> FlaggedReport:
+    """Flag the sentences of one generated report that claim a comparison with a prior study.
 
     Args:
         report: the generated report.
@@ -107,16 +107,16 @@ def guard_report(report: str, *, has_prior_image: bool = False, remove: bool = F
         remove: return the text without the flagged sentences (otherwise the text is returned unchanged).
 
     Returns:
-        A :class:`GuardResult`.
+        A :class:`FlaggedReport`.
     """
     if has_prior_image:
-        return GuardResult(text=report, flagged=[])
+        return FlaggedReport(text=report, flagged=[])
     flagged = find_prior_comparisons(report)
     if not remove or not flagged:
-        return GuardResult(text=report, flagged=flagged)
+        return FlaggedReport(text=report, flagged=flagged)
     dropped = {item.index for item in flagged}
     kept = [s for i, s in enumerate(split_sentences(report)) if i not in dropped]
-    return GuardResult(text=" ".join(kept), flagged=flagged)
+    return FlaggedReport(text=" ".join(kept), flagged=flagged)
 
 
 def prior_comparison_stats(reports: Iterable[str]) -> dict[str, object]:
@@ -148,11 +148,11 @@ def prior_comparison_stats(reports: Iterable[str]) -> dict[str, object]:
 
 
 __all__ = [
+    "FlaggedReport",
     "FlaggedSentence",
-    "GuardResult",
     "PRIOR_COMPARISON_PATTERNS",
     "find_prior_comparisons",
-    "guard_report",
+    "flag_prior_comparisons",
     "prior_comparison_stats",
     "remove_prior_comparisons",
     "split_sentences",

@@ -1,48 +1,35 @@
-"""Re-score a predictions file with the NLG and clinical-efficacy metrics.
+"""The scoring engine: read a predictions file, score it with the NLG and clinical-efficacy metrics, score the
+trivial baselines alike, and build the one flat dictionary of corpus metrics every caller reports.
 
-Usage::
+* :func:`read_predictions`: a ``.jsonl``/``.json`` (one JSON object a line) or ``.csv`` (a header row) file, read by
+  `xray_report.results` so the batch CLI's output is scored as it is written. It must have the columns
+  ``study_id``, ``reference`` and ``generated``; other columns are ignored. An empty ``reference``, a missing
+  column, a null value or a repeated ``study_id`` is an error naming the file and the row.
+* :func:`score_predictions`: every row is scored (an empty ``generated`` report scores 0, is labelled, hence "No
+  Finding" for CE, and is counted). The result holds the corpus metrics (:func:`corpus_metrics`), the trivial
+  baselines scored the same way, the CE table per observation and the CE tables papers report, the
+  prior-comparison flags (how often the generated and the reference reports claim a comparison with a prior
+  study), the protocol, and per-study scores, labels and flagged phrases.
+* :func:`corpus_metrics`: the flat ``{metric: value}`` dictionary of one scored set, the same keys for the
+  scoring command, training's ``compute_metrics`` and ``metrics_<split>.json``, and the ``chexpert_ce``
+  ``evaluate`` module.
 
-    python -m xray_report.evaluation.rescore predictions.jsonl --output metrics.json
-    python -m xray_report.evaluation.rescore predictions.csv --output metrics.json --no-meteor --uncertain-as-positive
-
-The file (``.jsonl``/``.json``: one JSON object a line; ``.csv``: a header row; read by `xray_report.results`, so
-the batch CLI's output is scored as it is written) must have the columns ``study_id``, ``reference`` and
-``generated``; other columns are ignored. Every row is scored: an empty ``generated`` report
-scores 0 (and is labelled, hence "No Finding" for CE) and is counted; an empty ``reference``, a missing column,
-a null value or a repeated ``study_id`` is an error naming the file and the row.
-
-The output JSON holds the corpus metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr, CE micro/macro P/R/F1 and the CE
-table per observation), how often the generated and the reference reports claim a comparison with a prior study
-(truth guard), and per-study scores, labels and flagged phrases. ``--remove-prior-comparisons`` scores the
-generated reports after the truth guard removed those sentences (for models run without a prior image).
+The command line is ``python -m xray_report.evaluation`` (:mod:`xray_report.evaluation.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .baselines import baseline_reports
 from .chexpert_labeler import OBSERVATIONS
-from .clinical_efficacy import ce_tables, compute_clinical_efficacy, positive_findings_stated
-from .nlg import (
-    METRIC_KEYS,
-    PROTOCOLS,
-    R2GEN_DATASETS,
-    R2GenVocabulary,
-    SplitFileError,
-    compute_nlg_metrics,
-    read_split_reports,
-    describe_protocol,
-    protocol_preparers,
-)
-from .truth_guard import guard_report, prior_comparison_stats
+from .clinical_efficacy import ClinicalEfficacyResult, ce_tables, compute_clinical_efficacy, positive_findings_stated
+from .nlg import METRIC_KEYS, NLGResult, compute_nlg_metrics, describe_protocol, protocol_preparers
+from .options import ScoringOptions
+from .prior_comparison import flag_prior_comparisons, prior_comparison_stats
 from xray_report.results import infer_format, read_numbered_rows
 
 logger = logging.getLogger(__name__)
@@ -110,47 +97,61 @@ def read_predictions(path: Path) -> list[Prediction]:
     return predictions
 
 
-@dataclass(frozen=True)
-class ScoringOptions:
-    """How a set of predictions is scored (the same for the model and for its baselines).
+def corpus_metrics(
+    generated: Sequence[str],
+    *,
+    nlg: Optional[NLGResult] = None,
+    ce: Optional[ClinicalEfficacyResult] = None,
+    options: Optional[ScoringOptions] = None,
+) -> dict[str, Optional[float]]:
+    """The flat corpus metrics of one scored set: the one place their keys are written.
 
-    Attributes:
-        meteor: compute METEOR (needs java).
-        uncertain_as_positive: CE binarisation of uncertain labels.
-        protocol: NLG protocol, ``"default"`` or ``"r2gen"`` (see :mod:`xray_report.evaluation.nlg`).
-        vocabulary: the R2Gen vocabulary (required by ``"r2gen"``).
+    Keys, in this order, each group only when its input is given:
+
+    * from ``nlg``: ``bleu_1`` .. ``bleu_4``, ``meteor``, ``rouge_l``, ``cider`` (``None`` when unavailable, e.g.
+      METEOR without java);
+    * from ``ce``: ``ce_micro_precision`` / ``_recall`` / ``_f1``, the same for ``ce_macro_`` and ``ce_example_``;
+    * always: ``distinct_reports`` (distinct generated texts under ``options``' protocol);
+    * from ``ce``: ``positive_findings_stated`` (share of abnormal studies whose report states every positive
+      pathology of the reference; ``None`` when no study is abnormal);
+    * always: ``empty_generated`` (generated reports with no text).
+
+    Args:
+        generated: the generated reports scored.
+        nlg: their NLG scores (:func:`xray_report.evaluation.nlg.compute_nlg_metrics`).
+        ce: their clinical efficacy (:func:`xray_report.evaluation.clinical_efficacy.compute_clinical_efficacy`).
+        options: the scoring options (the protocol decides when two reports count as the same).
     """
+    _, prepare_prediction = protocol_preparers(options)
+    metrics: dict[str, Optional[float]] = {}
+    if nlg is not None:
+        metrics.update({key: nlg.corpus[key] for key in METRIC_KEYS})
+    if ce is not None:
+        for average in ("micro", "macro", "example"):
+            metrics.update({f"ce_{average}_{key}": value for key, value in getattr(ce.scores, average).items()})
+    metrics["distinct_reports"] = len({prepare_prediction(text) for text in generated})
+    if ce is not None:
+        metrics["positive_findings_stated"] = positive_findings_stated(
+            ce.reference_labels, ce.generated_labels, uncertain_as_positive=ce.uncertain_as_positive
+        )
+    metrics["empty_generated"] = sum(not text.strip() for text in generated)
+    return metrics
 
-    meteor: bool = True
-    uncertain_as_positive: bool = False
-    protocol: str = "default"
-    vocabulary: Optional[R2GenVocabulary] = None
 
-
-def _score(references: Sequence[str], generated: Sequence[str], options: ScoringOptions):
+def _score(
+    references: Sequence[str], generated: Sequence[str], options: ScoringOptions
+) -> tuple[NLGResult, ClinicalEfficacyResult, dict[str, Optional[float]]]:
     """NLG and CE results and the flat corpus dict of one scored set."""
-    nlg = compute_nlg_metrics(
-        references, generated, meteor=options.meteor, protocol=options.protocol, vocabulary=options.vocabulary
-    )
+    nlg = compute_nlg_metrics(references, generated, options)
     ce = compute_clinical_efficacy(references, generated, uncertain_as_positive=options.uncertain_as_positive)
-    _, prepare_prediction = protocol_preparers(options.protocol, options.vocabulary)
-    corpus: dict[str, object] = {
-        **{key: nlg.corpus[key] for key in METRIC_KEYS},
-        **{f"ce_micro_{k}": v for k, v in ce.scores.micro.items()},
-        **{f"ce_macro_{k}": v for k, v in ce.scores.macro.items()},
-        **{f"ce_example_{k}": v for k, v in ce.scores.example.items()},
-        "distinct_reports": len({prepare_prediction(text) for text in generated}),
-        "positive_findings_stated": positive_findings_stated(
-            ce.reference_labels, ce.generated_labels, uncertain_as_positive=options.uncertain_as_positive
-        ),
-    }
-    return nlg, ce, corpus
+    return nlg, ce, corpus_metrics(generated, nlg=nlg, ce=ce, options=options)
 
 
 def score_baselines(
-    references: Sequence[str], baselines: Mapping[str, str], options: ScoringOptions
+    references: Sequence[str], baselines: Mapping[str, str], options: Optional[ScoringOptions] = None
 ) -> dict[str, dict[str, object]]:
     """Score each baseline report, given to every study, exactly like predictions: name -> report and corpus."""
+    options = options or ScoringOptions()
     rows = {}
     for name, report in baselines.items():
         _, _, corpus = _score(references, [report] * len(references), options)
@@ -158,26 +159,30 @@ def score_baselines(
     return rows
 
 
-def rescore(
+def score_predictions(
     predictions: Sequence[Prediction],
+    options: Optional[ScoringOptions] = None,
     *,
-    meteor: bool = True,
-    uncertain_as_positive: bool = False,
     remove_prior_comparisons: bool = False,
-    protocol: str = "default",
-    vocabulary: Optional[R2GenVocabulary] = None,
     baselines: Optional[Mapping[str, str]] = None,
 ) -> dict[str, object]:
     """Score validated predictions; return the JSON-ready result (see the module docstring).
 
-    ``baselines`` (name -> report, e.g. from :func:`xray_report.evaluation.baselines.baseline_reports`) are scored on the
-    same references with the same options and reported under ``"baselines"``.
+    Args:
+        predictions: the rows of :func:`read_predictions` (or built by hand).
+        options: how to score (default: ``ScoringOptions()``).
+        remove_prior_comparisons: score the generated reports without the sentences flagged as claiming a
+            comparison with a prior study (for models run without a prior image); the flags are reported either way.
+        baselines: name -> report (e.g. from :func:`xray_report.evaluation.baselines.baseline_reports`), scored
+            on the same references with the same options and reported under ``"baselines"``.
     """
-    options = ScoringOptions(meteor, uncertain_as_positive, protocol, vocabulary)
+    options = options or ScoringOptions()
     references = [p.reference for p in predictions]
     raw_generated = [p.generated for p in predictions]
-    guarded = [guard_report(text, has_prior_image=False, remove=remove_prior_comparisons) for text in raw_generated]
-    generated = [g.text for g in guarded]
+    flagged = [
+        flag_prior_comparisons(text, has_prior_image=False, remove=remove_prior_comparisons) for text in raw_generated
+    ]
+    generated = [report.text for report in flagged]
     nlg, ce, corpus = _score(references, generated, options)
     per_study = []
     for i, prediction in enumerate(predictions):
@@ -188,9 +193,10 @@ def rescore(
                 "generated_empty": not generated[i].strip(),
                 "reference_labels": {k: v.value for k, v in ce.reference_labels[i].items()},
                 "generated_labels": {k: v.value for k, v in ce.generated_labels[i].items()},
-                "prior_comparison_phrases": [f.phrase for f in guarded[i].flagged],
+                "prior_comparison_phrases": [f.phrase for f in flagged[i].flagged],
             }
         )
+    uncertain = options.uncertain_as_positive
     return {
         "num_studies": len(predictions),
         "num_empty_generated": sum(item["generated_empty"] for item in per_study),
@@ -198,115 +204,29 @@ def rescore(
         "baselines": score_baselines(references, baselines, options) if baselines else {},
         "unavailable": nlg.unavailable,
         "ce_per_observation": ce.scores.per_observation,
-        "ce_tables": ce_tables(ce.reference_labels, ce.generated_labels, uncertain_as_positive=uncertain_as_positive),
-        "truth_guard": {
+        "ce_tables": ce_tables(ce.reference_labels, ce.generated_labels, uncertain_as_positive=uncertain),
+        "prior_comparisons": {
             "generated": prior_comparison_stats(raw_generated),
             "reference": prior_comparison_stats(references),
             "removed_before_scoring": remove_prior_comparisons,
         },
         "protocol": {
-            "name": protocol,
-            "nlg": describe_protocol(protocol, vocabulary),
-            **({"r2gen": vocabulary.describe()} if protocol == "r2gen" and vocabulary is not None else {}),
+            "name": options.protocol,
+            "nlg": describe_protocol(options),
+            **({"r2gen": options.vocabulary.describe()} if options.protocol == "r2gen" and options.vocabulary else {}),
             "ce": f"rule-based CheXpert labeler, {len(OBSERVATIONS)} observations, "
-            f"uncertain counted as {'positive' if uncertain_as_positive else 'negative'}",
+            f"uncertain counted as {'positive' if uncertain else 'negative'}",
         },
         "per_study": per_study,
     }
-
-
-def _split_file_inputs(args: argparse.Namespace) -> tuple[Optional[R2GenVocabulary], Optional[dict[str, str]]]:
-    """The r2gen vocabulary (when asked) and the baseline reports (unless turned off) from ``--split-file``."""
-    if args.split_file is None:
-        return None, None
-    splits = read_split_reports(args.split_file)  # read once for the vocabulary and the baselines
-    if not splits.get("train"):
-        raise SplitFileError(f"{args.split_file}: expected an object with a non-empty 'train' list")
-    vocabulary = None
-    if args.protocol == "r2gen":
-        vocabulary = R2GenVocabulary.from_reports(
-            splits["train"], args.r2gen_dataset, args.r2gen_threshold, args.max_seq_length,
-            source=f"{args.split_file.name} (train split)",
-        )
-    if args.no_baselines:
-        return vocabulary, None
-    return vocabulary, baseline_reports(splits["train"], splits.get("val"), args.protocol, vocabulary)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(
-        prog="python -m xray_report.evaluation.rescore", description="Re-score a predictions file (study_id, reference, generated)."
-    )
-    parser.add_argument("predictions", type=Path, help="predictions file, .jsonl or .csv")
-    parser.add_argument("--output", type=Path, required=True, help="metrics JSON to write")
-    parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs java)")
-    parser.add_argument("--uncertain-as-positive", action="store_true", help="CE: count uncertain labels as positive")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="default",
-                        help="NLG protocol: default (whole normalised reports) or r2gen (the R2Gen papers' references)")
-    parser.add_argument("--split-file", type=Path,
-                        help="R2Gen annotation.json: its train reports give the r2gen vocabulary and the baselines "
-                        "(most frequent train report; best single train report on its val split)")
-    parser.add_argument("--r2gen-dataset", choices=sorted(R2GEN_DATASETS), default="iu_xray",
-                        help="which R2Gen cleaner and defaults (threshold, max_seq_length) to use")
-    parser.add_argument("--r2gen-threshold", type=int, help="minimum train count of a word (default: R2Gen's)")
-    parser.add_argument("--max-seq-length", type=int, help="R2Gen id-sequence length (default: R2Gen's)")
-    parser.add_argument("--no-baselines", action="store_true", help="skip the trivial-baseline rows")
-    parser.add_argument(
-        "--remove-prior-comparisons",
-        action="store_true",
-        help="truth guard: drop generated sentences claiming a comparison with a prior study before scoring",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if not args.predictions.is_file():
-        parser.error(f"no such file: {args.predictions}")
-    if args.protocol == "r2gen" and args.split_file is None:
-        parser.error("--protocol r2gen needs --split-file (the R2Gen annotation.json whose train reports give the vocabulary)")
-    try:
-        predictions = read_predictions(args.predictions)
-        vocabulary, baselines = _split_file_inputs(args)
-    except (PredictionsFileError, SplitFileError) as err:
-        parser.exit(2, f"error: {err}\n")
-    if baselines is None and not args.no_baselines:
-        logger.warning("no trivial-baseline rows: they need --split-file (train and val reports)")
-    result = rescore(
-        predictions,
-        meteor=not args.no_meteor,
-        uncertain_as_positive=args.uncertain_as_positive,
-        remove_prior_comparisons=args.remove_prior_comparisons,
-        protocol=args.protocol,
-        vocabulary=vocabulary,
-        baselines=baselines,
-    )
-    result = {"input": str(args.predictions), **result}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    corpus = result["corpus"]
-    assert isinstance(corpus, dict)
-    logger.info("%d studies scored (%s protocol): %s", result["num_studies"], args.protocol, _summary(corpus))
-    baseline_rows = result["baselines"]
-    assert isinstance(baseline_rows, dict)
-    for name, row in baseline_rows.items():
-        logger.info("baseline %s: %s", name, _summary(row["corpus"]))
-    logger.info("wrote %s", args.output)
-    return 0
-
-
-def _summary(corpus: Mapping[str, object]) -> str:
-    return ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in corpus.items())
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 __all__ = [
     "Prediction",
     "PredictionsFileError",
     "REQUIRED_COLUMNS",
-    "ScoringOptions",
+    "corpus_metrics",
     "read_predictions",
-    "rescore",
     "score_baselines",
+    "score_predictions",
 ]

@@ -1,7 +1,7 @@
 """Splitting a generated report into Findings and Impression.
 
 The model writes one text: the training target is ``findings + " " + impression`` (dataset_builder's ``report``).
-The split is one boundary between sentences (sentences as in ``xray_report.evaluation.truth_guard.split_sentences``):
+The split is one boundary between sentences (sentences as in ``xray_report.evaluation.prior_comparison.split_sentences``):
 sentences before it are Findings, sentences from it on are Impression.
 
 1. If the text carries explicit headers (``FINDINGS:`` / ``IMPRESSION:``), they decide.
@@ -31,7 +31,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .truth_guard import split_sentences
+from processing.json_files import read_json_file
+
+from .prior_comparison import split_sentences
 
 SPLITTER_FILE = "section_splitter.json"
 
@@ -174,10 +176,10 @@ class SectionSplitter:
         path = Path(path)
         if path.is_dir():
             path = path / SPLITTER_FILE
+        payload = read_json_file(path, "section splitter")
         try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
             return cls(payload["log_odds"], float(payload["prior_log_odds"]), bool(payload["require_impression"]))
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a readable section splitter ({error}).") from error
 
     @classmethod

@@ -1,7 +1,7 @@
 """Structured output of a generated report: Findings / Impression sections, CheXpert labels, truth-guard flags.
 
 The section split is `xray_report.evaluation.sections` (a splitter fitted during training and saved next to the model, or
-the built-in rule); labels come from `xray_report.evaluation.label_report`, flags from `xray_report.evaluation.guard_report`.
+the built-in rule); labels come from `xray_report.evaluation.label_report`, flags from `xray_report.evaluation.flag_prior_comparisons`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xray_report.evaluation import OBSERVATIONS, guard_report, label_report
+from xray_report.evaluation import OBSERVATIONS, flag_prior_comparisons, label_report
 from xray_report.evaluation.sections import SectionSplitter
 
 @dataclass
@@ -43,8 +43,9 @@ def structure_report(
     remove_prior_claims: bool = False,
     splitter: SectionSplitter | None = None,
 ) -> StructuredReport:
-    """Applies the truth guard (flag, optionally remove), then splits sections and labels the result."""
-    guarded = guard_report(text, has_prior_image=has_prior_image, remove=remove_prior_claims)
+    """Flags sentences claiming a comparison with a prior study (optionally removes them), then splits sections
+    and labels the result."""
+    guarded = flag_prior_comparisons(text, has_prior_image=has_prior_image, remove=remove_prior_claims)
     report = guarded.text
     sections = (splitter or SectionSplitter()).split(report)
     labels = {name: label.value for name, label in label_report(report).items()}

@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
-from xray_report.evaluation.nlg import PROTOCOLS, R2GEN_DATASETS
+from xray_report.evaluation.nlg import R2GEN_DATASETS
+from xray_report.evaluation.options import PROTOCOLS
 from modeling.configuration_biovil_t import BACKBONE_STRIDE
 from processing import LEARNT_TOKENIZER_KINDS
 

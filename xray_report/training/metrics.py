@@ -8,8 +8,7 @@ from typing import Optional
 import numpy as np
 from transformers import EvalPrediction
 
-from xray_report.evaluation import compute_clinical_efficacy, compute_nlg_metrics
-from xray_report.evaluation.nlg import R2GenVocabulary
+from xray_report.evaluation import ScoringOptions, compute_clinical_efficacy, compute_nlg_metrics, corpus_metrics
 from processing import XrayReportProcessor
 
 
@@ -21,31 +20,24 @@ def decode_reports(processor: XrayReportProcessor, token_ids: np.ndarray) -> lis
 
 
 def score_reports(
-    references: list[str],
-    generated: list[str],
-    meteor: bool = True,
-    protocol: str = "default",
-    vocabulary: Optional[R2GenVocabulary] = None,
+    references: list[str], generated: list[str], options: Optional[ScoringOptions] = None
 ) -> dict[str, float]:
-    """Corpus BLEU-1..4, METEOR (when java is present and `meteor`), ROUGE-L, CIDEr and CE micro/macro P/R/F1.
+    """The corpus metrics of `xray_report.evaluation.scoring.corpus_metrics` as the Trainer logs them.
 
-    Metric keys: `bleu_1`..`bleu_4`, `meteor`, `rouge_l`, `cider`, `ce_micro_f1`, ... (Trainer prefixes `eval_`).
-    Unavailable metrics are left out, not reported as 0. `protocol` / `vocabulary`: see `xray_report.evaluation.nlg`.
+    Keys: `bleu_1`..`bleu_4`, `meteor` (when java is present and `options.meteor`), `rouge_l`, `cider`,
+    `ce_micro_f1`, ..., `ce_example_f1`, `distinct_reports`, `positive_findings_stated`, `empty_generated`
+    (Trainer prefixes `eval_`). Unavailable metrics are left out, not reported as 0. `options`: the protocol and
+    its vocabulary, METEOR, uncertain labels (default: `ScoringOptions()`).
     """
-    nlg = compute_nlg_metrics(references, generated, meteor=meteor, protocol=protocol, vocabulary=vocabulary)
-    ce = compute_clinical_efficacy(references, generated)
-    scores = {key: float(value) for key, value in nlg.corpus.items() if value is not None}
-    scores.update({f"ce_micro_{key}": float(value) for key, value in ce.scores.micro.items()})
-    scores.update({f"ce_macro_{key}": float(value) for key, value in ce.scores.macro.items()})
-    scores["empty_generated"] = float(sum(not text.strip() for text in generated))
-    return scores
+    options = options or ScoringOptions()
+    nlg = compute_nlg_metrics(references, generated, options)
+    ce = compute_clinical_efficacy(references, generated, uncertain_as_positive=options.uncertain_as_positive)
+    metrics = corpus_metrics(generated, nlg=nlg, ce=ce, options=options)
+    return {key: float(value) for key, value in metrics.items() if value is not None}
 
 
 def make_compute_metrics(
-    processor: XrayReportProcessor,
-    meteor: bool = True,
-    protocol: str = "default",
-    vocabulary: Optional[R2GenVocabulary] = None,
+    processor: XrayReportProcessor, options: Optional[ScoringOptions] = None
 ) -> Callable[[EvalPrediction], dict]:
     """A `compute_metrics` that decodes generated ids and label ids and scores them with `score_reports`.
 
@@ -55,7 +47,7 @@ def make_compute_metrics(
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         generated = decode_reports(processor, prediction.predictions)
         references = decode_reports(processor, prediction.label_ids)
-        return score_reports(references, generated, meteor=meteor, protocol=protocol, vocabulary=vocabulary)
+        return score_reports(references, generated, options)
 
     return compute_metrics
 

@@ -14,6 +14,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from xray_report.evaluation.baselines import baseline_reports
 from xray_report.evaluation.nlg import R2GenVocabulary
+from xray_report.evaluation.options import ScoringOptions
 from xray_report.evaluation.sections import SectionSplitter
 
 from .arguments import ConfigError, DataArguments, ModelArguments, ReportTrainingArguments
@@ -110,13 +111,13 @@ def save_section_splitter(train: datasets.Dataset, output_dir: str | Path) -> Pa
 
 
 def trivial_baselines(
-    dataset: datasets.DatasetDict, training_args: ReportTrainingArguments, vocabulary: R2GenVocabulary | None
+    dataset: datasets.DatasetDict, training_args: ReportTrainingArguments, options: ScoringOptions
 ) -> dict[str, str] | None:
     """The baseline reports of the metrics file (None when turned off or there is no train split)."""
     if not training_args.eval_baselines or "train" not in dataset or len(dataset["train"]) == 0:
         return None
     validation = list(dataset["validation"]["report"]) if "validation" in dataset else None
-    return baseline_reports(list(dataset["train"]["report"]), validation, training_args.eval_protocol, vocabulary)
+    return baseline_reports(list(dataset["train"]["report"]), validation, options)
 
 
 def _eval_dataset(dataset: datasets.DatasetDict, training_args: ReportTrainingArguments) -> datasets.Dataset | None:
@@ -153,7 +154,8 @@ def run_training(
             dataset = load_report_datasets(data_args)
     train_reports = list(dataset["train"]["report"]) if "train" in dataset else None
     model, processor = build_model_and_processor(model_args, data_args, train_reports)
-    vocabulary = r2gen_vocabulary(data_args, training_args, train_reports)
+    options = ScoringOptions(meteor=training_args.eval_meteor, protocol=training_args.eval_protocol,
+                             vocabulary=r2gen_vocabulary(data_args, training_args, train_reports))
     if model_args.lora_r > 0:
         model = apply_decoder_lora(model, model_args)
     collator = XrayReportCollator(processor, use_previous_image=model.config.encoder.use_previous_image,
@@ -165,9 +167,7 @@ def run_training(
         eval_dataset=_eval_dataset(dataset, training_args),
         data_collator=collator,
         processing_class=processor,
-        compute_metrics=make_compute_metrics(
-            processor, meteor=training_args.eval_meteor, protocol=training_args.eval_protocol, vocabulary=vocabulary
-        ),
+        compute_metrics=make_compute_metrics(processor, options),
         callbacks=_callbacks(training_args, model) + list(extra_callbacks or []),
     )
     run = TrainingRun(trainer=trainer, dataset=dataset)
@@ -203,10 +203,9 @@ def run_training(
         if trainer.is_world_process_zero():
             run.predictions_path, run.metrics_path = write_predictions(
                 training_args.output_dir, split, list(dataset[split]["study_id"]), list(dataset[split]["report"]),
-                generated, meteor=training_args.eval_meteor,
+                generated, options,
                 extra_metadata={"data_dir": data_args.data_dir, "global_step": trainer.state.global_step},
-                protocol=training_args.eval_protocol, vocabulary=vocabulary,
-                baselines=trivial_baselines(dataset, training_args, vocabulary),
+                baselines=trivial_baselines(dataset, training_args, options),
             )
     return run
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import datasets
 
-from xray_report.evaluation.nlg import R2GenVocabulary
-from xray_report.evaluation.rescore import Prediction, rescore
+from xray_report.evaluation.options import ScoringOptions
+from xray_report.evaluation.scoring import Prediction, score_predictions
 from processing import XrayReportProcessor
 
 from .metrics import decode_reports
@@ -38,25 +38,26 @@ def write_predictions(
     study_ids: list[str],
     references: list[str],
     generated: list[str],
-    meteor: bool = True,
+    options: ScoringOptions | None = None,
+    *,
     extra_metadata: dict[str, Any] | None = None,
-    protocol: str = "default",
-    vocabulary: R2GenVocabulary | None = None,
     baselines: dict[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """Scores the predictions and writes `predictions_<split>.jsonl` and `metrics_<split>.json`.
 
     Each predictions line holds `study_id`, `reference`, `generated`, then the study's BLEU-1..4, METEOR, ROUGE-L,
-    CIDEr (corpus IDF), CheXpert labels of both reports and the prior-comparison phrases flagged by the truth guard.
-    The metrics JSON holds `metrics` (corpus values, flat, as a model card's results table reads them),
-    `baselines` (each trivial baseline's report and its `corpus` values, scored the same way), `ce_per_observation`,
-    `ce_tables`, `truth_guard`, `protocol`, `unavailable` and the run metadata given.
+    CIDEr (corpus IDF), CheXpert labels of both reports and its prior-comparison flags (phrases claiming a
+    comparison with a prior study). The metrics JSON holds `metrics` (corpus values, flat, the keys of
+    `xray_report.evaluation.scoring.corpus_metrics`, as a model card's results table reads them), `baselines` (each
+    trivial baseline's report and its `corpus` values, scored the same way), `ce_per_observation`, `ce_tables`,
+    `prior_comparisons`, `protocol`, `unavailable` and the run metadata given. `options`: how to score (default:
+    `ScoringOptions()`).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = [Prediction(str(s), r, g, row=index + 1)
             for index, (s, r, g) in enumerate(zip(study_ids, references, generated))]
-    result = rescore(rows, meteor=meteor, protocol=protocol, vocabulary=vocabulary, baselines=baselines)
+    result = score_predictions(rows, options, baselines=baselines)
     predictions_path = output_dir / f"predictions_{split}.jsonl"
     with open(predictions_path, "w", encoding="utf-8") as handle:
         for row, scores in zip(rows, result["per_study"]):
@@ -72,7 +73,7 @@ def write_predictions(
         "unavailable": result["unavailable"],
         "ce_per_observation": result["ce_per_observation"],
         "ce_tables": result["ce_tables"],
-        "truth_guard": result["truth_guard"],
+        "prior_comparisons": result["prior_comparisons"],
         "protocol": result["protocol"],
         **(extra_metadata or {}),
     }

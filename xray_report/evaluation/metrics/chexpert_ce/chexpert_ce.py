@@ -7,16 +7,19 @@ Load it offline from a checkout of the project, with the project installed (``pi
     metric.compute(predictions=["small left pleural effusion ."], references=["left pleural effusion ."])
 
 Both sides are labelled with the project's rule-based CheXpert labeler and scored with
-:func:`xray_report.evaluation.clinical_efficacy.clinical_efficacy_from_labels` (positive = 1, uncertain = 0 unless
-``uncertain_as_positive=True``; micro and macro averages over the 14 observations by default). Both are imported
-from the installed package: this folder holds only the ``evaluate`` wrapper, never a copy of the labeler.
+:func:`xray_report.evaluation.clinical_efficacy.compute_clinical_efficacy` (positive = 1, uncertain = 0 unless
+``uncertain_as_positive=True``; micro, macro and example-based averages over the 14 observations by default); the
+flat values are :func:`xray_report.evaluation.scoring.corpus_metrics`'s, with the keys of the scoring command and
+of training's metrics. All are imported from the installed package: this folder holds only the ``evaluate``
+wrapper, never a copy of the labeler.
 """
 
 import datasets
 import evaluate
 
-from xray_report.evaluation.chexpert_labeler import OBSERVATIONS, label_report
-from xray_report.evaluation.clinical_efficacy import clinical_efficacy_from_labels
+from xray_report.evaluation.chexpert_labeler import OBSERVATIONS
+from xray_report.evaluation.clinical_efficacy import compute_clinical_efficacy
+from xray_report.evaluation.scoring import corpus_metrics
 
 _DESCRIPTION = """Clinical efficacy of generated reports: the 14 CheXpert observations are labelled on the
 generated and the reference report by a rule-based labeler with negation and uncertainty handling, and the
@@ -30,8 +33,10 @@ Args:
     observations (list of str, optional): observations to score (default: all 14).
     return_labels (bool, default False): also return both label sets (observation -> value per report).
 Returns:
-    micro_precision, micro_recall, micro_f1, macro_precision, macro_recall, macro_f1, example_precision,
-    example_recall, example_f1 (float),
+    ce_micro_precision, ce_micro_recall, ce_micro_f1, ce_macro_precision, ce_macro_recall, ce_macro_f1,
+    ce_example_precision, ce_example_recall, ce_example_f1 (float), positive_findings_stated (float, None when
+    no reference states a pathology), distinct_reports and empty_generated (int): the keys of
+    `python -m xray_report.evaluation` and of training's metrics;
     per_observation (dict: observation -> tp, fp, fn, tn, support, precision, recall, f1, accuracy).
 Examples:
     >>> metric = evaluate.load("xray_report/evaluation/metrics/chexpert_ce")
@@ -59,16 +64,9 @@ class ChexpertCE(evaluate.Metric):
 
     def _compute(self, predictions, references, uncertain_as_positive=False, observations=None, return_labels=False):
         names = tuple(observations) if observations else OBSERVATIONS
-        reference_labels = [label_report(text) for text in references]
-        generated_labels = [label_report(text) for text in predictions]
-        scores = clinical_efficacy_from_labels(
-            reference_labels, generated_labels, names, uncertain_as_positive=uncertain_as_positive
-        )
-        output = {f"micro_{k}": v for k, v in scores.micro.items()}
-        output.update({f"macro_{k}": v for k, v in scores.macro.items()})
-        output.update({f"example_{k}": v for k, v in scores.example.items()})
-        output["per_observation"] = scores.per_observation
+        ce = compute_clinical_efficacy(references, predictions, names, uncertain_as_positive=uncertain_as_positive)
+        output = {**corpus_metrics(predictions, ce=ce), "per_observation": ce.scores.per_observation}
         if return_labels:
-            output["reference_labels"] = [{k: v.value for k, v in l.items()} for l in reference_labels]
-            output["generated_labels"] = [{k: v.value for k, v in l.items()} for l in generated_labels]
+            output["reference_labels"] = [{k: v.value for k, v in l.items()} for l in ce.reference_labels]
+            output["generated_labels"] = [{k: v.value for k, v in l.items()} for l in ce.generated_labels]
         return output

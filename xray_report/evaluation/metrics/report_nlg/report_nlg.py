@@ -6,14 +6,18 @@ Load it offline from a checkout of the project, with the project installed (``pi
     metric = evaluate.load("xray_report/evaluation/metrics/report_nlg")
     metric.compute(predictions=["no acute disease ."], references=["no acute cardiopulmonary disease ."])
 
-The computation is :func:`xray_report.evaluation.nlg.compute_nlg_metrics` (R2Gen normalisation, pycocoevalcap scorers),
-imported from the installed package: this folder holds only the ``evaluate`` wrapper, never a copy of the metric.
+The computation is :func:`xray_report.evaluation.nlg.compute_nlg_metrics` (R2Gen normalisation, pycocoevalcap scorers)
+and the flat values are :func:`xray_report.evaluation.scoring.corpus_metrics`'s (the keys of the scoring command and of
+training's metrics), imported from the installed package: this folder holds only the ``evaluate`` wrapper, never a
+copy of the metric.
 """
 
 import datasets
 import evaluate
 
-from xray_report.evaluation.nlg import METRIC_KEYS, R2GenVocabulary, compute_nlg_metrics
+from xray_report.evaluation.nlg import R2GenVocabulary, compute_nlg_metrics
+from xray_report.evaluation.options import ScoringOptions
+from xray_report.evaluation.scoring import corpus_metrics
 
 _DESCRIPTION = """BLEU-1..4, METEOR, ROUGE-L and CIDEr of generated reports against one reference each, with the
 R2Gen normalisation (lowercase, punctuation removed except the sentence dot) and pycocoevalcap's scorers.
@@ -33,8 +37,8 @@ Args:
     train_reports (list of str): the train reports instead of a split file.
     r2gen_dataset (str, default "iu_xray"): "iu_xray" or "mimic_cxr" (cleaner, threshold and length of R2Gen).
 Returns:
-    bleu_1, bleu_2, bleu_3, bleu_4, meteor, rouge_l, cider (float or None), unavailable (dict: metric -> reason),
-    and per_report (list of dicts) when asked.
+    bleu_1, bleu_2, bleu_3, bleu_4, meteor, rouge_l, cider (float or None), distinct_reports and empty_generated
+    (int), unavailable (dict: metric -> reason), and per_report (list of dicts) when asked.
 Examples:
     >>> metric = evaluate.load("xray_report/evaluation/metrics/report_nlg")
     >>> out = metric.compute(predictions=["the heart is normal ."], references=["the heart is normal ."], meteor=False)
@@ -70,10 +74,9 @@ class ReportNLG(evaluate.Metric):
                 vocabulary = R2GenVocabulary.from_reports(train_reports, r2gen_dataset)
             else:
                 raise ValueError("protocol='r2gen' needs split_file= or train_reports= for its vocabulary")
-        result = compute_nlg_metrics(
-            references, predictions, normalize=normalize, meteor=meteor, protocol=protocol, vocabulary=vocabulary
-        )
-        output = {key: result.corpus[key] for key in METRIC_KEYS}
+        options = ScoringOptions(meteor=meteor, protocol=protocol, vocabulary=vocabulary)
+        result = compute_nlg_metrics(references, predictions, options, normalize=normalize)
+        output = corpus_metrics(predictions, nlg=result, options=options)
         output["unavailable"] = dict(result.unavailable)
         if per_report:
             output["per_report"] = result.per_report
