@@ -160,9 +160,9 @@ def shuffle_images_across_studies(dataset: Any, seed: int = 0) -> Any:
 def train_with_shuffled_images(model_args: Any, data_args: Any, training_args: Any, seed: int = 0) -> Any:
     """`run_training` on the splits `data_args` names with the training split's images shuffled across studies
     (validation and test intact). Returns the `TrainingRun`."""
-    from xray_report.training import load_report_datasets, run_training
+    from xray_report.training import load_training_dataset, run_training
 
-    dataset = load_report_datasets(data_args)
+    dataset = load_training_dataset(data_args)
     dataset["train"] = shuffle_images_across_studies(dataset["train"], seed=seed)
     print(f"shuffled images: {len(dataset['train'])} training reports are paired with other studies' images")
     return run_training(model_args, data_args, training_args, dataset=dataset)
@@ -226,12 +226,13 @@ def candidate_reports(model_dir: Path, studies: Sequence[Any], num_candidates: i
             output = model.generate(**inputs, num_return_sequences=num_candidates, return_dict_in_generate=True,
                                     output_scores=True, **generate_kwargs)
         scores = getattr(output, "sequences_scores", None)
+        prompt_length = inputs["decoder_input_ids"].shape[1] if "decoder_input_ids" in inputs else 1
         for row in range(len(inputs["view_mask"])):
             rows = range(row * num_candidates, (row + 1) * num_candidates)
             texts = [pipe.postprocess({
                 "sequences": output.sequences[index:index + 1], "view_mask": inputs["view_mask"][row:row + 1],
                 "has_prior": torch.zeros(1, dtype=torch.bool), "limit": torch.tensor([-1 if limit is None else limit]),
-                "notes": [],
+                "prompt_length": torch.tensor([prompt_length]), "notes": [],
             })[0]["generated_text"] for index in rows]
             found.append(Candidates(texts, None if scores is None else [float(scores[index]) for index in rows]))
     return found
