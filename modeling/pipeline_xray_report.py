@@ -42,7 +42,7 @@ PIPELINE_TASK = "image-to-text"
 STUDY_KEYS = ("frontal", "lateral", "previous", "indication")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 """The sentence rule of every report: a sentence ends after `.`, `!` or `?` followed by whitespace, or at a line
-break (the truth guard, the section splitter and the heatmaps all split with it)."""
+break (the prior-comparison flags, the section splitter and the heatmaps all split with it)."""
 
 
 def split_sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import build_tiny_report_model, synthetic_radiograph, tiny_image_processor
 
 # The tiny model is trained until it writes this text for any input: three sentences, a prior-comparison claim
-# ("unchanged") the truth guard must flag, and an impression-style last sentence.
+# ("unchanged") the prior-comparison flags must catch, and an impression-style last sentence.
 LEARNED_REPORT = "Heart size is unchanged. The lungs are clear. No acute cardiopulmonary abnormality."
 LEARNED_SENTENCES = ["Heart size is unchanged.", "The lungs are clear.", "No acute cardiopulmonary abnormality."]
 

@@ -120,7 +120,7 @@ def test_remove_prior_claims_keeps_them_listed(tmp_path, trained_model_dir):
     }
 
 
-def test_the_truth_guard_is_told_which_studies_had_a_prior(tmp_path, trained_model_dir, monkeypatch):
+def test_the_prior_comparison_flags_know_which_studies_had_a_prior(tmp_path, trained_model_dir, monkeypatch):
     """A comparison claim is flagged (and removed) only for studies whose prior image reached the model."""
     from xray_report.inference import generation
 

@@ -309,7 +309,7 @@ def build_demo(demo: ReportDemo, examples: Sequence[Study] = (), provenance: Seq
             impression = gr.Textbox(label="Impression", lines=4, elem_id="report-impression")
         with gr.Row():
             labels = gr.Markdown(label="CheXpert labels", elem_id="labels")
-            flags = gr.Markdown(label="Truth guard", elem_id="flags")
+            flags = gr.Markdown(label="Prior-comparison flags", elem_id="flags")
         gallery = gr.Gallery(
             label="Where each sentence looks (cross-attention, per view; dimmed: outside the region the model saw)",
             columns=3, format="png", object_fit="contain", height="auto", elem_id="heatmaps",

@@ -1,4 +1,4 @@
-"""Using a trained report model: batch CLI, structured output, truth guard flags and grounding heatmaps.
+"""Using a trained report model: batch CLI, structured output, prior-comparison flags and grounding heatmaps.
 
 * :mod:`xray_report.inference.studies`: input discovery (image files, study folders, CSV lists) with per-study errors.
 * :mod:`xray_report.inference.generation`: loading a saved model, reading studies once, generation through the model's pipeline.

@@ -7,7 +7,7 @@ Example::
 Every output row: study_id, the generated report and its Findings / Impression, the input's reference report
 (when the CSV gave one), the image file used for each view, the 14 CheXpert labels of the generated report, flagged
 prior-comparison sentences, notes, the heatmap folder and seconds per study. The output goes to the scorer as it is
-(``python -m xray_report.evaluation.rescore reports.jsonl --output metrics.json``). Studies already in the output
+(``python -m xray_report.evaluation reports.jsonl --output metrics.json``). Studies already in the output
 are skipped (resume); studies that fail go to the errors file (default ``<output>.errors.jsonl``) and the run goes
 on; ``<output>.summary.json`` records the model, the settings, the counts and the time.
 
