@@ -367,7 +367,7 @@ class ErrorLog:
 
 def write_summary(output: Path, fmt: str, run_facts: Mapping[str, Any] | None = None) -> Path:
     """`<output>.summary.json`: the notice, `run_facts` (the CLI writes its version, the model: folder, weights'
-    SHA-256, provenance; the settings; this run's counts and seconds), and truth-guard rates over every row of the
+    SHA-256, provenance; the settings; this run's counts and seconds), and prior-comparison flag rates over every row of the
     output (resumed rows too).
 
     The rates count the flagged sentences recorded in the ``flags`` column, so they hold whether or not the

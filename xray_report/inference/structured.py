@@ -1,4 +1,4 @@
-"""Structured output of a generated report: Findings / Impression sections, CheXpert labels, truth-guard flags.
+"""Structured output of a generated report: Findings / Impression sections, CheXpert labels, prior-comparison flags.
 
 The section split is `xray_report.evaluation.sections` (a splitter fitted during training and saved next to the model, or
 the built-in rule); labels come from `xray_report.evaluation.label_report`, flags from `xray_report.evaluation.flag_prior_comparisons`.
@@ -14,7 +14,7 @@ from xray_report.evaluation.sections import SectionSplitter
 
 @dataclass
 class StructuredReport:
-    """A generated report with its sections, CheXpert labels and truth-guard flags.
+    """A generated report with its sections, CheXpert labels and prior-comparison flags.
 
     Attributes:
         report: the report text (without the flagged sentences when removal was asked for).
