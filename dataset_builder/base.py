@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -22,11 +22,12 @@ from .splits import SPLIT_NAMES, assign_splits, validate_ratios
 from .stats import STATS_FILE_NAME, DropReason, PreparationError, PreparationStats
 from .text import MaskPolicy, ReportSections, apply_mask_policy, compose_report, normalize_whitespace, r2gen_normalize
 
-__all__ = ["ReportDatasetConfig", "ReportDatasetBuilder", "ReadResult", "report_features"]
+__all__ = ["PATH_OPTIONS", "ReportDatasetConfig", "ReportDatasetBuilder", "ReadResult", "report_features"]
 
 logger = logging.getLogger(__name__)
 
-_PATH_OPTIONS = ("data_dir", "split_file", "image_dir", "projections_file", "reports_dir", "metadata_file")
+PATH_OPTIONS = ("data_dir", "split_file", "image_dir", "projections_file", "reports_dir", "metadata_file")
+"""Builder options that are paths (made absolute by the builder; part of its cache fingerprint)."""
 _HAS_WORD = re.compile(r"\w")
 
 
@@ -53,31 +54,32 @@ def report_features(extra: Optional[dict[str, Any]] = None) -> datasets.Features
 
 @dataclass
 class ReportDatasetConfig(datasets.BuilderConfig):
-    """Options shared by every image-report builder (see docs/datasets.md).
+    """Options shared by every image-report builder (see docs/datasets.md); each field's ``help`` says what it does.
 
-    Attributes:
-        report_sections: Target text: ``findings_impression``, ``findings`` or ``impression``.
-        mask_policy: ``keep`` / ``drop`` / ``replace`` the "XXXX" de-identification mask.
-        mask_replacement: Replacement token for ``mask_policy="replace"``.
-        image_short_side: Stored images are shrunk to this short side; 0 keeps the size.
-        grayscale: Store 8-bit grayscale PNGs.
-        strict: Raise instead of dropping/degrading any study (see ``STRICT_REASONS``).
-        seed: Seed of the split when no official split is given.
-        split_ratios: Train/validation/test fractions of the seeded split.
-        split_file: Official split file applied to the layout (layout-specific format).
-        image_dir: Folder holding the images, when not where the layout expects them.
+    These fields and their defaults are the one definition of the builders' options: ``load_report_dataset``
+    accepts them by name and ``train_hf.py``'s data options are derived from them.
     """
 
-    report_sections: str = ReportSections.FINDINGS_IMPRESSION.value
-    mask_policy: str = MaskPolicy.KEEP.value
-    mask_replacement: str = "<deid>"
-    image_short_side: int = 512
-    grayscale: bool = True
-    strict: bool = False
-    seed: int = 1234
-    split_ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
-    split_file: Optional[str] = None
-    image_dir: Optional[str] = None
+    report_sections: str = field(
+        default=ReportSections.FINDINGS_IMPRESSION.value,
+        metadata={"help": "Target text: findings_impression, findings or impression."})
+    mask_policy: str = field(
+        default=MaskPolicy.KEEP.value,
+        metadata={"help": "keep, drop or replace the \"XXXX\" de-identification mask."})
+    mask_replacement: str = field(default="<deid>", metadata={"help": "Replacement token of mask_policy replace."})
+    image_short_side: int = field(
+        default=512, metadata={"help": "Stored images are shrunk to this short side; 0 keeps the size."})
+    grayscale: bool = field(default=True, metadata={"help": "Store 8-bit grayscale PNGs."})
+    strict: bool = field(
+        default=False, metadata={"help": "Raise instead of dropping or degrading any study."})
+    seed: int = field(default=1234, metadata={"help": "Seed of the split when no official split is given."})
+    split_ratios: tuple[float, float, float] = field(
+        default=(0.7, 0.1, 0.2), metadata={"help": "Train/validation/test fractions of the seeded split."})
+    split_file: Optional[str] = field(
+        default=None, metadata={"help": "Official split file applied to the layout (IU X-ray: R2Gen's "
+                                        "annotation.json; MIMIC-CXR: its split CSV)."})
+    image_dir: Optional[str] = field(
+        default=None, metadata={"help": "Folder holding the images, when not where the layout expects them."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -183,12 +185,12 @@ class ReportDatasetBuilder(datasets.GeneratorBasedBuilder):
     EXTRA_FEATURES: dict[str, Any] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        for key in _PATH_OPTIONS:
+        for key in PATH_OPTIONS:
             if kwargs.get(key):
                 kwargs[key] = os.path.abspath(os.path.expanduser(str(kwargs[key])))
         if kwargs.get("hash") is None:
             cache = os.path.abspath(os.path.expanduser(str(kwargs["cache_dir"]))) if kwargs.get("cache_dir") else None
-            kwargs["hash"] = _tree_fingerprint([kwargs[k] for k in _PATH_OPTIONS if kwargs.get(k)], exclude=cache)
+            kwargs["hash"] = _tree_fingerprint([kwargs[k] for k in PATH_OPTIONS if kwargs.get(k)], exclude=cache)
         super().__init__(*args, **kwargs)
         self.config.validate()
         if not self.config.data_dir:

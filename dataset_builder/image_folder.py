@@ -13,21 +13,20 @@ lists or strings in JSONL). File names are relative to the metadata file's folde
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional
 
 import datasets
 
 from .base import ReadResult, ReportDatasetBuilder, ReportDatasetConfig
 from .csvio import open_text, read_csv_rows
 from .iu_kaggle import split_tags
-from .loading import optional_path, prepare
 from .records import Study
 from .splits import canonical_split_name
-from .text import MaskPolicy, ReportSections
+from .text import ReportSections
 
-__all__ = ["ImageFolderConfig", "ReportImageFolder", "load_image_folder", "METADATA_NAMES"]
+__all__ = ["ImageFolderConfig", "ReportImageFolder", "METADATA_NAMES"]
 
 METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
 
@@ -36,7 +35,9 @@ METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
 class ImageFolderConfig(ReportDatasetConfig):
     """Image-folder options: ``metadata_file`` (default ``metadata.csv``/``.jsonl`` in ``data_dir``)."""
 
-    metadata_file: Optional[str] = None
+    metadata_file: Optional[str] = field(
+        default=None, metadata={"help": "Metadata table (.csv or .jsonl); by default metadata.csv or "
+                                        "metadata.jsonl in data_dir."})
 
 
 def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -124,42 +125,3 @@ class ReportImageFolder(ReportDatasetBuilder):
             image_files=names, missing_files=[str(image_root / n) for n in names if not (image_root / n).is_file()],
             split=split, source=where,
         )
-
-
-def load_image_folder(
-    data_dir: str | Path,
-    *,
-    metadata_file: Optional[str | Path] = None,
-    report_sections: str = "findings_impression",
-    mask_policy: str = MaskPolicy.KEEP.value,
-    mask_replacement: str = "<deid>",
-    image_short_side: Optional[int] = 512,
-    grayscale: bool = True,
-    strict: bool = False,
-    num_proc: Optional[int] = None,
-    cache_dir: Optional[str | Path] = None,
-    seed: int = 1234,
-    split_ratios: Sequence[float] = (0.7, 0.1, 0.2),
-    image_dir: Optional[str | Path] = None,
-    download_mode: Optional[str] = None,
-) -> datasets.DatasetDict:
-    """Build an image-report folder into a ``DatasetDict`` (same features as IU X-ray).
-
-    Args:
-        data_dir: Folder holding ``metadata.csv``/``metadata.jsonl`` and the images.
-        metadata_file: Explicit metadata file (``.csv``, ``.jsonl``, optionally ``.gz``).
-        report_sections, mask_policy, mask_replacement, image_short_side, grayscale, strict, num_proc,
-        cache_dir, seed, split_ratios, image_dir, download_mode: As in
-            :func:`dataset_builder.load_iu_xray`.
-
-    Returns:
-        The ``DatasetDict``; counts via :func:`dataset_builder.preparation_stats`.
-    """
-    builder = ReportImageFolder(
-        data_dir=str(data_dir), config_name=ReportSections(report_sections).value,
-        cache_dir=optional_path(cache_dir),
-        metadata_file=optional_path(metadata_file), mask_policy=mask_policy, mask_replacement=mask_replacement,
-        image_short_side=image_short_side or 0, grayscale=grayscale, strict=strict, seed=seed,
-        split_ratios=tuple(split_ratios), image_dir=optional_path(image_dir),
-    )
-    return prepare(builder, num_proc=num_proc, download_mode=download_mode)

@@ -8,22 +8,19 @@ so Kaggle's ``../input/<dataset>`` works).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
-
-import datasets
 
 from .base import ReadResult, ReportDatasetBuilder, ReportDatasetConfig
 from .iu_kaggle import PROJECTIONS_CSV, REPORTS_CSV, read_kaggle
 from .iu_openi import OPENI_REPORT_DIR, read_openi
 from .iu_r2gen import R2GEN_ANNOTATION, read_r2gen
-from .loading import optional_path, prepare
 from .records import Study
 from .splits import read_r2gen_split_file
-from .text import MaskPolicy, ReportSections
+from .text import ReportSections
 
-__all__ = ["IU_LAYOUTS", "IUXrayConfig", "IUXray", "detect_iu_layout", "load_iu_xray"]
+__all__ = ["IU_LAYOUTS", "IUXrayConfig", "IUXray", "detect_iu_layout"]
 
 IU_LAYOUTS: dict[str, tuple[str, ...]] = {
     "kaggle": (REPORTS_CSV, PROJECTIONS_CSV),
@@ -70,8 +67,9 @@ def detect_iu_layout(data_dir: str | Path, layout: str = "auto") -> tuple[str, P
 class IUXrayConfig(ReportDatasetConfig):
     """IU X-ray options: input ``layout`` and an optional Kaggle projections CSV for Open-i views."""
 
-    layout: str = "auto"
-    projections_file: Optional[str] = None
+    layout: str = field(default="auto", metadata={"help": "IU X-ray input layout: auto, kaggle, r2gen or openi."})
+    projections_file: Optional[str] = field(
+        default=None, metadata={"help": "Kaggle indiana_projections.csv naming the views of an Open-i layout."})
 
     def validate(self) -> None:
         """See :meth:`ReportDatasetConfig.validate`; also checks ``layout``/``projections_file``."""
@@ -119,57 +117,3 @@ def _apply_split_file(studies: Sequence[Study], split_of_uid: dict[str, str]) ->
     for study in studies:
         study.split = split_of_uid.get(study.study_id)
     return len(set(split_of_uid) - {s.study_id for s in studies})
-
-
-def load_iu_xray(
-    data_dir: str | Path,
-    *,
-    layout: str = "auto",
-    split_file: Optional[str | Path] = None,
-    report_sections: str = "findings_impression",
-    mask_policy: str = MaskPolicy.KEEP.value,
-    mask_replacement: str = "<deid>",
-    image_short_side: Optional[int] = 512,
-    grayscale: bool = True,
-    strict: bool = False,
-    num_proc: Optional[int] = None,
-    cache_dir: Optional[str | Path] = None,
-    seed: int = 1234,
-    split_ratios: Sequence[float] = (0.7, 0.1, 0.2),
-    image_dir: Optional[str | Path] = None,
-    projections_file: Optional[str | Path] = None,
-    download_mode: Optional[str] = None,
-) -> datasets.DatasetDict:
-    """Build IU X-ray from any supported layout into a ``DatasetDict``.
-
-    Args:
-        data_dir: Folder holding the layout (or a parent up to two levels above it).
-        layout: ``auto``, ``kaggle``, ``r2gen`` or ``openi``.
-        split_file: R2Gen ``annotation.json`` whose split is applied (ids mapped by uid).
-        report_sections: ``findings_impression``, ``findings`` or ``impression``.
-        mask_policy: ``keep``, ``drop`` or ``replace`` for the "XXXX" mask.
-        mask_replacement: Token used by ``replace``.
-        image_short_side: Short side of the stored images; ``None``/0 keeps the size.
-        grayscale: Store 8-bit grayscale.
-        strict: Raise instead of dropping or degrading any study.
-        num_proc: Processes for image preparation.
-        cache_dir: Where the prepared Arrow files go (default: the datasets cache).
-        seed: Seed of the split when no official split is given.
-        split_ratios: Train/validation/test fractions of the seeded split.
-        image_dir: Image folder when not where the layout expects it.
-        projections_file: Kaggle ``indiana_projections.csv`` to label Open-i views.
-        download_mode: ``"force_redownload"`` to rebuild an existing cache.
-
-    Returns:
-        ``DatasetDict`` with ``train``/``validation``/``test``; read the drop counts with
-        :func:`dataset_builder.preparation_stats`.
-    """
-    builder = IUXray(
-        data_dir=str(data_dir), config_name=ReportSections(report_sections).value,
-        cache_dir=optional_path(cache_dir), layout=layout, split_file=optional_path(split_file),
-        mask_policy=mask_policy, mask_replacement=mask_replacement, image_short_side=image_short_side or 0,
-        grayscale=grayscale, strict=strict, seed=seed, split_ratios=tuple(split_ratios),
-        image_dir=optional_path(image_dir), projections_file=optional_path(projections_file),
-    )
-    return prepare(builder, num_proc=num_proc, download_mode=download_mode)
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -19,13 +19,12 @@ import datasets
 from .base import ReadResult, ReportDatasetBuilder, ReportDatasetConfig
 from .csvio import parse_int, read_csv_rows
 from .iu_kaggle import list_files
-from .loading import optional_path, prepare
 from .mimic_sections import parse_mimic_report
 from .records import Study
 from .splits import canonical_split_name
-from .text import MaskPolicy, ReportSections
+from .text import ReportSections
 
-__all__ = ["MimicCXRConfig", "MimicCXR", "load_mimic_cxr", "FRONTAL_VIEWS", "LATERAL_VIEWS"]
+__all__ = ["MimicCXRConfig", "MimicCXR", "FRONTAL_VIEWS", "LATERAL_VIEWS"]
 
 FRONTAL_VIEWS: tuple[str, ...] = ("PA", "AP")
 """ViewPosition values used as frontal, in order of preference."""
@@ -48,8 +47,10 @@ class MimicCXRConfig(ReportDatasetConfig):
     """MIMIC-CXR-JPG options: metadata CSV and report folder (defaults: inside ``data_dir``).
     ``split_file`` is the split CSV; without one the seeded split is by patient."""
 
-    metadata_file: Optional[str] = None
-    reports_dir: Optional[str] = None
+    metadata_file: Optional[str] = field(
+        default=None, metadata={"help": "Metadata CSV; by default mimic-cxr-2.0.0-metadata.csv[.gz] in data_dir."})
+    reports_dir: Optional[str] = field(
+        default=None, metadata={"help": "Folder holding the reports files/pXX/pSUBJECT/sSTUDY.txt; by default data_dir."})
 
 
 @dataclass
@@ -189,49 +190,3 @@ def _link_previous(studies: list[Study], when: dict[str, tuple[str, float]]) -> 
                     study.previous_frontal = frontal
                     study.extra["previous_study_id"] = earlier.study_id
                     break
-
-
-def load_mimic_cxr(
-    data_dir: str | Path,
-    *,
-    split_file: Optional[str | Path] = None,
-    metadata_file: Optional[str | Path] = None,
-    reports_dir: Optional[str | Path] = None,
-    report_sections: str = "findings_impression",
-    mask_policy: str = MaskPolicy.KEEP.value,
-    mask_replacement: str = "<deid>",
-    image_short_side: Optional[int] = 512,
-    grayscale: bool = True,
-    strict: bool = False,
-    num_proc: Optional[int] = None,
-    cache_dir: Optional[str | Path] = None,
-    seed: int = 1234,
-    split_ratios: Sequence[float] = (0.7, 0.1, 0.2),
-    image_dir: Optional[str | Path] = None,
-    download_mode: Optional[str] = None,
-) -> datasets.DatasetDict:
-    """Build MIMIC-CXR-JPG into a ``DatasetDict`` (train/validation/test).
-
-    Args:
-        data_dir: Folder with the metadata/split CSVs and ``files/``.
-        split_file: Split CSV (default: ``mimic-cxr-2.0.0-split.csv[.gz]`` in ``data_dir``;
-            without one the seeded split is by patient).
-        metadata_file: Metadata CSV (default: in ``data_dir``).
-        reports_dir: Folder holding ``files/pXX/pSUBJECT/sSTUDY.txt`` (default ``data_dir``).
-        report_sections, mask_policy, mask_replacement, image_short_side, grayscale, strict, num_proc,
-        cache_dir, seed, split_ratios, image_dir, download_mode: As in
-            :func:`dataset_builder.load_iu_xray`.
-
-    Returns:
-        The ``DatasetDict``; counts via :func:`dataset_builder.preparation_stats`.
-    """
-    builder = MimicCXR(
-        data_dir=str(data_dir), config_name=ReportSections(report_sections).value,
-        cache_dir=optional_path(cache_dir), split_file=optional_path(split_file),
-        metadata_file=optional_path(metadata_file), reports_dir=optional_path(reports_dir),
-        mask_policy=mask_policy, mask_replacement=mask_replacement,
-        image_short_side=image_short_side or 0, grayscale=grayscale, strict=strict, seed=seed,
-        split_ratios=tuple(split_ratios), image_dir=optional_path(image_dir),
-    )
-    return prepare(builder, num_proc=num_proc, download_mode=download_mode)
-

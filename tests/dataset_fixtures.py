@@ -229,3 +229,23 @@ def write_mimic(root: Path, studies: Iterable[FakeMimicStudy], gz: bool = False)
         else:
             (root / name).write_text(buffer.getvalue())
     return root
+
+
+def write_image_folder(root: Path, rows: Iterable[dict], fmt: str = "csv") -> Path:
+    """Write the image-folder layout: each row's ``frontal_file_name`` / ``lateral_file_name`` as a small
+    image and ``metadata.csv`` (or ``metadata.jsonl``) with the rows."""
+    rows = [dict(row) for row in rows]
+    for index, row in enumerate(rows):
+        for column in ("frontal_file_name", "file_name", "lateral_file_name"):
+            if row.get(column):
+                write_image(root / row[column], seed=index * 2 + (column == "lateral_file_name"))
+    root.mkdir(parents=True, exist_ok=True)
+    if fmt == "jsonl":
+        (root / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        return root
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with open(root / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
