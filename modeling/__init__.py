@@ -7,7 +7,7 @@ to the weights (loadable with `trust_remote_code=True` where this package is not
 
 from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText
 
-from .builder import DEFAULT_GENERATION, build_report_model, make_generation_config, set_special_tokens
+from .assembly import DEFAULT_GENERATION, build_report_model, make_generation_config, set_special_tokens
 from .configuration_biovil_t import BioViLTConfig
 from .configuration_xray_report import XrayReportConfig
 from .modeling_biovil_t import BioViLTModel, BioViLTModelOutput, BioViLTPreTrainedModel

@@ -75,6 +75,11 @@ class XrayReportConfig(VisionEncoderDecoderConfig):
         if self.observation_tokens and not self.observation_names:
             raise ValueError("observation_tokens needs observation_names (the observation head chooses the tokens)")
 
+    def validate_observation_loss_weight(self) -> None:
+        """The observation loss is added to the report loss with a non-negative weight."""
+        if not self.observation_loss_weight >= 0:
+            raise ValueError(f"observation_loss_weight must be >= 0, got {self.observation_loss_weight}")
+
 
 def check_special_token_ids(bos_token_id: int | None, eos_token_id: int | None, pad_token_id: int | None) -> None:
     """The special-token rule of the report model: BOS and EOS exist, and the pad token is distinct from EOS.

@@ -196,6 +196,7 @@ class XrayReportModel(VisionEncoderDecoderModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         observation_labels: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
         **kwargs: Any,
     ) -> XrayReportOutput | tuple[torch.Tensor, ...]:
         r"""
@@ -213,6 +214,9 @@ class XrayReportModel(VisionEncoderDecoderModel):
                 the report states an observation of `config.observation_names`, else 0 (models with an observation
                 head only); its weighted binary cross-entropy is added to the loss, and with
                 `config.observation_tokens` they choose the observation tokens.
+            label_smoothing (`float`, *optional*, defaults to 0.0): label smoothing of the report loss
+                (`torch.nn.functional.cross_entropy`'s); the observation loss is added to it unsmoothed. The
+                trainer passes `label_smoothing_factor` in training steps; evaluation losses use the default.
 
         Returns:
             [`XrayReportOutput`] with `logits` of shape `(batch_size, target_length, vocab_size)`.
@@ -260,7 +264,8 @@ class XrayReportModel(VisionEncoderDecoderModel):
         loss = None
         if labels is not None:
             logits = decoder_outputs.logits
-            loss = CrossEntropyLoss()(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+            loss = CrossEntropyLoss(label_smoothing=label_smoothing)(logits.reshape(-1, logits.shape[-1]),
+                                                                     labels.reshape(-1))
         if observation_loss is not None:
             weighted = self.config.observation_loss_weight * observation_loss
             loss = weighted if loss is None else loss + weighted

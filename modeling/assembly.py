@@ -1,4 +1,5 @@
-"""The one way to assemble a report model from an encoder and a GPT-2 decoder."""
+"""Assembling a report model from its parts: a BioViL-T encoder, a GPT-2-family decoder and the report tokenizer
+(`build_report_model`, the one way to do it), with consistent special tokens and generation defaults."""
 
 from __future__ import annotations
 
