@@ -38,7 +38,34 @@ P, N, U, M = Label.POSITIVE, Label.NEGATIVE, Label.UNCERTAIN, Label.NOT_MENTIONE
         ("Left basilar patchy opacities, which may represent atelectasis or infection.", "Atelectasis", U),
         ("Question small bilateral pleural effusions.", "Pleural Effusion", U),
         ("Small bilateral pleural effusions suspected.", "Pleural Effusion", U),
-        ("Borderline cardiomegaly.", "Cardiomegaly", U),
+        ("Borderline heart size.", "Cardiomegaly", U),
+        # CheXpert's rules give borderline uncertainty to "borderline heart size" only
+        ("Borderline cardiomegaly.", "Cardiomegaly", P),
+        # negation rules CheXpert applies before its uncertainty rules
+        ("No definite pneumothorax.", "Pneumothorax", N),
+        ("No obvious pleural effusion.", "Pleural Effusion", N),
+        ("Atelectasis rather than pneumonia.", "Pneumonia", N),
+        ("Atelectasis rather than pneumonia.", "Atelectasis", P),
+        ("Interval clearing of the left basilar opacity.", "Lung Opacity", N),
+        ("Drainage of the right pleural effusion.", "Pleural Effusion", N),
+        ("Evaluation to exclude pneumothorax.", "Pneumothorax", N),
+        ("The left chest tube has been removed.", "Support Devices", N),
+        ("Left pleural effusion with interval resolution.", "Pleural Effusion", N),
+        ("No focal consolidation, suspicious pulmonary opacity, pleural effusion, or pneumothorax.", "Lung Opacity", N),
+        ("No focal consolidation, suspicious pulmonary opacity, pleural effusion, or pneumothorax.", "Pneumothorax", N),
+        # post-negation uncertainty rules
+        ("Pneumonia is less likely.", "Pneumonia", U),
+        ("This would be atelectasis.", "Atelectasis", U),
+        ("Findings favor atelectasis.", "Atelectasis", U),
+        ("Atelectasis may have this appearance.", "Atelectasis", U),
+        ("The cardiac silhouette is obscured.", "Cardiomegaly", U),
+        ("Overlying soft tissue obscures the cardiac silhouette.", "Cardiomegaly", N),
+        ("The nodule is not clearly seen.", "Lung Lesion", U),
+        ("A small effusion was not appreciated.", "Pleural Effusion", U),
+        ("No new consolidation.", "Consolidation", U),
+        # hedges CheXpert reads as positive
+        ("Bibasilar opacities likely represent atelectasis.", "Atelectasis", P),
+        ("Findings suggestive of pneumonia.", "Pneumonia", P),
         # the finding itself stays positive when only its cause is uncertain
         ("Left basilar patchy opacities, which may represent atelectasis or infection.", "Lung Opacity", P),
         # normal statements

@@ -1,48 +1,63 @@
 """A rule-based labeler of the 14 CheXpert observations in free-text chest X-ray reports.
 
-Each observation gets one of four values (:class:`Label`): positive, negative, uncertain or not mentioned.
+Each observation gets one of four values (:class:`Label`): positive, negative, uncertain or not mentioned. The
+labeler reproduces the Stanford CheXpert labeler (https://github.com/stanfordmlgroup/chexpert-labeler, MIT
+licence; Irvin et al., AAAI 2019) without its dependency parser: its mention and unmention phrase lists
+(``phrases/mention``, ``phrases/unmention``) are the mention rules below, and the negation and uncertainty rules
+of its three NegBio files (``patterns/pre_negation_uncertainty.txt``, ``patterns/negation.txt``,
+``patterns/post_negation_uncertainty.txt``) are the cues below, each with the direction its file gives it.
 
 How a report is labelled:
 
-1. The text is lowercased and split into sentences (at ``.``/``!``/``?`` not followed by a digit, at line
-   breaks and at list numbers such as ``"2. "``). Each sentence is cut into clauses at scope breakers such as
-   ``;``, ``but``, ``however``, ``although``, ``except``, ``other than``, ``which``.
-2. In each sentence every *mention* of an observation is found with the observation's patterns
-   (:data:`OBSERVATION_RULES`; e.g. ``"effusion"`` for Pleural Effusion, ``"heart ... enlarged"`` for
-   Cardiomegaly), skipping look-alikes listed as exclusions (``"pericardial effusion"``, ``"mass effect"``,
-   ``"bony lesion"`` ...).
-3. A mention's value comes from the cues of its clause:
+1. The text is lowercased, ``and/or`` and ``a/b`` become ``or`` / ``a or b`` (as CheXpert's loader does), and
+   it is split into sentences (at ``.``/``!``/``?`` not followed by a digit, at line breaks and at list numbers
+   such as ``"2. "``). Each sentence is cut into clauses at scope breakers (``;``, *but*, *however*,
+   *although*, *except*, *other than*, *which*, *there is* ...); inside a clause, a finite verb followed by a
+   comma, or a comma before *the* / *there*, also ends the reach of a cue written before it.
+2. Every *mention* of an observation is found (:data:`OBSERVATION_RULES`; CheXpert's phrases starting at a word
+   boundary), minus look-alikes (*pericardial effusion*, *calcified nodule*, *massive*, *pleural scar* for Lung
+   Opacity, CheXpert's positional unmentions *over / in the (left, right, superior) heart* ...). The heart and
+   mediastinum phrases of CheXpert's lists (*the heart*, *heart size*, *cardiac silhouette*, *contour*,
+   *mediastinum*, *mediastinal silhouette* ...) are *structures*: a mention when a descriptor or a cue goes with
+   them (see 4).
+3. A mention's value follows CheXpert's order of rule files: a **pre-negation uncertainty** cue (*cannot exclude*,
+   *is not excluded*, *cannot rule out*, *no new*, *no evidence to rule out*) makes it uncertain; otherwise a
+   **negation** cue makes it negative; otherwise a **post-negation uncertainty** cue makes it uncertain; otherwise
+   it is positive. The cues that reach a mention are: the nearest cue written before it in its clause
+   (:data:`BEFORE_CUES`: *no*, *without*, *no definite*, *no obvious*, *no evidence of*, *negative for*, *free
+   of*, *clear(ing) of*, *history of*, *resolution / disappearance / drainage / removal of*, *rule out*,
+   *exclude*, *rather than* ...; *possible*, *probable*, *questionable*, *suspected*, *suspicious for*,
+   *question of*, *suggestion of*, *concern for*, *favor*, *consider*, *maybe*, *may / could / might / would*,
+   *secondary to*, *less likely*, *versus* ...; a pseudo-negation such as *no change in* blocks it), the cues
+   right after it (:data:`AFTER_CUES`: *has resolved*, *is absent*, *removed*, *is no longer seen*, *has
+   cleared*, *with interval resolution*, *is excluded*, *is normal*; *is suspected*, *is possible*, *could be
+   present*, *is poorly evaluated*, *is not (well) visualized*, *is obscured*, *is not clearly seen*, *was not
+   appreciated*, *may have this appearance*, *is less likely*, *versus*), a coordination by *or* (*atelectasis
+   or pneumonia*), and CheXpert's always-hedged phrases (*vascular congestion*, *pulmonary congestion*,
+   *indistinctness*, *vascular prominence*). Negation reaches across a list (*no effusion, pneumothorax or
+   consolidation*) and wins over the *or* of that list, as in CheXpert.
+4. A heart / mediastinum structure takes the value of its descriptors and cues, by the same order: *normal*,
+   *unremarkable*, *within normal limits*, *at the upper limits of normal*, *not enlarged*, *obscures the
+   silhouette* (negation); *stable*, *unchanged*, *not changed*, *no change in*, *similar to prior*, *stable
+   appearance of*, *borderline heart size*, *obscured*, *may appear* (post-negation uncertainty); *enlarged*,
+   *large*, *increased*, *prominent*, *widened*, *borderline* (positive).
+5. The mentions of a report are aggregated per observation with CheXpert's aggregation: a negative and an
+   uncertain mention give uncertain, even beside a positive one (its first case); otherwise positive > uncertain
+   > negative > not mentioned. A positive or uncertain ``"CHF"`` / ``"heart failure"`` also makes Cardiomegaly
+   uncertain. A sentence starting with ``"findings: no "`` or ``"impression: no "`` is negative throughout (NegBio's
+   sentence rule).
+6. **No Finding** is derived as CheXpert does: positive when no mention other than a support device is positive or
+   uncertain, the *other findings* of its No Finding list included (:data:`OTHER_FINDING_RULE`: emphysema,
+   granuloma, calcification, scoliosis, thickening ...); not mentioned otherwise (never negative or uncertain).
 
-   * an uncertainty cue right after it (``"pneumonia cannot be excluded"``, ``"effusion is suspected"``,
-     ``"atelectasis versus pneumonia"``) makes it **uncertain**;
-   * otherwise the nearest cue before it (or inside a multi-word mention such as ``"heart is not enlarged"``)
-     decides: a negation cue (``no``, ``without``, ``negative for``, ``free of``, ``resolution of``,
-     ``no evidence of``, ``no findings to suggest`` ...) gives **negative**, an uncertainty cue (``possible``,
-     ``probable``, ``may``, ``could represent``, ``suspicious for``, ``cannot exclude``, ``borderline`` ...)
-     gives **uncertain**, a pseudo-negation (``"no change in"``, ``"no increase in"``) blocks negation;
-     negation reaches across a list (``"no effusion, pneumothorax or consolidation"``) up to the end of the clause;
-   * otherwise a negation cue right after it (``"pneumothorax is not seen"``, ``"effusion has resolved"``)
-     gives **negative**; a mention joined to another by ``or`` / ``and/or`` is **uncertain** (as in
-     CheXpert); with no cue it is **positive**.
-
-   Observations that radiologists report as a normal statement also have *normal phrases* that give
-   **negative** directly: ``"heart size is normal"``, ``"normal cardiac silhouette"``, ``"mediastinal contours
-   within normal limits"``, ``"heart size is at the upper limits of normal"`` (Cardiomegaly, Enlarged
-   Cardiomediastinum). Borderline statements (``"borderline heart size"``, ``"mediastinum is mildly prominent"``)
-   and, as in CheXpert, stable ones (``"heart size is stable"``, ``"unchanged mediastinal contour"``) give
-   **uncertain**; *hedged mentions* (``"vascular congestion"``, ``"indistinctness"``) are uncertain unless negated.
-4. The mentions of a report are aggregated per observation: positive if any mention is positive, else
-   uncertain if any is uncertain, else negative if any is negative, else not mentioned. A positive or uncertain
-   ``"CHF"`` / ``"heart failure"`` also makes Cardiomegaly uncertain.
-5. **No Finding** is derived, as in CheXpert: positive when none of the 12 pathology observations (all but
-   No Finding and Support Devices) and none of the *other findings* (:data:`OTHER_FINDING_RULE`: emphysema,
-   calcified granuloma, degenerative change, scoliosis ...) is positive or uncertain, and not mentioned otherwise
-   (it is never negative or uncertain). Support devices do not affect it.
-
-The mention lists and cues follow the Stanford CheXpert labeler's (the project's conformance study,
-``research/labeler/chexpert_conformance.py``, measures the agreement); the rules were checked on the phrasing of
-the IU X-ray reports (``"XXXX"`` is the collection's de-identification mask and is treated as an unknown word).
-docs/evaluation.md lists the deliberate differences and the agreement with the studies' MeSH tags.
+Deliberate differences from the Stanford labeler (each with its reason) are listed in docs/evaluation.md; the
+main ones: phrases start at a word boundary (``tube`` is not in ``tuberculosis``); a heart or mediastinum phrase
+with nothing said about it is not a mention (CheXpert calls *"calcified granuloma adjacent to the heart"*
+Cardiomegaly positive); a few negations CheXpert's rules miss are read as negations (*is not seen*, *is not
+identified*, *resolved* without an auxiliary, *absence of*, *none*, *neither / nor*) and *unlikely* as
+uncertain, because CheXpert reads those statements as positive; *no evidence of new X* is uncertain like *no new
+X* (CheXpert's detector skips every negation rule of a mention modified by *new*, so it calls it positive).
+The project's conformance study (``research/labeler/chexpert_conformance.py``) measures the agreement.
 """
 
 from __future__ import annotations
@@ -95,6 +110,15 @@ PATHOLOGIES: tuple[str, ...] = tuple(o for o in OBSERVATIONS if o not in ("No Fi
 
 _PRIORITY = {Label.POSITIVE: 3, Label.UNCERTAIN: 2, Label.NEGATIVE: 1, Label.NOT_MENTIONED: 0}
 
+# The three rule files of CheXpert, in the order it applies them, and what each makes of a mention.
+PRE_NEGATION_UNCERTAINTY = "pre_negation_uncertainty"
+NEGATION = "negation"
+POST_NEGATION_UNCERTAINTY = "post_negation_uncertainty"
+PSEUDO_NEGATION = "pseudo_negation"
+_RULE_ORDER = (PRE_NEGATION_UNCERTAINTY, NEGATION, POST_NEGATION_UNCERTAINTY)
+_RULE_LABEL = {PRE_NEGATION_UNCERTAINTY: Label.UNCERTAIN, NEGATION: Label.NEGATIVE,
+               POST_NEGATION_UNCERTAINTY: Label.UNCERTAIN}
+
 
 @dataclass(frozen=True)
 class ObservationRule:
@@ -104,12 +128,15 @@ class ObservationRule:
         name: the CheXpert observation.
         mentions: patterns whose match is a mention of the finding (its value decided by the cues around it).
         exclusions: patterns of look-alike phrases; a mention inside one of their matches is ignored.
-        normal_phrases: patterns stating the structure is normal (value negative without cue analysis).
+        normal_phrases: patterns stating the structure is normal (value negative, the negation rules' "normal").
         borderline_phrases: patterns stating the finding is borderline (value uncertain).
         stable_phrases: patterns stating the structure is stable or unchanged (value uncertain, as in CheXpert),
             unless a normal phrase covers the same words ("heart size is normal and stable" is negative).
         hedged_mentions: mentions that are uncertain when nothing negates them (CheXpert's "vascular
             congestion", "indistinctness" ...).
+        structures: patterns of anatomical structures (CheXpert's "the heart", "cardiac silhouette", "contour"
+            ...) that are a mention only with a descriptor or a cue; their value comes from the descriptors
+            (normal / stable / enlarged ...) and the cues, in CheXpert's order of rule files.
     """
 
     name: str
@@ -119,182 +146,127 @@ class ObservationRule:
     borderline_phrases: tuple[str, ...] = ()
     stable_phrases: tuple[str, ...] = ()
     hedged_mentions: tuple[str, ...] = ()
+    structures: tuple[str, ...] = ()
 
 
-_W = r"(?:[\w-]+,? ){0,4}?"  # up to four words between a subject and its descriptor
-_HEART = r"\b(?:heart|cardiac (?:silhouette|shadow|contours?|size|borders?)|heart size|cardiac)"
-_MEDIASTINUM = (
-    r"\b(?:cardio ?mediastinal (?:silhouette|contours?|shadow|size|width)s?|cardiomediastinum|mediastinum"
-    r"|mediastinal (?:silhouette|contours?|shadow|width|structures|configuration)s?|pericardial silhouette"
-    r"|cardiac silhouette and vascularity|contours?)"
+# CheXpert's positional unmentions of the heart and mediastinum phrases ("over the heart", "in the left heart"; its
+# "in the  mediastinum" has two spaces and never matches, so "in the mediastinum" stays a mention).
+_POSITION = r"(?:over|overly|in) the (?:superior |left |right )?"
+_CARDIAC_STRUCTURES = (
+    r"\bthe heart\b", r"\bheart size\b", r"\bcardiac (?:size|shadow|contours?|silhouette)\b",
+    # not in CheXpert's list (it needs "the heart"): "heart is enlarged", "heart appears normal"
+    r"(?<!the )\bheart(?= (?:is|appears?|remains?|was|seems)\b)",
 )
-_ENLARGED = r"(?:enlarged|enlargement|large|increased in size|prominent|prominence|widened|widening)"
-_NORMAL = r"(?:normal|within (?:\w+ )?(?:normal )?limits(?: of normal)?|unremarkable|wnl)"
-_STABLE = r"(?:stable|unchanged|not changed|similar (?:to|in appearance to) (?:the )?prior)"
-_BORDERLINE = r"(?:borderline|mildly prominent|slightly prominent)"
-_UPPER_NORMAL = r"(?:near |at |on )?(?:the )?(?:upper|high|top)[- ](?:limits? of |end of )?normal"
-_LINK = r"(?:(?:is|are|appears?|remains?|stable|and|in|the|of|size|now|again|at|near|mildly|slightly)[ ,]+){0,5}"
+_MEDIASTINAL_STRUCTURES = (
+    r"(?<![\w-])mediastinum\b", r"\bcardiomediastinum\b", r"contours?\b", r"mediastinal configuration",
+    r"mediastinal silhouette", r"\bpericardial silhouette", r"\bcardiac silhouette and vascularity",
+)
 
 OBSERVATION_RULES: tuple[ObservationRule, ...] = (
     ObservationRule(
         name="Enlarged Cardiomediastinum",
-        mentions=(
-            rf"{_MEDIASTINUM} {_W}(?:enlarged|enlargement|widened|widening|prominent|prominence)",
-            r"(?:enlarged|widened|widening of the|prominent|enlargement of the) (?:superior )?(?:cardio ?)?mediastin\w*",
-            r"mediastinal (?:widening|enlargement|prominence)",
+        mentions=(r"\bmediastinal (?:widening|enlargement|prominence)",),
+        exclusions=(
+            _POSITION + r"(?:cardiomediastinum|contour|mediastinal configuration|mediastinal silhouette|"
+            r"pericardial silhouette|cardiac silhouette and vascularity)",
         ),
-        normal_phrases=(
-            rf"{_MEDIASTINUM} {_W}{_NORMAL}",
-            rf"{_MEDIASTINUM} {_LINK}{_UPPER_NORMAL}",
-            rf"(?:heart|cardiac silhouette|heart size) and (?:the )?(?:cardio)?mediastin\w+(?: \w+)? {_W}{_NORMAL}",
-            r"normal (?:appearing |appearance of the )?(?:cardio ?)?mediastin\w*",
-            r"(?:cardio ?)?mediastin\w+ (?:\w+ )?(?:is |are )?(?:not enlarged|not widened)",
-        ),
-        borderline_phrases=(rf"{_MEDIASTINUM} {_LINK}{_BORDERLINE}",),
-        stable_phrases=(rf"{_MEDIASTINUM} {_LINK}{_STABLE}", rf"{_STABLE} (?:\w+ )?{_MEDIASTINUM}"),
+        structures=_MEDIASTINAL_STRUCTURES,
     ),
     ObservationRule(
         name="Cardiomegaly",
-        mentions=(
-            r"cardiomegaly",
-            r"cardiac (?:enlargement|hypertrophy)",
-            r"(?:enlarged|enlargement of the|large) (?:heart|cardiac (?:silhouette|shadow|size|contour))",
-            rf"{_HEART} {_W}{_ENLARGED}",
-            r"cardio ?mediastinal (?:silhouette|contours?|shadow) (?:\w+ ){0,3}?(?:enlarged|enlargement)",
-        ),
-        normal_phrases=(
-            rf"{_HEART} {_W}{_NORMAL}",
-            rf"{_HEART} {_LINK}{_UPPER_NORMAL}",
-            r"normal (?:\w+ )?(?:heart|cardiac|cardio ?mediastinal)",
-            r"cardio ?mediastinal (?:silhouette|contours?|shadow) (?:\w+ ){0,3}?(?:normal|within normal limits)",
-            r"(?:heart|cardiac \w+) (?:is |are )?not enlarged",
-        ),
-        borderline_phrases=(
-            rf"{_HEART} {_LINK}{_BORDERLINE}",
-            rf"{_BORDERLINE} (?:\w+ )?(?:heart|cardiac|cardiomegaly|enlarge)",
-        ),
-        stable_phrases=(rf"{_HEART} {_LINK}{_STABLE}", rf"{_STABLE} (?:\w+ )?{_HEART}"),
+        mentions=(r"\bcardiomegaly", r"\bcardiac enlargement", r"\benlarged heart"),
+        exclusions=(_POSITION + r"(?:heart|cardiac (?:size|shadow|contour|silhouette)|enlarged heart)",),
+        structures=_CARDIAC_STRUCTURES,
     ),
     ObservationRule(
         name="Lung Lesion",
         mentions=(
-            r"nodul\w*",
-            r"\bmass(?:es|like)?\b",
-            r"\blesions?\b",
-            r"\btumou?rs?\b",
-            r"neoplas\w*",
-            r"carcinoma|malignan\w*|cancer",
-            r"cavitary|cavitation|cavity",
-            r"\blumps?\b",
+            r"\bmass(?:es)?\b", r"\bnodular (?:density|densities|opacity|opacities|opacification)", r"\bnodule",
+            r"\blump", r"\bcavitary lesion", r"\bcarcinoma", r"\bneoplasm", r"\btumor",
+            # not in CheXpert's list
+            r"\blesions?\b", r"\btumour", r"\bmalignan\w*", r"\bcancer", r"\bcavitation",
         ),
         exclusions=(
+            r"calcified nodul", r"massive", r"massengale",
             r"mass effect",
-            r"calcified (?:\w+ )?nodul\w*",
             r"(?:bony|bone|lytic|sclerotic|blastic|osseous|skeletal|expansile|rib|osteolytic) (?:\w+ )?lesions?",
             r"lesions? (?:of|in) the (?:\w+ )?(?:rib|bone|spine|vertebra\w*|humerus|clavicle)",
             r"(?:soft tissue|breast) (?:\w+ )?(?:mass|nodul\w*|lesion)",
-            r"osseous metasta\w*|(?:bone|bony|skeletal) metasta\w*",
-            r"nipple",
         ),
     ),
     ObservationRule(
         name="Lung Opacity",
         mentions=(
-            r"opaci(?:ty|ties|fication|fied)",
-            r"infiltrat\w*",
-            r"increased (?:\w+ )?densit(?:y|ies)\b",
-            r"decreased (?:\w+ )?translucency",
-            r"air[- ]?space (?:disease|process|opacit\w*|consolidation)",
-            r"\bhaz(?:y|iness)\b",
-            r"ground[- ]glass",
-            r"interstitial (?:\w+ )?(?:markings?|pattern|lung)",
-            r"reticular (?:\w+ )?(?:pattern|markings?)|reticulation",
-            r"(?:parenchymal|pulmonary|lung) (?:\w+ )?scarring|\bscar(?:s|ring|red)?\b",
-            r"(?:peribronchial|bronchial|airway|bronchial wall|wall) thickening",
+            r"\bopaci", r"\bdecreased translucency", r"\bincreased density", r"\bair[- ]?space disease",
+            r"\binfiltrat(?:e|ion)", r"\binterstitial (?:marking|pattern|lung)", r"\breticular (?:pattern|marking)",
+            r"\breticulation", r"\bparenchymal scarring", r"\bperibronchial thickening", r"\bwall thickening",
+            r"\bscar",
+            # not in CheXpert's list
+            r"\bhaz(?:y|iness)\b", r"\bground[- ]glass",
         ),
-        exclusions=(
-            r"(?:bone|bony|osseous|soft tissue|breast|nipple|calcific|calcified|metallic) densit\w*",
-            r"densit\w* (?:of|in|over|projecting over) the (?:\w+ )?(?:rib|spine|breast|soft tissue)",
-            r"(?:increased )?(?:bone )?mineral densit\w*|osteopeni\w*",
-            r"pleural scar\w*",
-        ),
+        exclusions=(r"pleural scar",),
     ),
     ObservationRule(
         name="Edema",
-        mentions=(
-            r"\bedema\b",
-            r"congestive heart failure|heart failure|\bchf\b",
-            r"kerley",
-        ),
+        mentions=(r"\bedema", r"\bheart failure", r"\bchf", r"\bkerley"),
         exclusions=(r"(?:soft tissue|subcutaneous|extremity|wall) edema",),
         hedged_mentions=(
-            r"(?:pulmonary|vascular|venous|interstitial) (?:vascular )?(?:congestion|engorgement)|\bcongestion\b",
-            r"\bindistinct(?:ness)?\b",
-            r"vascular (?:\w+ )?prominence|prominen\w* (?:of the )?(?:pulmonary )?vascular\w*",
+            r"\bvascular congestion", r"\bpulmonary congestion", r"\bindistinctness", r"\bvascular prominence",
+            # not in CheXpert's list
+            r"\b(?:venous|interstitial) congestion|\bvascular engorgement",
         ),
     ),
-    ObservationRule(name="Consolidation", mentions=(r"consolidat\w*",)),
+    ObservationRule(name="Consolidation", mentions=(r"\bconsolidat",)),
     ObservationRule(
         name="Pneumonia",
-        mentions=(r"pneumoni\w*", r"bronchopneumonia", r"\binfection\b", r"infectious"),
+        mentions=(r"pneumonia", r"\binfection", r"\binfectious"),
         exclusions=(r"granulomatous (?:\w+ )?(?:infection|disease|process)", r"(?:prior|old|remote|healed) (?:\w+ )?infection"),
     ),
-    ObservationRule(
-        name="Atelectasis",
-        mentions=(r"atelecta\w*", r"\bcollaps\w*"),
-    ),
-    ObservationRule(
-        name="Pneumothorax",
-        mentions=(r"pneumothora\w*", r"hydropneumothora\w*", r"hemopneumothora\w*"),
-    ),
+    ObservationRule(name="Atelectasis", mentions=(r"\batelecta", r"\bcollapse")),
+    ObservationRule(name="Pneumothorax", mentions=(r"pneumothora(?:x|ces)",)),
     ObservationRule(
         name="Pleural Effusion",
         mentions=(
-            r"effusions?",
-            r"pleural fluid",
-            r"hydrothorax|hemothorax|hydropneumothora\w*",
-            r"blunt(?:ing|ed) (?:of )?(?:the )?(?:\w+ ){0,2}?(?:costophrenic|cp|costodiaphragmatic) (?:angles?|sulc\w+|recess\w*|xxxx)",
-            r"(?:costophrenic|cp) (?:angles?|sulc\w+|xxxx) (?:\w+ ){0,3}?blunt\w*",
-            r"layering fluid",
+            r"\bpleural fluid", r"effusion",
+            # not in CheXpert's list
+            r"\bhydrothorax|\bhemothorax",
+            r"\bblunt(?:ing|ed) (?:of )?(?:the )?(?:\w+ ){0,2}?(?:costophrenic|cp|costodiaphragmatic) (?:angles?|sulc\w+|recess\w*|xxxx)",
+            r"\b(?:costophrenic|cp) (?:angles?|sulc\w+|xxxx) (?:\w+ ){0,3}?blunt\w*",
         ),
-        exclusions=(r"pericardial (?:\w+ )?effusions?", r"joint effusions?"),
+        exclusions=(r"pericardial effusion", r"joint effusions?"),
     ),
     ObservationRule(
         name="Pleural Other",
         mentions=(
-            r"pleural (?:\w+ )?(?:thickening|scar\w*|plaques?|calcifications?|fibrosis|reaction)",
-            r"thickening of the (?:\w+ )?pleura",
-            r"pleural[- ]?parenchymal (?:scar\w*|thickening|opacit\w*)",
-            r"pleuro-?parenchymal (?:scar\w*|thickening|opacit\w*)",
-            r"fibrothorax",
-            r"apical (?:pleural )?(?:cap|capping)",
-            r"\bfibros\w*|\bfibrotic\b",
-            r"pleuro-?pericardial (?:scar\w*|thickening)",
+            r"\bpleural thickening", r"\bfibrosis", r"\bfibrothorax", r"\bpleural scar", r"\bpleural parenchymal scar",
+            r"\bpleuro-parenchymal scar", r"\bpleuro-pericardial scar",
+            # not in CheXpert's list
+            r"\bpleural (?:\w+ )?(?:plaques?|calcifications?)", r"\bapical (?:pleural )?(?:cap|capping)",
         ),
     ),
-    ObservationRule(name="Fracture", mentions=(r"fractur\w*", r"\bfx\b")),
+    ObservationRule(name="Fracture", mentions=(r"\bfracture", r"\bfx\b")),
     ObservationRule(
         name="Support Devices",
         mentions=(
-            r"pacemaker|\bpacer\b|defibrillator|\bicd\b|\baicd\b|(?:cardiac|pacing|pacer) (?:\w+ )?(?:generator|leads?|device)",
-            r"catheters?|\bpicc\b|\bport\b|port-a-cath|portacath|mediport|\blines?\b",
-            r"\btubes?\b|\bcannula\b|\bcoils?\b|\bapparatus\b|\bequipment\b|\bmarkers?\b|arthroplast\w*",
-            r"\bdrains?\b|\bshunt\b|\bsupport(?:ing)? (?:devices?|lines?|tubes?|apparatus)",
-            r"surgical (?:\w+ )?clips?|\bclips\b|sutures?|suture material|staples",
-            r"\bstents?\b",
-            r"\bvalves?\b|valvular (?:replacement|prosthesis)",
-            r"sternotomy wires?|sternal wires?|(?:orthopedic |surgical |fixation |spinal )?hardware|\bscrews?\b|\bplates?\b",
-            r"stimulator|medical device|electronic device|monitor(?:ing)? leads|\bdevice\b",
-            r"cabg markers?|surgical markers?",
-            r"(?:\bxxxx|catheter|line|tube|port) tips?\b|\btips? (?:[\w-]+ ){0,5}?(?:svc|atri\w+|cavoatrial|cava|brachiocephalic|carina)",
+            r"\bpacer", r"\blines?\b", r"\bpicc", r"\btubes?\b", r"\bvalve", r"\bcatheter", r"\bpacemaker",
+            r"\bhardware", r"\barthroplast", r"\bmarker", r"\bicd\b", r"\bdefib", r"\bdevice", r"\bdrains?\b",
+            r"\bplates?\b", r"\bscrews?\b", r"\bcannula", r"\bapparatus", r"\bcoils?\b", r"\bsupport",
+            r"\bequipment", r"\bmediport",
+            # not in CheXpert's list
+            r"\baicd\b", r"\bport\b|port-a-cath|portacath", r"\bshunt\b", r"\bstents?\b", r"\bsternotomy wires?",
+            r"\bsternal wires?", r"\bsurgical (?:\w+ )?clips?|\bclips\b", r"\bsutures?\b", r"\bstaples\b",
+            r"\bstimulator", r"(?:\bxxxx|catheter|line|tube|port) tips?\b",
+            r"\btips? (?:[\w-]+ ){0,5}?(?:svc|atri\w+|cavoatrial|cava|brachiocephalic|carina)",
         ),
         exclusions=(
             r"port of entry",
             r"(?:kerley|septal|pleural|fissural|skin|air-fluid|fluid) (?:\w+ )?lines?",
             r"valves? (?:\w+ )?calcifi\w*|calcifi\w* (?:of the )?(?:\w+ )?valves?",
+            r"\bsupportive\b",
         ),
     ),
 )
+"""The 14 observations' rules (No Finding has none: it is derived). Each list starts with CheXpert's phrases."""
 
 OTHER_FINDING = "Other Finding"
 """Findings outside the 14 observations that still rule out No Finding (the other-finding list of CheXpert)."""
@@ -304,60 +276,128 @@ OTHER_FINDING_RULE = ObservationRule(
     mentions=tuple(
         rf"\b{stem}"
         for stem in (
-            "emphysema", "blunt", "densit", "elevation", "eventration", "scoliosis", "degenera", "calcifi",
-            "hyperinflat", "bronchospasm", "asthma", "hernia", "copd", "interstitial markings", "plaque",
-            "osteophyt", "aortic disease", "bronchiolitis", "airways? disease", "thickening", "cephalization",
-            "aspiration", "bullae", "contusion", "atherosclero", "osteopeni", "metasta", "granuloma",
-            "pneumomediastinum", "pneumoperitoneum", "osteodystrophy", "cuffing", "irregular lucency", "inflam",
-            "fissure", "hypertension", "prominen", "kyphosis", "defib", "hyperexpan", "bullet", "reticula",
-            "thoracentesis", "bronchitis", "volume loss", "deformit", "hemorrhage", "hematoma", "radiopaque",
-            "aerophagia", "arthropathy", "tracheostomy",
+            "emphysema", "blunt", "density", "elevation", "eventration", "scoliosis", "degenera", "calcifi",
+            "hyperinflation", "bronchospasm", "asthma", "hernia", "copd", "interstitial markings", "plaque",
+            "osteophytosis", "aortic disease", "bronchiolitis", "airways disease", "thickening", "cephalization",
+            "aspiration", "bullae", "hyperinflat", "contusion", "atherosclero", "osteopenia", "metastasis",
+            "granuloma", "pneumomediastinum", "pneumoperitoneum", "osteodystrophy", "cuffing", "irregular lucency",
+            "inflam", "fissure", "hypertension", "prominen", "kyphosis", "defib", "hyperexpansion", "bullet",
+            "reticula", "thoracentesis", "bronchitis", "volume loss", "deformity", "hemorrhage", "hematoma",
+            "radiopaque", "aerophagia", "arthropathy", "tracheostomy",
         )
     ),
 )
+"""CheXpert's No Finding list (``phrases/mention/no_finding.txt``), each phrase starting at a word boundary."""
 
 # --- cues --------------------------------------------------------------------------------------------------------
-# Each cue is (kind, pattern); kinds: "neg", "unc", "pseudo" (blocks negation). Longer cues are listed first and
-# mask the shorter cues they contain ("cannot be excluded" hides "not", "no findings to suggest" hides "suggest").
-_PRE_CUES: tuple[tuple[str, str], ...] = (
-    ("pseudo", r"\bno (?:\w+ )?(?:change|increase|decrease|worsening|improvement) (?:in|of)\b"),
-    ("pseudo", r"\bwithout (?:\w+ )?change\b|\bnot only\b"),
-    ("unc", r"\bno (?:evidence|signs?|findings?) to (?:rule out|exclude)\b"),
-    ("neg", r"\bno (?:[\w-]+ ){0,6}?(?:to suggest|suggestive of|suggesting|suspicious for|concerning for|worrisome for|to indicate|indicative of|diagnostic of)\b"),
-    ("neg", r"\bno (?:obvious |definite )?associated\b"),
-    ("unc", r"\bno (?:new|definite|obvious)\b"),
-    ("neg", r"\b(?:no|without) (?:radiographic |definite |convincing |acute |xxxx )?(?:evidence|signs?|findings?) (?:of|for)\b"),
-    ("unc", r"\b(?:cannot|can not|can't|could not|not) (?:be )?(?:entirely |completely |definitely |totally )?(?:exclude[ds]?|rule[ds]? out|ruled out)\b"),
-    ("unc", r"\bdifficult to (?:exclude|rule out)\b|\bnot (?:entirely |completely )?excluded\b"),
-    ("neg", r"\bno\b|\bnot\b|\bwithout\b|\bnegative for\b|\bfree of\b|\bclear of\b|\babsence of\b|\babsent\b"),
-    ("neg", r"\bresolution of\b|\bresolved\b|\bnone\b|\bneither\b|\bnor\b|\bremoval of\b|\bremoved\b|\bfails? to (?:show|demonstrate)\b"),
-    ("neg", r"\bhistory of\b|\brule out\b|\bdisappearance of\b|\bcleared\b"),
-    ("unc", r"\bmaybe\b|\bsecondary to\b|\bcorrelat\w* clinically for\b|\bclinical correlation for\b"),
-    ("unc", r"\bpossibl[ey]\b|\bprobabl[ey]\b|\blikely\b|\bunlikely\b|\bmay\b|\bmight\b|\bcould\b|\bperhaps\b"),
-    ("unc", r"\bsuspect\w*|\bsuspicious for\b|\bsuspicion (?:of|for)\b|\bconcern\w* (?:for|of)\b|\bworrisome for\b"),
-    ("unc", r"\bquestionabl[ey]\b|\bquestion(?: of)?\b|\bequivocal\b|\bsuggest\w*|\bdifferential\b|\bconsider\w*"),
-    ("unc", r"\bversus\b|\bvs\b|\bborderline\b|\bindeterminate\b|\bpresum\w*|\bcannot\b|\bapparent\b|\bpotential\w*"),
+# (rule file, pattern). Longer cues are listed first and mask the shorter ones they contain ("cannot exclude" hides
+# "exclude", "no definite" hides "no"). Sources: CheXpert's patterns/*.txt (the rule each realises is named).
+BEFORE_CUES: tuple[tuple[str, str], ...] = (
+    # pseudo-negations: a change is negated, not the finding
+    (PSEUDO_NEGATION, r"\bno (?:\w+ )?(?:change|increase|decrease|worsening|improvement|progression) (?:in|of)\b"),
+    (PSEUDO_NEGATION, r"\bwithout (?:\w+ )?(?:change|increase|worsening) (?:in|of)\b|\bnot only\b"),
+    # pre_negation_uncertainty.txt: no evidence to rule out / cannot exclude / cannot rule out / no new (area of)
+    (PRE_NEGATION_UNCERTAINTY, r"\bno (?:\w+ )?(?:evidence|signs?|findings?) to (?:rule out|exclude)\b"),
+    (PRE_NEGATION_UNCERTAINTY, r"\b(?:cannot|can not|can't|could not|not|difficult to) (?:be )?(?:entirely |completely "
+                               r"|definitely |totally )?(?:exclude[ds]?|rule[ds]? out|ruled out)\b"),
+    (PRE_NEGATION_UNCERTAINTY, r"\b(?:no|without) (?:(?:radiographic )?(?:evidence|signs?) (?:of|for) )?(?:definite |"
+                               r"obvious |significant |acute )?new\b"),
+    # negation.txt
+    (NEGATION, r"\bno (?:[\w-]+ ){0,6}?(?:to suggest|to explain|to diagnose|suggestive of|suspicious for|concerning for|"
+               r"worrisome for|to indicate|indicative of|diagnostic of)\b"),  # there is no NN to suggest XXX
+    (NEGATION, r"\bno (?:obvious |definite )?associated\b|\bno (?:definite|obvious)\b"),  # no definite / obvious XXX
+    # "no suspicious nodules": the negation of the list wins over the adjective's uncertainty (CheXpert's order)
+    (NEGATION, r"\b(?:no|without) (?:possible|probable|questionable|suspicious|suspected)\b"),
+    (NEGATION, r"\b(?:no|without) (?:radiographic |definite |convincing |acute |xxxx |other )?(?:evidence|signs?|findings?)"
+               r"(?: seen)? (?:of|for)\b"),  # (no|without) evidence|finding of|for XXX
+    (NEGATION, r"\b(?:no|without) (?:evidence of )?(?:development|developing|focus|foci|areas?) of\b"),
+    (NEGATION, r"\bno evidence of developing\b|\bno moderate to\b"),
+    (NEGATION, r"\bnegative for\b|\bfree of\b|\bclear(?:ing)? of\b|\bcleared\b|\bhistory of\b|\bdisappearance of\b"
+               r"|\b(?:interval )?resolution of\b|\bdrainage of\b|\bremoval of\b|\bremoved\b|\brule out\b|\br/o\b"
+               r"|\b(?:to )?exclude[ds]?\b|\brather than\b"),
+    # not in CheXpert's files: negations it reads as positive
+    (NEGATION, r"\babsence of\b|\babsent\b|\bnone\b|\bneither\b|\bnor\b|\bfails? to (?:show|demonstrate)\b|\bresolved\b"),
+    (NEGATION, r"\bno\b|\bnot\b|\bwithout\b"),  # no XXX / general negative case
+    # post_negation_uncertainty.txt
+    (POST_NEGATION_UNCERTAINTY, r"\bsuspicious for\b|\bworrisome for\b|\bconcern(?:ing)? for\b|\bsuspicion for\b"
+                                r"|\bquestion(?: of)?(?: left)?\b|\bsuggestion of\b"),
+    (POST_NEGATION_UNCERTAINTY, r"\b(?:may|might|could|would|can|possibly) (?:\w+ )?(?:represent|reflect|indicate|include)\w*"
+                                r"|\bcan (?:also )?(?:be (?:consistent with|compatible with|due to|related to))"),
+    (POST_NEGATION_UNCERTAINTY, r"\b(?:is|are|be|was|were) (?:\w+ )?compatible with\b"),
+    (POST_NEGATION_UNCERTAINTY, r"\bdifferential diagnosis (?:would )?includes?\b|\bcorrelat\w* clinically for\b"
+                                r"|\bcorrelation for symptoms of\b|\bsecondary to\b"),
+    (POST_NEGATION_UNCERTAINTY, r"\bless likely\b|\bunlikely\b|\bmaybe\b|\bmay\b|\bmight\b|\bcould\b|\bwould\b"),
+    (POST_NEGATION_UNCERTAINTY, r"\bpossible\b|\bpossibly\b|\bpresumably\b|\bprobable\b|\bquestionabl[ey]\b"
+                                r"|\bsuspect(?:ed|s)?\b|\bsuspicious\b|\bfavou?r(?:s|ing)?\b|\bconsider\b"),
+    (POST_NEGATION_UNCERTAINTY, r"\bversus\b|\bvs\b"),
 )
-_POST_UNC = re.compile(
-    r"^\W*(?:[\w-]+,? ){0,5}?(?:(?:cannot|can not|can't|could not|not) (?:be )?(?:entirely |completely |definitely )?"
-    r"(?:excluded|ruled out)|(?:is |are )?(?:poorly|incompletely|not well) (?:evaluated|visualized|seen|assessed)|(?:is |are )?(?:suspected|questioned)\b|(?:is|are) (?:not excluded|possible|possibly present|questionable|"
-    r"likely|probable|a consideration)|(?:may|might|could) (?:also )?be (?:present|seen)|versus|vs\b)"
+"""Cues written before a mention (the nearest one in its clause reaches it)."""
+
+_GAP = r"^\W*(?:[\w-]+,? ){0,5}?"
+_TIGHT = r"^ ?(?:[\w-]+ ){0,2}"
+AFTER_CUES: tuple[tuple[str, str, str], ...] = (
+    # (rule file, words allowed between the mention and the cue, pattern)
+    (PRE_NEGATION_UNCERTAINTY, _GAP, r"(?:(?:is|are|was|were) )?(?:cannot|can not|can't|could not|not) (?:be )?"
+                                     r"(?:entirely |completely |definitely |totally )?(?:excluded|ruled out)\b"),
+    (POST_NEGATION_UNCERTAINTY, _GAP, r"(?:(?:is|are|was|were) )?not clearly (?:seen|visualized|identified)\b"),
+    (POST_NEGATION_UNCERTAINTY, _GAP, r"(?:(?:is|are|was|were) )?not (?:well )?(?:visualized|evaluated)\b"
+                                      r"|(?:is|are|was|were) (?:poorly|incompletely) (?:evaluated|visualized)\b"),
+    (POST_NEGATION_UNCERTAINTY, _GAP, r"(?:(?:is|are|was|were) )?not (?:\w+ )?appreciated\b"),
+    (NEGATION, _GAP, r"(?:has|have) (?:\w+ )?(?:resolved|cleared)\b|(?:is|are|was|were) (?:now )?(?:resolved|absent|"
+                     r"excluded|removed)\b|(?:has|have) been (?:\w+ )?removed\b|now removed\b"),
+    (NEGATION, _GAP, r"(?:(?:is|are|was|were) )?no longer (?:\w+ )?(?:seen|visualized|identified|present|evident|"
+                     r"demonstrated|apparent|visible)\b"),
+    (NEGATION, _GAP, r"with (?:interval |near complete |complete )?resolution\b"),
+    (NEGATION, _GAP, r"(?:was|were|is|are) previously (?:demonstrated|visualized)\b"),
+    (NEGATION, _GAP, r"(?:appears?|is|are|remains?) (?:\w+ )?(?:normal|unremarkable|within (?:\w+ )?(?:normal )?limits)\b"),
+    (NEGATION, _TIGHT, r"(?:absent|removed|resolved|cleared)\b"),
+    # not in CheXpert's files: negations it reads as positive
+    (NEGATION, _GAP, r"(?:(?:is|are|was|were|has been|have been) )?not (?!clearly\b)(?:\w+ )?(?:seen|identified|present|"
+                     r"demonstrated|evident|noted|detected|visible|apparent)\b"),
+    (POST_NEGATION_UNCERTAINTY, _GAP, r"(?:is|are|was|were) (?:suspected|possible|questioned)\b"),
+    (POST_NEGATION_UNCERTAINTY, _TIGHT, r"suspected\b"),
+    (POST_NEGATION_UNCERTAINTY, _GAP, r"(?:could|might|may|possibly|can) (?:also )?be present\b"),
+    (POST_NEGATION_UNCERTAINTY, _GAP, r"(?:is|are|was|were) (?:partially |partly )?obscured\b"),
+    (POST_NEGATION_UNCERTAINTY, _TIGHT, r"obscure[ds]\b"),
+    (POST_NEGATION_UNCERTAINTY, _GAP, r"(?:may|might|could|can) (?:also )?have this appearance\b"),
+    (POST_NEGATION_UNCERTAINTY, _GAP, r"(?:is|are) less likely\b|less likely\W*$|(?:is|are) unlikely\b"),
+    (POST_NEGATION_UNCERTAINTY, _TIGHT, r"(?:versus|vs)\b"),
 )
-_POST_NEG = re.compile(
-    r"^\W*(?:[\w-]+,? ){0,5}?(?:(?:is|are|was|were|has been|have been)? ?(?:not|no longer) (?:\w+ )?(?:seen|identified|"
-    r"present|visualized|appreciated|demonstrated|evident|noted|detected|visible|apparent)|(?:has|have) (?:\w+ )?"
-    r"(?:resolved|cleared)|(?:is|are) (?:absent|resolved)|resolved|(?:appears?|is|are|remains?) (?:\w+ )?(?:normal|"
-    r"within (?:\w+ )?(?:normal )?limits(?: of normal)?))"
-)
+"""Cues written after a mention (all that match reach it)."""
+
 _CLAUSE_BREAK = re.compile(
     r";|\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|\bother than\b|\baside from\b|\bapart from\b"
     r"|\bwhereas\b|\bwhile\b|\bwhich\b|\bwith the exception of\b|\bbesides\b|\bbeyond\b"
     r"|,? and there (?:is|are|has been|have been)\b|, there (?:is|are)\b|\bthere is\b|\bthere are\b"
 )
-_OR_AFTER = re.compile(r"^\W*(?:[\w-]+ ){0,2}?(?:and/or|or)\b")
-_OR_BEFORE = re.compile(r"\b(?:and/or|or)\W+(?:[\w-]+ ){0,3}?$")
+# A cue written before this no longer reaches what follows (a finished clause, or a new subject after a comma).
+_SCOPE_CUT = re.compile(r"\b(?:is|are|was|were|appears?|remains?)\b[^,]*,|, (?:and )?(?:the|there)\b|:")
+_AFTER_STOP = re.compile(r", (?:and )?(?:the|there)\b|:")
+# "X or Y", "X, Y, or Z": the words between a mention and "or" modify it (no preposition, verb or article)
+_NOT_MODIFIER = r"(?!(?:given|of|in|at|on|with|without|for|to|from|by|is|are|was|were|the|a|an|and|that|which)\b)"
+_OR_AFTER = re.compile(rf"^\W*(?:{_NOT_MODIFIER}[\w-]+,? ){{0,3}}?(?:and/or|or)\b")
+_OR_BEFORE = re.compile(rf"\b(?:and/or|or)\W+(?:{_NOT_MODIFIER}[\w-]+ ){{0,3}}?$")
+_SENTENCE_NEGATED = re.compile(r"^(?:findings|impression): no ")
 _LIST_NUMBER_ONLY = re.compile(r"\d{1,2}[.)]?")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])(?!\d)\s*|\n+|(?:^|\s)\d{1,2}[.)]\s")
+
+# Descriptors of a heart / mediastinum structure (step 4 of the module docstring), after it and before it.
+_STRUCTURE_AFTER: tuple[tuple[str, str], ...] = (
+    (NEGATION, r"\b(?:normal|unremarkable|wnl)\b|\bwithin (?:\w+ )?limits\b|\bnot (?:\w+ )?(?:enlarged|large|widened|"
+               r"prominent|increased)\b"),
+    (POST_NEGATION_UNCERTAINTY, r"\b(?:stable|unchanged)\b|\bnot (?:\w+ )?changed\b|\bno (?:\w+ )?change\b|\bsimilar (?:to|in "
+                                r"appearance to)\b|\bobscured\b|\b(?:may|might|could|can) appear\b|\bnot (?:well )?"
+                                r"visualized\b|\b(?:poorly|incompletely) evaluated\b"),
+    ("positive", r"\benlarg\w*|\blarge\b|\bincreased?\b|\bprominen\w*|\bwiden\w*|\bborderline\b"),
+)
+_STRUCTURE_BEFORE: tuple[tuple[str, str], ...] = (
+    (NEGATION, r"\b(?:normal|unremarkable)\b"),
+    # "stable (enlarged) cardiac silhouette", "stable appearance of the heart" (not "unchanged widening of the ...")
+    (POST_NEGATION_UNCERTAINTY, r"\b(?:stable|unchanged) (?:(?!of\b)[\w-]+ ){0,2}$|\bstable appearance of (?:the )?(?:[\w-]+ )?$"
+                                r"|\bno (?:\w+ )?change (?:in|of)\b|\bobscured (?:(?!of\b)[\w-]+ ){0,2}$"),
+    ("positive", r"\benlarg\w*|\blarge\b|\bincreased\b|\bprominen\w*|\bwiden\w*|\bborderline\b"),
+)
+_OBSCURES_SILHOUETTE = re.compile(r"\bobscur(?:es|ing) (?:the )?$")
 
 
 @dataclass(frozen=True)
@@ -400,23 +440,29 @@ class _CompiledRule:
     borderline_phrases: tuple[re.Pattern[str], ...]
     stable_phrases: tuple[re.Pattern[str], ...]
     hedged_mentions: tuple[re.Pattern[str], ...]
+    structures: tuple[re.Pattern[str], ...]
 
 
 def _compile_rule(rule: ObservationRule) -> _CompiledRule:
     return _CompiledRule(
         rule.name, _compile(rule.mentions), _compile(rule.exclusions), _compile(rule.normal_phrases),
         _compile(rule.borderline_phrases), _compile(rule.stable_phrases), _compile(rule.hedged_mentions),
+        _compile(rule.structures),
     )
 
 
 _RULES = tuple(_compile_rule(rule) for rule in (*OBSERVATION_RULES, OTHER_FINDING_RULE))
-_CUES = tuple((kind, re.compile(pattern)) for kind, pattern in _PRE_CUES)
+_BEFORE = tuple((kind, re.compile(pattern)) for kind, pattern in BEFORE_CUES)
+_AFTER = tuple((kind, re.compile(gap + "(?:" + pattern + ")")) for kind, gap, pattern in AFTER_CUES)
+_STRUCTURE_AFTER_RE = tuple((kind, re.compile(pattern)) for kind, pattern in _STRUCTURE_AFTER)
+_STRUCTURE_BEFORE_RE = tuple((kind, re.compile(pattern)) for kind, pattern in _STRUCTURE_BEFORE)
 _ABNORMAL_IN_GAP = re.compile(r"enlarg|\blarge|prominen|increas|widen|borderline|abnormal|not normal")
 
 
 def split_report_sentences(report: str) -> list[str]:
-    """Lowercase ``report`` and split it into sentences (see the module docstring)."""
-    text = re.sub(r"\s+", " ", report.lower())
+    """Lowercase ``report``, rewrite ``and/or`` and ``a/b`` as CheXpert does, and split it into sentences."""
+    text = re.sub(r"\s+", " ", report.lower()).replace("and/or", "or")
+    text = re.sub(r"(?<=[a-z])/(?=[a-z])", " or ", text)
     parts = (part.strip(" .") for part in _SENTENCE_SPLIT.split(text) if part)
     return [part for part in parts if part and not _LIST_NUMBER_ONLY.fullmatch(part)]
 
@@ -434,12 +480,12 @@ def _clause_bounds(sentence: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _find_cues(text: str) -> list[tuple[int, int, str, str]]:
-    """All cues of ``text`` as (start, end, kind, text); longer cues mask the shorter ones they contain."""
+    """All before-cues of ``text`` as (start, end, kind, text); longer cues mask the shorter ones they contain."""
     taken = [False] * len(text)
     cues = []
-    for kind, pattern in _CUES:
+    for kind, pattern in _BEFORE:
         for match in pattern.finditer(text):
-            if any(taken[match.start() : match.end()]):
+            if match.start() == match.end() or any(taken[match.start() : match.end()]):
                 continue
             for i in range(match.start(), match.end()):
                 taken[i] = True
@@ -447,27 +493,87 @@ def _find_cues(text: str) -> list[tuple[int, int, str, str]]:
     return sorted(cues)
 
 
-def _mention_label(sentence: str, start: int, end: int) -> tuple[Label, str]:
-    """Decide the value of the mention ``sentence[start:end]`` from the cues of its clause."""
+def _scope_left(sentence: str, left: int, start: int) -> int:
+    """Where the words that can describe a mention starting at ``start`` begin (after the last ``_SCOPE_CUT``)."""
+    for match in _SCOPE_CUT.finditer(sentence, left, start):
+        left = max(left, match.end())
+    return left
+
+
+def _after_window(sentence: str, end: int, right: int) -> str:
+    stop = _AFTER_STOP.search(sentence, end, right)
+    return sentence[end : stop.start() if stop else right]
+
+
+def _cues_of_mention(sentence: str, start: int, end: int) -> list[tuple[str, str]]:
+    """Every (rule file, cue text) that reaches the mention ``sentence[start:end]`` (step 3)."""
     left, right = _clause_bounds(sentence, start, end)
-    after = sentence[end:right]
-    post_unc = _POST_UNC.search(after)
-    if post_unc:
-        return Label.UNCERTAIN, post_unc.group(0).strip()
-    before = [cue for cue in _find_cues(sentence[left:end]) if cue[0] + left < end]
-    if before:
-        _, _, kind, text = max(before, key=lambda cue: (cue[1], cue[2] == "neg"))
-        if kind == "neg":
-            return Label.NEGATIVE, text
-        if kind == "unc":
-            return Label.UNCERTAIN, text
-    post_neg = _POST_NEG.search(after)
-    if post_neg:
-        return Label.NEGATIVE, post_neg.group(0).strip()
-    alternative = _OR_AFTER.search(after) or _OR_BEFORE.search(sentence[left:start])
-    if alternative:  # "X or Y" hedges both unless a negation covers the list
-        return Label.UNCERTAIN, alternative.group(0).strip()
-    return Label.POSITIVE, ""
+    found: list[tuple[str, str]] = []
+    before = sorted((cue for cue in _find_cues(sentence[left:end]) if cue[0] + left < start),
+                    key=lambda cue: (cue[1], cue[1] - cue[0]), reverse=True)
+    for _, cue_end, kind, text in before:  # the nearest cue; behind an uncertainty word, the negation of its list
+        if kind == PSEUDO_NEGATION or _SCOPE_CUT.search(sentence, left + cue_end, start):
+            break
+        found.append((kind, text))
+        if kind != POST_NEGATION_UNCERTAINTY:
+            break
+    after = _after_window(sentence, end, right)
+    for kind, pattern in _AFTER:
+        match = pattern.search(after)
+        if match:
+            found.append((kind, match.group(0).strip()))
+    alternative = _OR_AFTER.search(after) or _OR_BEFORE.search(sentence[_scope_left(sentence, left, start) : start])
+    if alternative:  # "X or Y": uncertain unless a negation covers the list
+        found.append((POST_NEGATION_UNCERTAINTY, alternative.group(0).strip()))
+    return found
+
+
+def _decide(found: Sequence[tuple[str, str]], default: Label = Label.POSITIVE) -> tuple[Label, str]:
+    """CheXpert's order of rule files: pre-negation uncertainty, negation, post-negation uncertainty."""
+    for kind in _RULE_ORDER:
+        for cue_kind, text in found:
+            if cue_kind == kind:
+                return _RULE_LABEL[kind], text
+    return default, next((text for kind, text in found if kind == "positive"), "")
+
+
+def _mention_label(sentence: str, start: int, end: int, *, hedged: bool = False) -> tuple[Label, str]:
+    """The value of the mention ``sentence[start:end]`` (step 3 of the module docstring)."""
+    found = _cues_of_mention(sentence, start, end)
+    if hedged:
+        found.append((POST_NEGATION_UNCERTAINTY, "hedged mention"))
+    return _decide(found)
+
+
+def _structure_label(sentence: str, start: int, end: int) -> Optional[tuple[Label, str]]:
+    """The value of a heart / mediastinum structure (step 4), or None when nothing is said about it."""
+    left, right = _clause_bounds(sentence, start, end)
+    found = _cues_of_mention(sentence, start, end)
+    word_start = sentence.rfind(" ", 0, start) + 1  # "cardiomediastinal" for the phrase "mediastinal silhouette"
+    before = re.split(r"[,;:]", sentence[_scope_left(sentence, left, word_start) : word_start])[-1]
+    before = " ".join(before.split()[-5:]) + " "
+    # "enlargement of the cardiac silhouette is unchanged": what follows describes the enlargement
+    object_of = re.search(r"\bof (?:the )?$", before) is not None
+    after = re.split(r"[,;:]", _after_window(sentence, end, right), maxsplit=1)[0]
+    after = " ".join(after.split()[:9])
+    for kind, pattern in _STRUCTURE_AFTER_RE:
+        match = pattern.search(after)
+        if match and not (object_of and kind != NEGATION):
+            found.append((kind, match.group(0)))
+    structure = sentence[start:end]
+    if "silhouette" in structure and _OBSCURES_SILHOUETTE.search(before):
+        found.append((NEGATION, before.strip()))  # "... obscures the cardiac silhouette"
+    elif structure.startswith("heart size") and before.endswith("borderline "):
+        found.append((POST_NEGATION_UNCERTAINTY, "borderline heart size"))
+    else:
+        for kind, pattern in _STRUCTURE_BEFORE_RE:
+            match = pattern.search(before)
+            if match:
+                found.append((kind, match.group(0).strip()))
+    if not found:
+        return None
+    label, cue = _decide(found)
+    return label, cue or "descriptor"
 
 
 def _excluded_spans(rule: _CompiledRule, sentence: str) -> list[tuple[int, int]]:
@@ -501,10 +607,18 @@ def _sentence_mentions(rule: _CompiledRule, sentence: str) -> list[Mention]:
                 if _overlaps(m.span(), excluded) or _overlaps(m.span(), covered):
                     continue
                 covered.append(m.span())
-                label, cue = _mention_label(sentence, m.start(), m.end())
-                if hedged and label is Label.POSITIVE:
-                    label, cue = Label.UNCERTAIN, "hedged mention"
+                label, cue = _mention_label(sentence, m.start(), m.end(), hedged=hedged)
                 found.append(Mention(rule.name, label, sentence, m.group(0), cue))
+    for pattern in rule.structures:
+        for m in pattern.finditer(sentence):
+            if _overlaps(m.span(), excluded) or _overlaps(m.span(), covered):
+                continue
+            value = _structure_label(sentence, m.start(), m.end())
+            if value is not None:
+                covered.append(m.span())
+                found.append(Mention(rule.name, value[0], sentence, m.group(0), value[1]))
+    if _SENTENCE_NEGATED.match(sentence):
+        found = [Mention(m.observation, Label.NEGATIVE, m.sentence, m.text, "findings: no") for m in found]
     return found
 
 
@@ -513,8 +627,15 @@ def _overlaps(span: tuple[int, int], spans: Sequence[tuple[int, int]]) -> bool:
 
 
 def aggregate(labels: Iterable[Label]) -> Label:
-    """Combine mention values: positive > uncertain > negative > not mentioned."""
-    return max(labels, key=_PRIORITY.__getitem__, default=Label.NOT_MENTIONED)
+    """Combine mention values as CheXpert's aggregator does.
+
+    A negative and an uncertain mention give uncertain (its first case, checked before the others, so even beside a
+    positive one); otherwise positive > uncertain > negative > not mentioned.
+    """
+    values = set(labels)
+    if Label.NEGATIVE in values and Label.UNCERTAIN in values:
+        return Label.UNCERTAIN
+    return max(values, key=_PRIORITY.__getitem__, default=Label.NOT_MENTIONED)
 
 
 def label_report_with_mentions(report: str) -> LabelerResult:
@@ -529,8 +650,7 @@ def label_report_with_mentions(report: str) -> LabelerResult:
         if m.observation == "Edema" and m.label in _FINDING_LABELS and _HEART_FAILURE.search(m.text)
     )
     labels = {name: aggregate(m.label for m in mentions if m.observation == name) for name in OBSERVATIONS}
-    other = aggregate(m.label for m in mentions if m.observation == OTHER_FINDING)
-    labels["No Finding"] = _no_finding(labels, other)
+    labels["No Finding"] = _no_finding(mentions)
     return LabelerResult(labels=labels, mentions=mentions)
 
 
@@ -538,9 +658,9 @@ _FINDING_LABELS = (Label.POSITIVE, Label.UNCERTAIN)
 _HEART_FAILURE = re.compile(r"heart failure|\bchf\b")
 
 
-def _no_finding(labels: dict[str, Label], other_findings: Label) -> Label:
-    """CheXpert's rule: positive unless a pathology or an other finding is positive or uncertain."""
-    blocked = other_findings in _FINDING_LABELS or any(labels[p] in _FINDING_LABELS for p in PATHOLOGIES)
+def _no_finding(mentions: Sequence[Mention]) -> Label:
+    """CheXpert's rule: positive unless a mention other than a support device is positive or uncertain."""
+    blocked = any(m.label in _FINDING_LABELS for m in mentions if m.observation != "Support Devices")
     return Label.NOT_MENTIONED if blocked else Label.POSITIVE
 
 
@@ -574,16 +694,22 @@ def label_reports(reports: Iterable[str]) -> list[dict[str, Label]]:
 
 
 __all__ = [
+    "AFTER_CUES",
+    "BEFORE_CUES",
     "CHEXPERT_NUMERIC",
     "Label",
     "LabelerResult",
     "Mention",
+    "NEGATION",
     "OBSERVATIONS",
     "OBSERVATION_RULES",
     "OTHER_FINDING",
     "OTHER_FINDING_RULE",
     "ObservationRule",
     "PATHOLOGIES",
+    "POST_NEGATION_UNCERTAINTY",
+    "PRE_NEGATION_UNCERTAINTY",
+    "PSEUDO_NEGATION",
     "aggregate",
     "label_report",
     "label_report_with_mentions",
