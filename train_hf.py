@@ -2,12 +2,14 @@
 
     python train_hf.py                                   # the tiny CPU config (configs/tiny_cpu.yaml)
     python train_hf.py configs/iu_xray.yaml --learning_rate 5e-5
+    python train_hf.py configs/iu_xray.yaml --dataset mimic_cxr --data_dir data/mimic-cxr-jpg   # or image_folder
     accelerate launch --multi_gpu --num_processes 2 train_hf.py configs/kaggle_t4x2_fp16.yaml
     python train_hf.py configs/iu_xray.yaml --resume_from_checkpoint latest
     python train_hf.py --help                            # every option
 
 The first argument is a YAML or JSON config (flat keys of the `ModelArguments`, `DataArguments` and
 `ReportTrainingArguments` dataclasses in `xray_report/training/arguments.py`); `--option value` tokens override it.
+`dataset` names the builder that reads `data_dir` (iu_xray, mimic_cxr or image_folder; docs/datasets.md).
 See docs/training.md.
 """
 

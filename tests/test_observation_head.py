@@ -276,7 +276,7 @@ def test_observation_tokens_need_the_head(report_tokenizer):
     config["observation_names"] = None
     with pytest.raises(StrictDataclassClassValidationError, match="observation_tokens needs observation_names"):
         XrayReportConfig.from_dict(config)
-    with pytest.raises(ConfigError, match="observation_tokens needs the observation head"):
+    with pytest.raises(ConfigError, match="observation_tokens needs observation_names.*observation_loss_weight > 0"):
         ModelArguments(observation_tokens=True, observation_loss_weight=0.0)
 
 

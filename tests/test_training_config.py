@@ -125,7 +125,7 @@ def test_named_encoder_and_decoder_are_loaded_checked_and_given_the_dropout(tmp_
     from modeling import BioViLTConfig, BioViLTModel
     from xray_report.training import parse_config
     from xray_report.training.arguments import ConfigError
-    from xray_report.training.model_factory import build_model_and_processor
+    from xray_report.training.model_from_arguments import build_model_and_processor
     from training_fixtures import TINY_CONFIG
 
     encoder = BioViLTModel(BioViLTConfig(image_encoder_type="resnet18_multi_image", image_size=64, use_previous_image=False,
@@ -153,7 +153,7 @@ def test_named_encoder_and_decoder_are_loaded_checked_and_given_the_dropout(tmp_
 def test_fresh_decoder_takes_the_initializer_range_and_refuses_a_non_positive_one(tmp_path):
     from xray_report.training import parse_config
     from xray_report.training.arguments import ConfigError
-    from xray_report.training.model_factory import build_model_and_processor
+    from xray_report.training.model_from_arguments import build_model_and_processor
     from training_fixtures import TINY_CONFIG
 
     common = [str(TINY_CONFIG), "--output_dir", str(tmp_path), "--decoder_width", "64"]
@@ -171,7 +171,7 @@ def test_fresh_decoder_takes_the_initializer_range_and_refuses_a_non_positive_on
 def test_local_patch_size_reaches_the_encoder_and_sets_the_image_size_rule(tmp_path):
     from xray_report.training import parse_config
     from xray_report.training.arguments import ConfigError
-    from xray_report.training.model_factory import build_model_and_processor
+    from xray_report.training.model_from_arguments import build_model_and_processor
     from training_fixtures import TINY_CONFIG
 
     common = [str(TINY_CONFIG), "--output_dir", str(tmp_path), "--local_patch_size", "16"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING
+
 import pytest
 import torch
 
@@ -46,49 +48,65 @@ def test_training_continues_from_a_saved_report_model(studies, tmp_path):
 
 
 def test_every_data_option_of_the_config_reaches_the_builder(tmp_path, monkeypatch):
-    """Each builder option in a config (or on the command line) is what `load_iu_xray` is called with."""
+    """Each builder option in a config (or on the command line) is what `load_report_dataset` is called with;
+    the others keep the builder's own defaults."""
     import datasets
 
+    from dataset_builder import builder_options
     from xray_report.training import data as training_data
     from xray_report.training import parse_config
 
     calls = []
 
-    def recording_builder(data_dir, **options):
-        calls.append((data_dir, options))
+    def recording_loader(builder, data_dir, **options):
+        calls.append((builder, data_dir, options))
         split = datasets.Dataset.from_dict({"study_id": ["1"], "report": ["Heart normal."]})
         return datasets.DatasetDict(train=split, validation=split, test=split)
 
-    monkeypatch.setattr(training_data, "load_iu_xray", recording_builder)
+    monkeypatch.setattr(training_data, "load_report_dataset", recording_loader)
     monkeypatch.setattr(training_data, "preparation_stats", lambda dataset: {})
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "placeholder.txt").write_text("not empty, so no synthetic studies are written")
+    (tmp_path / "annotation.json").write_text("{}")
     argv = tiny_argv(tmp_path / "data", tmp_path / "model", "--layout", "r2gen", "--split_file",
                      str(tmp_path / "annotation.json"), "--report_sections", "impression", "--mask_policy", "drop",
-                     "--image_short_side", "72", "--preprocessing_num_workers", "2")
+                     "--image_short_side", "72", "--preprocessing_num_workers", "2", "--split_seed", "7",
+                     "--split_ratios", "0.8", "0.1", "0.1", "--grayscale", "false")
     _, data_args, _ = parse_config(argv)
-    training_data.load_report_datasets(data_args)
-    (data_dir, options), = calls
-    assert str(data_dir) == str(tmp_path / "data")
-    assert options == {"layout": "r2gen", "split_file": str(tmp_path / "annotation.json"),
-                       "report_sections": "impression", "mask_policy": "drop", "image_short_side": 72,
-                       "num_proc": 2, "cache_dir": str(tmp_path / "datasets_cache")}
+    training_data.load_training_dataset(data_args)
+    (builder, data_dir, options), = calls
+    assert builder == "iu_xray" and str(data_dir) == str(tmp_path / "data")
+    defaults = {name: option.default for name, option in builder_options("iu_xray").items()}
+    given = {"layout": "r2gen", "split_file": str(tmp_path / "annotation.json"), "report_sections": "impression",
+             "mask_policy": "drop", "image_short_side": 72, "seed": 7, "split_ratios": [0.8, 0.1, 0.1],
+             "grayscale": False}
+    assert options == {**defaults, **given, "num_proc": 2, "cache_dir": str(tmp_path / "datasets_cache")}
 
 
-def test_abnormal_oversampler_draws_studies_that_state_a_finding_more_often():
-    from xray_report.training.staged import abnormal_oversampler, states_a_finding
+def test_data_options_take_the_builders_defaults_and_belong_to_the_dataset_named(tmp_path):
+    """`DataArguments` restates no builder default, and an option of another builder than `dataset`'s is refused
+    before any data is built."""
+    from dataclasses import fields
 
-    reports = ["Heart size is normal. The lungs are clear."] * 75 + ["There is a large right pleural effusion."] * 25
-    assert not states_a_finding(reports[0]) and states_a_finding(reports[-1])
-    draws = []
-    for seed in range(40):
-        draws += list(abnormal_oversampler(reports, 3.0, seed=seed))
-    assert len(draws) == 40 * len(reports)  # an epoch stays as many draws as studies
-    share = sum(index >= 75 for index in draws) / len(draws)
-    assert share == pytest.approx(3 * 25 / (3 * 25 + 75), abs=0.02)  # 0.5 instead of 0.25
-    assert list(abnormal_oversampler(reports, 3.0, seed=7)) == list(abnormal_oversampler(reports, 3.0, seed=7))
-    with pytest.raises(ValueError, match="0 of 75 reports state a finding"):
-        abnormal_oversampler(reports[:75], 3.0)
+    from dataset_builder import BUILDERS, builder_options
+    from xray_report.training import DataArguments, parse_config
+    from xray_report.training.arguments import DATASET_OPTION_FIELDS, DatasetOptions
+
+    defaults = {item.name: item.default_factory() if item.default_factory is not MISSING else item.default
+                for item in fields(DatasetOptions)}
+    for builder in BUILDERS:
+        for name, option in builder_options(builder).items():
+            default = list(option.default) if isinstance(option.default, tuple) else option.default
+            assert defaults[DATASET_OPTION_FIELDS.get(name, name)] == default, (builder, name)
+    assert DataArguments().dataset == "iu_xray"
+    assert set(DataArguments(dataset="mimic_cxr").builder_options()) == set(builder_options("mimic_cxr"))
+    common = tiny_argv(tmp_path / "data", tmp_path / "model")
+    with pytest.raises(ConfigError, match=r"\['layout'\] do not apply to dataset mimic_cxr"):
+        parse_config(common + ["--dataset", "mimic_cxr", "--layout", "kaggle"])
+    with pytest.raises(ConfigError, match="dataset must be one of"):
+        parse_config(common + ["--dataset", "chexpert"])
+    with pytest.raises(ConfigError, match="synthetic_studies writes IU X-ray's Kaggle layout"):
+        parse_config(common + ["--dataset", "image_folder", "--synthetic_studies", "10"])
 
 
 def test_the_trainer_samples_with_the_oversampler_only_when_asked(studies, tmp_path):
@@ -119,7 +137,7 @@ def test_label_smoothing_smooths_the_report_loss_and_keeps_the_observation_head_
                                                  ignore_index=-100, label_smoothing=0.2)
     assert outputs.observation_loss is not None and outputs.observation_loss > 0
     assert torch.allclose(loss, smoothed + 0.5 * outputs.observation_loss)
-    assert not torch.allclose(loss, outputs.loss)  # the model's own loss is unsmoothed
+    assert torch.equal(loss, outputs.loss)  # the trainer's loss is the model's, computed once there
     model.eval()  # evaluation losses stay the model's own
     with torch.no_grad():
         loss, outputs = trainer.compute_loss(model, batch, return_outputs=True)

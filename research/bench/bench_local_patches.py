@@ -28,7 +28,7 @@ REPORT = ("The heart size is normal. There is a focal opacity in the right upper
 def build(local_patch_size: int | None) -> tuple[torch.nn.Module, torch.Tensor, int]:
     """The tiny config's model with the given patches, its labels for 16 studies, and its image side."""
     from xray_report.training import parse_config
-    from xray_report.training.model_factory import build_model_and_processor
+    from xray_report.training.model_from_arguments import build_model_and_processor
 
     output_dir = REPO_ROOT / "outputs" / "bench_local_patches"
     model_args, data_args, _ = parse_config([str(CONFIG), "--output_dir", str(output_dir)])

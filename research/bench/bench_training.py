@@ -30,14 +30,14 @@ def trainer_step_times(argv: list[str], steps: int) -> list[float]:
     """Per-step seconds of `XrayReportTrainer` as train_hf.py builds it."""
     from xray_report.training import parse_config
     from xray_report.training.collator import XrayReportCollator
-    from xray_report.training.data import load_report_datasets
-    from xray_report.training.model_factory import build_model_and_processor
-    from xray_report.training.staged import XrayReportTrainer
+    from xray_report.training.data import load_training_dataset
+    from xray_report.training.model_from_arguments import build_model_and_processor
+    from xray_report.training.trainer import XrayReportTrainer
     from transformers import set_seed
 
     model_args, data_args, args = parse_config(argv + ["--max_steps", str(steps)])
     set_seed(args.seed)
-    dataset = load_report_datasets(data_args)
+    dataset = load_training_dataset(data_args)
     model, processor = build_model_and_processor(model_args, data_args)
     timer = step_timer()
     trainer = XrayReportTrainer(model=model, args=args, train_dataset=dataset["train"],
@@ -51,13 +51,13 @@ def bare_step_times(argv: list[str], steps: int) -> list[float]:
     """Per-step seconds of a plain PyTorch loop: DataLoader + collator, forward, backward, clip, AdamW, schedule."""
     from xray_report.training import parse_config
     from xray_report.training.collator import XrayReportCollator
-    from xray_report.training.data import load_report_datasets
-    from xray_report.training.model_factory import build_model_and_processor
+    from xray_report.training.data import load_training_dataset
+    from xray_report.training.model_from_arguments import build_model_and_processor
     from transformers import set_seed
 
     model_args, data_args, args = parse_config(argv + ["--max_steps", str(steps)])
     set_seed(args.seed)
-    dataset = load_report_datasets(data_args)
+    dataset = load_training_dataset(data_args)
     model, processor = build_model_and_processor(model_args, data_args)
     loader = torch.utils.data.DataLoader(dataset["train"], batch_size=args.per_device_train_batch_size, shuffle=True,
                                          collate_fn=XrayReportCollator(processor, False), drop_last=False)

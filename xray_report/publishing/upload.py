@@ -14,7 +14,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from processing import load_xray_image
-from xray_report.training.pipeline import RUN_ARGUMENTS_FILE
+from xray_report.training.run import RUN_ARGUMENTS_FILE
 from xray_report.training.record import (
     TRAINING_RECORD_FILE,
     TrainingRecord,

@@ -1,13 +1,17 @@
 """Training of the report model with `Seq2SeqTrainer` and accelerate (`train_hf.py` is the command line).
 
 * `arguments`: `ModelArguments`, `DataArguments`, `ReportTrainingArguments`, `parse_config` (YAML/JSON + overrides).
-* `model_factory`: model, processor and tokenizer from the arguments.
-* `data`: the dataset through `dataset_builder` (+ synthetic studies).
+* `model_from_arguments`: the model, processor and tokenizer a run's `ModelArguments` describe (the model itself is
+  assembled by `modeling.build_report_model`).
+* `data`: the run's dataset through `dataset_builder.load_report_dataset` (any builder; + synthetic studies).
 * `collator`: rows → exactly the model inputs.
-* `staged`: encoder freezing, per-part learning rates (`XrayReportTrainer`), `stop_after_steps`.
+* `trainer`: `XrayReportTrainer` (per-part learning rates, the model's loss, augmentation, oversampling).
+* `callbacks`: encoder freezing for the first steps or epochs, `stop_after_steps`.
+* `sampling`: oversampling of the studies whose report states a finding.
 * `lora`: optional LoRA on the decoder (peft).
 * `metrics`, `predict`: evaluation with `xray_report/evaluation/` and the predictions / metrics files.
-* `pipeline.run_training`: one run end to end.
+* `record`: the training record written next to the model.
+* `run.run_training`: one training run end to end.
 """
 
 from .arguments import (
@@ -19,13 +23,14 @@ from .arguments import (
     parse_config,
     read_config_file,
 )
+from .callbacks import EncoderFreezeCallback, set_encoder_frozen
 from .collator import XrayReportCollator
-from .data import load_report_datasets
+from .data import load_training_dataset
 from .metrics import make_compute_metrics, score_reports
-from .model_factory import build_image_processor, build_model_and_processor, build_tokenizer
-from .pipeline import TrainingRun, run_training
+from .model_from_arguments import build_image_processor, build_model_and_processor, build_tokenizer
 from .predict import generate_reports, write_predictions
-from .staged import EncoderFreezeCallback, XrayReportTrainer, model_part, set_encoder_frozen
+from .run import TrainingRun, run_training
+from .trainer import XrayReportTrainer, model_part
 
 __all__ = [
     "BYTE_LEVEL_TOKENIZER",
@@ -41,7 +46,7 @@ __all__ = [
     "build_model_and_processor",
     "build_tokenizer",
     "generate_reports",
-    "load_report_datasets",
+    "load_training_dataset",
     "make_compute_metrics",
     "model_part",
     "parse_config",

@@ -15,18 +15,22 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, field, fields, make_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from transformers import HfArgumentParser, Seq2SeqTrainingArguments
+from huggingface_hub.errors import StrictDataclassError
+from transformers import GPT2Config, HfArgumentParser, Seq2SeqTrainingArguments
 
+from dataset_builder import BUILDERS, PATH_OPTIONS, builder_options
+from modeling import BioViLTConfig, XrayReportConfig
+from processing import LEARNT_TOKENIZER_KINDS
+from xray_report.evaluation import OBSERVATIONS
 from xray_report.evaluation.nlg import R2GEN_DATASETS
 from xray_report.evaluation.options import PROTOCOLS
-from modeling.configuration_biovil_t import BACKBONE_STRIDE
-from processing import LEARNT_TOKENIZER_KINDS
 
 from .augmentation import ImageAugmentation
 
@@ -38,17 +42,36 @@ PATH_FIELDS: tuple[str, ...] = (
     "encoder_name_or_path",
     "decoder_name_or_path",
     "tokenizer_name_or_path",
-    "data_dir",
-    "split_file",
+    *PATH_OPTIONS,
     "cache_dir",
     "output_dir",
     "resume_from_checkpoint",
 )
-"""Fields whose relative values in a config file are resolved against the file's folder."""
+"""Fields whose relative values in a config file are resolved against the file's folder (the builders' path
+options, `data_dir` first, included)."""
 
 
 class ConfigError(ValueError):
     """A config file or override that cannot describe a run; the message names the file and the field."""
+
+
+_Config = TypeVar("_Config")
+
+_SET_BY_OPTIONS = {
+    "observation_names": "observation_loss_weight > 0 gives a fresh model its observation_names (the observation head)",
+}
+"""Model-config fields that no option names directly, and the option that sets them: added to a config's message."""
+
+
+def _model_config(build: Callable[[], _Config]) -> _Config:
+    """`build()`, a model config whose own validation (`BioViLTConfig`, `XrayReportConfig`) checks the options;
+    its error becomes a `ConfigError` with the config's message."""
+    try:
+        return build()
+    except (ValueError, StrictDataclassError) as error:
+        message = str(error.__cause__ or error)
+        hints = [hint for name, hint in _SET_BY_OPTIONS.items() if name in message]
+        raise ConfigError("; ".join([message, *hints])) from error
 
 
 @dataclass
@@ -142,41 +165,121 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
-        side = self.local_patch_size or BACKBONE_STRIDE
-        if self.image_size <= 0 or self.image_size % side:
-            raise ConfigError(f"image_size must be a positive multiple of {side}, got {self.image_size}")
-        if self.local_patch_size is not None and self.use_previous_image:
-            raise ConfigError("local_patch_size cannot be combined with use_previous_image: BioViL-T's temporal pooler "
-                              "compares whole images")
         if self.decoder_initializer_range is not None and not self.decoder_initializer_range > 0:
             raise ConfigError(f"decoder_initializer_range must be > 0, got {self.decoder_initializer_range}")
         if self.lora_r < 0:
             raise ConfigError(f"lora_r must be >= 0, got {self.lora_r}")
-        if not self.observation_loss_weight >= 0:
-            raise ConfigError(f"observation_loss_weight must be >= 0, got {self.observation_loss_weight}")
-        if self.observation_tokens and not self.observation_loss_weight > 0:
-            raise ConfigError("observation_tokens needs the observation head that chooses them: set "
-                              "observation_loss_weight > 0")
         if self.tokenizer_type not in LEARNT_TOKENIZER_KINDS:
             raise ConfigError(f"tokenizer_type must be one of {LEARNT_TOKENIZER_KINDS}, got {self.tokenizer_type!r}")
         if self.tokenizer_vocab_size < 8 or self.tokenizer_min_frequency < 1:
             raise ConfigError("tokenizer_vocab_size must be >= 8 and tokenizer_min_frequency >= 1, got "
                               f"{self.tokenizer_vocab_size} and {self.tokenizer_min_frequency}")
+        # the model's own rules (image size, tiles and prior image, observation head and tokens): checked here, by
+        # the configs' validation, so that a bad combination fails before any data is built
+        self.report_config()
+
+    @property
+    def observation_names(self) -> list[str] | None:
+        """The observations a fresh model's head predicts: the CheXpert observations when
+        `observation_loss_weight > 0`, else None (no head)."""
+        return list(OBSERVATIONS) if self.observation_loss_weight > 0 else None
+
+    def encoder_config(self) -> BioViLTConfig:
+        """A fresh encoder's config from `encoder_type`, `image_size`, `use_previous_image`, `local_patch_size`.
+
+        Raises:
+            ConfigError: the message of `BioViLTConfig`'s validation.
+        """
+        return _model_config(lambda: BioViLTConfig(
+            image_encoder_type=self.encoder_type, image_size=self.image_size,
+            use_previous_image=self.use_previous_image, local_patch_size=self.local_patch_size,
+        ))
+
+    def decoder_config(self) -> GPT2Config:
+        """A fresh GPT-2 decoder's config from `decoder_layers`, `decoder_width`, `decoder_heads`,
+        `decoder_positions` and `decoder_initializer_range` (None keeps GPT-2's)."""
+        initializer = {} if self.decoder_initializer_range is None else {
+            "initializer_range": self.decoder_initializer_range}
+        return GPT2Config(n_layer=self.decoder_layers, n_embd=self.decoder_width, n_head=self.decoder_heads,
+                          n_positions=self.decoder_positions, **initializer)
+
+    def report_config(self) -> XrayReportConfig:
+        """The report model's config these options describe for a fresh model (a pretrained decoder's own config
+        is not read here: GPT-2's defaults stand in for it).
+
+        Raises:
+            ConfigError: the message of `BioViLTConfig`'s or `XrayReportConfig`'s validation.
+        """
+        encoder = self.encoder_config()
+        decoder = None if self.decoder_name_or_path else self.decoder_config()
+        return _model_config(lambda: XrayReportConfig(
+            encoder=encoder, decoder=decoder, observation_names=self.observation_names,
+            observation_loss_weight=self.observation_loss_weight, study_token=self.study_token,
+            observation_tokens=self.observation_tokens,
+        ))
+
+
+DATASET_OPTION_FIELDS: dict[str, str] = {"seed": "split_seed"}
+"""Builder options whose `DataArguments` field has another name (`seed` is the training seed's)."""
+_BUILDER_OPTION_OF_FIELD = {field_name: option for option, field_name in DATASET_OPTION_FIELDS.items()}
+
+
+def _builder_option(field_name: str) -> str:
+    """The builder option a `DatasetOptions` field carries."""
+    return _BUILDER_OPTION_OF_FIELD.get(field_name, field_name)
+
+
+def _dataset_option_fields() -> list[tuple[str, Any, Any]]:
+    """`DataArguments`' builder options: every option of every builder (`dataset_builder.builder_options`), with
+    the type, default and help its config class gives it; an option of some builders only says which.
+
+    A `tuple` option (`split_ratios`) becomes a list, which the command line and a YAML list can give.
+    """
+    owners: dict[str, list[tuple[str, Any]]] = {}
+    for name in BUILDERS:
+        for option in builder_options(name).values():
+            owners.setdefault(option.name, []).append((name, option))
+    result = []
+    for name, found in owners.items():
+        option = found[0][1]
+        if any(other.default != option.default for _, other in found):
+            raise TypeError(f"builders disagree on the default of {name}: {[(b, o.default) for b, o in found]}")
+        helps = list(dict.fromkeys(other.help for _, other in found))
+        text = helps[0] if len(helps) == 1 else " ".join(f"{builder}: {other.help}" for builder, other in found)
+        if len(found) < len(BUILDERS):
+            text = f"({', '.join(builder for builder, _ in found)}) {text}"
+        kind, default = option.type, option.default
+        if typing.get_origin(kind) is tuple:
+            kind = list[typing.get_args(kind)[0]]
+            spec = field(default_factory=lambda default=default: list(default), metadata={"help": text})
+        else:
+            spec = field(default=default, metadata={"help": text})
+        result.append((DATASET_OPTION_FIELDS.get(name, name), kind, spec))
+    return result
+
+
+DatasetOptions = make_dataclass("DatasetOptions", _dataset_option_fields())
+DatasetOptions.__module__ = __name__
+DatasetOptions.__doc__ = ("The dataset builders' options, derived from their config classes "
+                          "(`dataset_builder.ReportDatasetConfig` and subclasses): one definition of their defaults.")
 
 
 @dataclass
-class DataArguments:
-    """Where the studies come from and how they become training examples."""
+class DataArguments(DatasetOptions):
+    """Where the studies come from and how they become training examples.
 
-    data_dir: str | None = field(
-        default=None, metadata={"help": "IU X-ray folder in any supported layout (see dataset_builder)."}
+    `dataset` names the builder that reads `data_dir`; the builders' options (`report_sections`, `layout`,
+    `split_file`, ... and `split_seed` for the builder's `seed`) are the fields of `DatasetOptions`, with the
+    builders' own defaults.
+    """
+
+    dataset: str = field(
+        default="iu_xray",
+        metadata={"help": f"The dataset builder that reads data_dir: {', '.join(BUILDERS)} (docs/datasets.md)."},
     )
-    layout: str = field(default="auto", metadata={"help": "auto, kaggle, r2gen or openi."})
-    split_file: str | None = field(default=None, metadata={"help": "R2Gen annotation.json whose split is applied."})
-    report_sections: str = field(default="findings_impression", metadata={"help": "findings_impression, findings "
-                                 "or impression."})
-    mask_policy: str = field(default="keep", metadata={"help": "keep, drop or replace the XXXX mask."})
-    image_short_side: int = field(default=512, metadata={"help": "Short side of the images stored by the builder."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "The folder the dataset builder reads (IU X-ray: any supported layout)."}
+    )
     cache_dir: str | None = field(default=None, metadata={"help": "Where the builder writes its Arrow files."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for the builder."})
     max_target_length: int = field(default=128, metadata={"help": "Longest label sequence, EOS included."})
@@ -186,15 +289,37 @@ class DataArguments:
     synthetic_studies: int = field(
         default=0,
         metadata={"help": "When > 0 and data_dir holds no data yet, first write this many synthetic studies "
-                  "(python -m xray_report.synthetic.make_studies) into data_dir."},
+                  "(python -m xray_report.synthetic.make_studies, IU X-ray's Kaggle layout) into data_dir."},
     )
     synthetic_seed: int = field(default=0, metadata={"help": "Seed of the synthetic studies."})
 
     def __post_init__(self) -> None:
+        if self.dataset not in BUILDERS:
+            raise ConfigError(f"dataset must be one of {list(BUILDERS)}, got {self.dataset!r}")
+        options = builder_options(self.dataset)
+        foreign = [item.name for item in fields(DatasetOptions)
+                   if _builder_option(item.name) not in options and getattr(self, item.name) != _default(item)]
+        if foreign:
+            raise ConfigError(f"option(s) {foreign} do not apply to dataset {self.dataset} (see python train_hf.py "
+                              "--help for which builders take them)")
         if self.max_target_length < 2:
             raise ConfigError(f"max_target_length must be at least 2, got {self.max_target_length}")
         if self.synthetic_studies < 0:
             raise ConfigError(f"synthetic_studies must be >= 0, got {self.synthetic_studies}")
+        if self.synthetic_studies and self.dataset != "iu_xray":
+            raise ConfigError(f"synthetic_studies writes IU X-ray's Kaggle layout, which dataset {self.dataset} does "
+                              "not read: set dataset: iu_xray or synthetic_studies: 0")
+
+    def builder_options(self) -> dict[str, Any]:
+        """The options of the `dataset` builder, by the builder's names, as `dataset_builder.load_report_dataset`
+        takes them."""
+        options = builder_options(self.dataset)
+        return {_builder_option(item.name): getattr(self, item.name) for item in fields(DatasetOptions)
+                if _builder_option(item.name) in options}
+
+
+def _default(item: Any) -> Any:
+    return item.default_factory() if item.default is MISSING else item.default
 
 
 @dataclass

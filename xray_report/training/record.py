@@ -214,8 +214,11 @@ def checkpoint_source(value: str | None, part: str) -> str | None:
     return str(folder.resolve())
 
 
-def _data_root(data_args: DataArguments) -> tuple[str | None, Path | None]:
-    """The IU layout and the folder holding it (None, None when it cannot be found)."""
+def _data_root(data_args: DataArguments, builder: str) -> tuple[str | None, Path | None]:
+    """The IU X-ray layout and the folder holding it (None, None when it cannot be found or the builder is not
+    IU X-ray's: the other builders read `data_dir` itself and name their layout in the preparation counts)."""
+    if builder != "iu_xray":
+        return None, None
     try:
         layout, root = detect_iu_layout(data_args.data_dir, data_args.layout)
     except (ValueError, OSError, TypeError):
@@ -255,14 +258,19 @@ def _example(layout: str | None, root: Path | None, dataset: datasets.DatasetDic
 
 
 def build_dataset_record(
-    data_args: DataArguments, dataset: datasets.DatasetDict, builder: str = "iu_xray"
+    data_args: DataArguments, dataset: datasets.DatasetDict, builder: str | None = None
 ) -> DatasetRecord:
     """What `dataset` (built by `builder` from `data_args.data_dir`) is: its name, layout, counts and terms.
 
     Synthetic studies are recognised by the marker `write_kaggle_studies` writes, semi-real ones by their labels
     file (`SEMIREAL_LABELS_CSV`); anything else is the builder's real data set (`KNOWN_DATASETS`).
+
+    Args:
+        builder: the `dataset_builder` builder that built `dataset` (default: `data_args.dataset`, the one a run
+            uses).
     """
-    layout, root = _data_root(data_args)
+    builder = builder or data_args.dataset
+    layout, root = _data_root(data_args, builder)
     try:
         layout = preparation_stats(dataset).get("layout") or layout
     except ValueError:
@@ -331,7 +339,7 @@ def build_training_record(
     decoder_source = checkpoint_source(continued or model_args.decoder_name_or_path, "decoder")
     encoder, decoder = model.config.encoder, model.config.decoder
     return TrainingRecord(
-        dataset=build_dataset_record(data_args, dataset),
+        dataset=build_dataset_record(data_args, dataset, builder=data_args.dataset),
         encoder=EncoderRecord(
             trunk=str(encoder.image_encoder_type).split("_")[0], image_size=int(encoder.image_size),
             local_patch_size=encoder.local_patch_size, use_previous_image=bool(encoder.use_previous_image),

@@ -18,14 +18,15 @@ from xray_report.evaluation.options import ScoringOptions
 from xray_report.evaluation.sections import SectionSplitter
 
 from .arguments import ConfigError, DataArguments, ModelArguments, ReportTrainingArguments
+from .callbacks import EncoderFreezeCallback, StopAfterStepsCallback
 from .collator import XrayReportCollator
-from .data import load_report_datasets
+from .data import load_training_dataset
 from .lora import apply_decoder_lora, has_decoder_lora, merge_decoder_lora
 from .metrics import make_compute_metrics
-from .model_factory import build_model_and_processor
+from .model_from_arguments import build_model_and_processor
 from .predict import generate_reports, write_predictions
 from .record import build_training_record, write_training_record
-from .staged import EncoderFreezeCallback, StopAfterStepsCallback, XrayReportTrainer
+from .trainer import XrayReportTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +87,11 @@ def _callbacks(training_args: ReportTrainingArguments, model: Any) -> list[Train
 def r2gen_vocabulary(
     data_args: DataArguments, training_args: ReportTrainingArguments, train_reports: list[str] | None
 ) -> R2GenVocabulary | None:
-    """The R2Gen vocabulary of `eval_protocol: r2gen`: from `split_file`'s train reports, else the train split's."""
+    """The R2Gen vocabulary of `eval_protocol: r2gen`: from `split_file`'s train reports (IU X-ray, where the split
+    file is R2Gen's annotation.json), else the train split's."""
     if training_args.eval_protocol != "r2gen":
         return None
-    if data_args.split_file:
+    if data_args.split_file and data_args.dataset == "iu_xray":
         return R2GenVocabulary.from_split_file(data_args.split_file, training_args.eval_r2gen_dataset)
     if not train_reports:
         raise ConfigError("eval_protocol r2gen needs train reports for its vocabulary: give a split_file or a train split")
@@ -145,13 +147,13 @@ def run_training(
     steps, precision); `predictions_<split>.jsonl` and `metrics_<split>.json`.
 
     Args:
-        dataset: the splits to train and evaluate on, built from `data_args` by the caller (`load_report_datasets`,
-            then changed as it needs); by default `load_report_datasets(data_args)` builds them here.
+        dataset: the splits to train and evaluate on, built from `data_args` by the caller (`load_training_dataset`,
+            then changed as it needs); by default `load_training_dataset(data_args)` builds them here.
     """
     set_seed(training_args.seed)
     if dataset is None:
         with training_args.main_process_first(desc="building the dataset"):
-            dataset = load_report_datasets(data_args)
+            dataset = load_training_dataset(data_args)
     train_reports = list(dataset["train"]["report"]) if "train" in dataset else None
     model, processor = build_model_and_processor(model_args, data_args, train_reports)
     options = ScoringOptions(meteor=training_args.eval_meteor, protocol=training_args.eval_protocol,

@@ -1,4 +1,5 @@
-"""Builds the report model, its processor and tokenizer from [`ModelArguments`]."""
+"""The report model, its processor and tokenizer that a run's [`ModelArguments`] describe: loaded from a saved
+model, or assembled from the named or fresh parts by `modeling.build_report_model`."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from processing import (
     load_report_tokenizer,
     train_report_tokenizer,
 )
-
-from xray_report.evaluation import OBSERVATIONS
 
 from .arguments import BYTE_LEVEL_TOKENIZER, ConfigError, DataArguments, ModelArguments
 
@@ -79,27 +78,14 @@ def _encoder_spec(model_args: ModelArguments) -> str | BioViLTConfig:
         if mismatched:
             raise ConfigError(f"encoder_name_or_path {model_args.encoder_name_or_path} has {', '.join(mismatched)}")
         return model_args.encoder_name_or_path
-    return BioViLTConfig(
-        image_encoder_type=model_args.encoder_type,
-        image_size=model_args.image_size,
-        use_previous_image=model_args.use_previous_image,
-        local_patch_size=model_args.local_patch_size,
-    )
+    return model_args.encoder_config()
 
 
 def _decoder_spec(model_args: ModelArguments) -> str | GPT2Config:
     """The decoder argument of `build_report_model`: a GPT-2-family name or directory, or a fresh config."""
     if model_args.decoder_name_or_path:
         return model_args.decoder_name_or_path
-    initializer = {} if model_args.decoder_initializer_range is None else {
-        "initializer_range": model_args.decoder_initializer_range}
-    return GPT2Config(
-        n_layer=model_args.decoder_layers,
-        n_embd=model_args.decoder_width,
-        n_head=model_args.decoder_heads,
-        n_positions=model_args.decoder_positions,
-        **initializer,
-    )
+    return model_args.decoder_config()
 
 
 def build_model_and_processor(
@@ -126,7 +112,7 @@ def build_model_and_processor(
     generation = {"max_new_tokens": model_args.max_new_tokens, "num_beams": model_args.num_beams}
     model = build_report_model(_encoder_spec(model_args), _decoder_spec(model_args), tokenizer, generation,
                                decoder_overrides=_dropout_overrides(model_args),
-                               observation_names=OBSERVATIONS if weight > 0 else None,
+                               observation_names=model_args.observation_names,
                                observation_loss_weight=weight, study_token=model_args.study_token,
                                observation_tokens=model_args.observation_tokens)
     processor = XrayReportProcessor(

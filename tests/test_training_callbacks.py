@@ -1,4 +1,4 @@
-"""Staged training: a frozen encoder really is frozen; parts get their own learning rates."""
+"""Training callbacks: a frozen encoder really is frozen, and the freeze follows the step counter."""
 
 from __future__ import annotations
 
@@ -16,19 +16,8 @@ def _batch(model, seed: int = 0):
     }
 
 
-def test_model_parts():
-    from xray_report.training import model_part
-
-    assert model_part("encoder.image_encoder.encoder.conv1.weight") == "encoder"
-    assert model_part("enc_to_dec_proj.weight") == "bridge"
-    assert model_part("decoder.transformer.h.0.crossattention.c_attn.weight") == "bridge"
-    assert model_part("decoder.base_model.model.transformer.h.1.ln_cross_attn.weight") == "bridge"
-    assert model_part("decoder.transformer.h.0.attn.c_attn.weight") == "decoder"
-    assert model_part("decoder.transformer.wte.weight") == "decoder"
-
-
 def test_frozen_encoder_gets_no_gradients_and_keeps_weights_and_statistics(report_tokenizer):
-    from xray_report.training.staged import encoder_is_frozen, set_encoder_frozen
+    from xray_report.training.callbacks import encoder_is_frozen, set_encoder_frozen
 
     model = build_tiny_report_model(report_tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
@@ -59,7 +48,7 @@ def test_freeze_callback_follows_the_step_counter(report_tokenizer):
     from transformers import TrainerControl, TrainerState
 
     from xray_report.training import EncoderFreezeCallback
-    from xray_report.training.staged import encoder_is_frozen
+    from xray_report.training.callbacks import encoder_is_frozen
 
     model = build_tiny_report_model(report_tokenizer)
     callback = EncoderFreezeCallback(model, freeze_steps=3)
@@ -79,34 +68,3 @@ def test_freeze_callback_follows_the_step_counter(report_tokenizer):
     state.epoch = 1.0
     by_epoch.on_step_begin(None, state, control)
     assert not encoder_is_frozen(by_epoch.model)
-
-
-def test_optimizer_has_a_learning_rate_per_part(report_tokenizer, tmp_path):
-    from xray_report.training import ReportTrainingArguments, XrayReportTrainer
-
-    model = build_tiny_report_model(report_tokenizer)
-    args = ReportTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, encoder_learning_rate=1e-5,
-                                   bridge_learning_rate=5e-3, weight_decay=0.1, use_cpu=True, report_to="none")
-    trainer = XrayReportTrainer(model=model, args=args)
-    optimizer = trainer.create_optimizer()
-    rates = {(group["part"], group["weight_decay"] > 0): group["lr"] for group in optimizer.param_groups}
-    assert rates[("encoder", True)] == 1e-5
-    assert rates[("bridge", True)] == 5e-3
-    assert rates[("decoder", True)] == 1e-3
-    assert rates[("decoder", False)] == 1e-3  # biases and layer norms: no decay, same rate
-    grouped = sum(len(group["params"]) for group in optimizer.param_groups)
-    assert grouped == len(list(model.parameters()))
-    encoder_ids = {id(p) for p in model.encoder.parameters()}
-    for group in optimizer.param_groups:
-        assert (group["part"] == "encoder") == all(id(p) in encoder_ids for p in group["params"])
-
-
-def test_the_optimizer_groups_are_logged_per_part_in_words():
-    from xray_report.training.staged import describe_groups
-
-    tensor = torch.zeros(1)
-    groups = [{"part": "decoder", "params": [tensor] * 3, "lr": 1e-3, "weight_decay": 0.0},
-              {"part": "decoder", "params": [tensor] * 5, "lr": 1e-3, "weight_decay": 0.01},
-              {"part": "encoder", "params": [tensor] * 2, "lr": 1e-5, "weight_decay": 0.0}]
-    assert describe_groups(groups) == ("decoder: 8 tensors at lr 0.001, weight decay 0.01 on 5; "
-                                       "encoder: 2 tensors at lr 1e-05")
