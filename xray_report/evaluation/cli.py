@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--r2gen-threshold", type=int, help="minimum train count of a word (default: R2Gen's)")
     parser.add_argument("--max-seq-length", type=int, help="R2Gen id-sequence length (default: R2Gen's)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the trivial-baseline rows")
+    parser.add_argument("--chexbert", metavar="WEIGHTS",
+                        help="also score CE with CheXbert labels: hub id (StanfordAIMI/RRG_scorers) or local path of "
+                        "chexbert.pth; reported unavailable, with the reason, when it cannot be loaded")
     parser.add_argument(
         "--remove-prior-comparisons",
         action="store_true",
@@ -72,7 +75,7 @@ def _options_and_baselines(args: argparse.Namespace) -> tuple[ScoringOptions, Op
             source=f"{args.split_file.name} (train split)",
         )
     options = ScoringOptions(meteor=not args.no_meteor, uncertain_as_positive=args.uncertain_as_positive,
-                             protocol=args.protocol, vocabulary=vocabulary)
+                             protocol=args.protocol, vocabulary=vocabulary, chexbert=args.chexbert)
     if splits is None or args.no_baselines:
         return options, None
     return options, baseline_reports(splits["train"], splits.get("val"), options)

@@ -27,6 +27,8 @@ class ScoringOptions:
         uncertain_as_positive: clinical efficacy counts uncertain labels as positive (default: as negative).
         protocol: NLG protocol, ``"default"`` or ``"r2gen"`` (see :mod:`xray_report.evaluation.nlg`).
         vocabulary: the R2Gen vocabulary of the split's train reports (required by ``"r2gen"``, ignored otherwise).
+        chexbert: hub id or local path of CheXbert weights: also score clinical efficacy with CheXbert labels
+            (:mod:`xray_report.evaluation.chexbert`); ``None`` (the default): not computed.
 
     Raises:
         ValueError: an unknown protocol, or ``"r2gen"`` without a vocabulary.
@@ -36,6 +38,7 @@ class ScoringOptions:
     uncertain_as_positive: bool = False
     protocol: str = "default"
     vocabulary: Optional["R2GenVocabulary"] = None
+    chexbert: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Optional
 
 from .chexpert_labeler import OBSERVATIONS
+from .chexbert import chexbert_corpus_metrics, chexbert_metrics
 from .clinical_efficacy import ClinicalEfficacyResult, ce_tables, compute_clinical_efficacy, positive_findings_stated
 from .nlg import METRIC_KEYS, NLGResult, compute_nlg_metrics, describe_protocol, protocol_preparers
 from .options import ScoringOptions
@@ -184,6 +185,11 @@ def score_predictions(
     ]
     generated = [report.text for report in flagged]
     nlg, ce, corpus = _score(references, generated, options)
+    chexbert, chexbert_unavailable = chexbert_metrics(
+        references, generated, options.chexbert, uncertain_as_positive=options.uncertain_as_positive
+    )
+    if chexbert is not None:  # CheXbert-labelled CE next to the rule-based one; absent (not 0) when unavailable
+        corpus.update(chexbert_corpus_metrics(chexbert))
     per_study = []
     for i, prediction in enumerate(predictions):
         per_study.append(
@@ -202,7 +208,8 @@ def score_predictions(
         "num_empty_generated": sum(item["generated_empty"] for item in per_study),
         "corpus": corpus,
         "baselines": score_baselines(references, baselines, options) if baselines else {},
-        "unavailable": nlg.unavailable,
+        "unavailable": {**nlg.unavailable, **({"chexbert": chexbert_unavailable} if chexbert_unavailable else {})},
+        "chexbert": chexbert,
         "ce_per_observation": ce.scores.per_observation,
         "ce_tables": ce_tables(ce.reference_labels, ce.generated_labels, uncertain_as_positive=uncertain),
         "prior_comparisons": {
