@@ -151,7 +151,11 @@ class XrayReportPipeline(Pipeline):
     _pipeline_calls_generate = True
     _default_generation_config = None  # the model's own generation_config.json applies
 
-    def _sanitize_parameters(self, return_heatmaps: bool | None = None, **generate_kwargs: Any) -> tuple[dict, dict, dict]:
+    def _sanitize_parameters(
+        self, return_heatmaps: bool | None = None, image_limits: Any = None, **generate_kwargs: Any
+    ) -> tuple[dict, dict, dict]:
+        """`image_limits` (`processing.image_loading.ImageLimits`) go to the image processor; the rest to `generate`."""
+        preprocess = {} if image_limits is None else {"image_limits": image_limits}
         forward = dict(generate_kwargs)
         postprocess = {}
         if return_heatmaps is not None:
@@ -159,9 +163,9 @@ class XrayReportPipeline(Pipeline):
         max_new_tokens = forward.get("max_new_tokens")
         if max_new_tokens is not None and max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
-        return {}, forward, postprocess
+        return preprocess, forward, postprocess
 
-    def preprocess(self, study: Any) -> dict[str, Any]:
+    def preprocess(self, study: Any, image_limits: Any = None) -> dict[str, Any]:
         encoder_config = self.model.config.encoder
         context_max_tokens = getattr(self.model.config, "context_max_tokens", 0)
         views, previous, indication = _study_parts(study)
@@ -176,6 +180,7 @@ class XrayReportPipeline(Pipeline):
         inputs = self.processor(
             images=[views[: encoder_config.num_views]], previous_images=previous_images, return_tensors="pt",
             context=[indication] if context_max_tokens else None, context_max_tokens=context_max_tokens,
+            **({} if image_limits is None else {"image_limits": image_limits}),
         )
         return {**inputs, "notes": notes}
 

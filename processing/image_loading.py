@@ -45,6 +45,7 @@ _DEFLATED_DICOM = "1.2.840.10008.1.2.1.99"
 _DICOM_NON_PIXEL_BYTES = 64 * 2**20  # room for the elements of an inflated DICOM that are not pixel data
 _DEFLATED_HEADER_BYTES = 4 * 2**20  # where the elements before the pixel data of a deflated DICOM must end
 _PIXEL_DATA_TAG = 0x7FE00010
+_DICOM_DEFER_BYTES = 2**20  # elements larger than this are read only if used (a huge private element never is)
 
 
 class XrayImageError(ValueError):
@@ -263,7 +264,7 @@ def _read_dicom(path: Path, limits: ImageLimits) -> np.ndarray:
     header = read_dicom_header(path, limits)
     _check_dicom_frames(header, path, limits)
     try:
-        dataset = pydicom.dcmread(path)
+        dataset = pydicom.dcmread(path, defer_size=_DICOM_DEFER_BYTES)  # large private elements are never read
         pixels = apply_modality_lut(dataset.pixel_array, dataset)
     except XrayImageError:
         raise
@@ -288,8 +289,9 @@ def read_dicom_header(path: str | os.PathLike, limits: ImageLimits = DEFAULT_IMA
     try:
         import pydicom
 
-        _check_deflated_size(path, limits)
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        header = _check_deflated_size(path, limits)  # a deflated file's header, without inflating the rest
+        return header if header is not None else pydicom.dcmread(path, stop_before_pixels=True,
+                                                                 defer_size=_DICOM_DEFER_BYTES)
     except XrayImageError:
         raise
     except Exception as error:  # pydicom raises many types for corrupt files
@@ -307,15 +309,19 @@ def _check_dicom_frames(header: Any, path: Path, limits: ImageLimits) -> None:
         raise XrayImageError(f"{path}: DICOM image of {frames} frames; give one single-frame image per view.")
 
 
-def _check_deflated_size(path: Path, limits: ImageLimits) -> None:
+def _check_deflated_size(path: Path, limits: ImageLimits) -> Any:
     """pydicom inflates a deflate-compressed DICOM whole, header and pixels, before it can say what it holds. So
     inflate it here first, in pieces that are counted and dropped: the header (the first `_DEFLATED_HEADER_BYTES`)
-    must declare an image within `limits`, and the whole must not inflate to more than that image needs."""
+    must declare an image within `limits`, and the whole must not inflate to more than that image needs.
+
+    Returns:
+        The header (the elements before the pixel data, with the file meta) of a deflated file; None for any other.
+    """
     from pydicom.filereader import read_dataset, read_file_meta_info
 
     meta = read_file_meta_info(path)
     if str(meta.get("TransferSyntaxUID", "")) != _DEFLATED_DICOM:
-        return
+        return None
     group_length = meta.get("FileMetaInformationGroupLength")
     if group_length is None:
         raise XrayImageError(f"{path}: deflated DICOM without a file meta group length; cannot check its size.")
@@ -329,14 +335,18 @@ def _check_deflated_size(path: Path, limits: ImageLimits) -> None:
                 if budget is None and len(head) < _DEFLATED_HEADER_BYTES:
                     head += piece[: _DEFLATED_HEADER_BYTES - len(head)]
                     if len(head) == _DEFLATED_HEADER_BYTES:
-                        budget = _declared_pixel_bytes(_deflated_header(head, path, read_dataset), path, limits)
+                        header = _deflated_header(head, path, read_dataset)
+                        budget = _declared_pixel_bytes(header, path, limits)
                 if budget is not None and inflated > budget + _DICOM_NON_PIXEL_BYTES:
                     raise XrayImageError(
                         f"{path}: deflated DICOM inflates to more than its declared image needs "
                         f"({budget:,} bytes of pixels); refused before decoding."
                     )
     if budget is None:
-        _declared_pixel_bytes(_deflated_header(head, path, read_dataset), path, limits)
+        header = _deflated_header(head, path, read_dataset)
+        _declared_pixel_bytes(header, path, limits)
+    header.file_meta = meta
+    return header
 
 
 def _deflated_header(head: bytes, path: Path, read_dataset: Any) -> Any:

@@ -9,8 +9,9 @@ import numpy as np
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_processing_backends import PilBackend
 from transformers.image_utils import PILImageResampling
+from PIL import Image
 
-from .image_loading import XrayImageError, load_xray_image
+from .image_loading import DEFAULT_IMAGE_LIMITS, ImageLimits, XrayImageError, load_xray_image
 
 
 class BioViLTImageProcessor(PilBackend):
@@ -60,20 +61,36 @@ class BioViLTImageProcessor(PilBackend):
         images: Any,
         previous_images: Sequence[Any] | None = None,
         return_tensors: str | None = "pt",
+        image_limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
         **kwargs: Any,
     ) -> BatchFeature:
+        """Args:
+            image_limits: the largest image and aspect ratio accepted (`ImageLimits`), for every input kind.
+        """
         studies = self._as_studies(images)
-        pixel_values, view_mask = self._process_studies(studies, **kwargs)
+        pixel_values, view_mask = self._process_studies(studies, image_limits, **kwargs)
         data: dict[str, Any] = {"pixel_values": pixel_values, "view_mask": view_mask}
         if previous_images is not None:
             if len(previous_images) != len(studies):
                 raise ValueError(f"Got {len(previous_images)} previous images for {len(studies)} studies.")
-            previous, previous_mask = self._process_studies([[image] for image in previous_images], **kwargs)
+            previous, previous_mask = self._process_studies([[image] for image in previous_images], image_limits,
+                                                            **kwargs)
             data["previous_pixel_values"] = previous[:, 0]
             data["previous_mask"] = previous_mask[:, 0]
         return BatchFeature(data=data, tensor_type=return_tensors)
 
-    def _process_studies(self, studies: list[list[Any]], **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+    def resize_for_model(self, image: Image.Image) -> Image.Image:
+        """`image` (8-bit gray) resized exactly as `preprocess` resizes it (shortest edge, resample), or itself when it
+        is no larger: `preprocess` then leaves it as it is, so a caller can shrink a large image early (and hold
+        far less memory) without changing what the model sees."""
+        size = self._standardize_kwargs(size=self.size)["size"]
+        if not self.do_resize or not size.shortest_edge or min(image.size) <= size.shortest_edge:
+            return image
+        resized = self.resize(np.asarray(image)[None], size=size, resample=self.resample)  # (1, H, W), channels first
+        return Image.fromarray(np.asarray(resized)[0])
+
+    def _process_studies(self, studies: list[list[Any]], limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+                         **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         """Loads and transforms the present views; (B, V, 3, H, W) float32 values and a (B, V) bool mask."""
         present: list[tuple[int, int]] = []
         loaded = []
@@ -81,7 +98,7 @@ class BioViLTImageProcessor(PilBackend):
             for view_index, view in enumerate(views):
                 if view is not None:
                     present.append((study_index, view_index))
-                    loaded.append(load_xray_image(view))
+                    loaded.append(load_xray_image(view, limits))
         crop = self._crop_shape(kwargs.get("crop_size"))
         pixel_values = np.zeros((len(studies), self.num_views, 3, *crop), dtype=np.float32)
         view_mask = np.zeros((len(studies), self.num_views), dtype=bool)

@@ -15,11 +15,14 @@ Input rules (see docs/usage.md, "Inputs"):
   frontal). Images whose view is not known fill frontal, then lateral, in natural name order (``0.png`` frontal,
   ``1.png`` lateral, as in the R2Gen layout), with a note in the study's row. Several images of one view: the first
   in natural name order is used (the dataset builder's rule) and the others are named in the notes.
-- A CSV file (``.csv``) with a header. Column names are matched ignoring case, spaces and hyphens, with the aliases
-  of `CSV_COLUMNS`: ``study_id`` and ``frontal`` are required; ``lateral``, ``prior``, ``reference`` (a reference
-  report, carried into the output for scoring) and ``indication`` are optional. A column of no known name is an
-  error for the whole file (exit status 2), as is a name given twice. Relative paths are resolved against the CSV's
-  folder.
+- A CSV file (``.csv``, a regular file of at most 256 MiB) with a header. Column names are matched ignoring case,
+  spaces and hyphens, with the aliases of `CSV_COLUMNS`: ``study_id`` and ``frontal`` are required; ``lateral``,
+  ``prior``, ``reference`` (a reference report, carried into the output for scoring) and ``indication`` are
+  optional. A column of no known name is an error for the whole file (exit status 2), as is a name given twice.
+  Cells lose their leading and trailing whitespace; blank lines are skipped. Relative paths are resolved against
+  the CSV's folder (a path the CSV names is what the user gave, and is read wherever it points).
+- Inside a given folder, a symbolic link whose target lies outside that folder is not followed (an error row or a
+  note says so): nothing outside what the user gave is read.
 
 A study that cannot be used (no frontal image, a duplicate id, a row with more or fewer fields than the header,
 a cell that is not UTF-8, a file name that is not UTF-8, an unreadable folder entry) becomes a [`StudyError`] with
@@ -56,6 +59,10 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "indication": ("indication", "clinical_indication"),
 }
 REQUIRED_CSV_FIELDS = ("study_id", "frontal")
+MAX_STUDY_LIST_BYTES = 256 * 2**20
+"""Largest CSV study list read (about two million rows of paths)."""
+MAX_CSV_CELL_CHARACTERS = 100_000
+"""Longest cell of a study list (a reference report is a few thousand characters)."""
 # DICOM ViewPosition (0018,5101) values
 FRONTAL_VIEW_POSITIONS = frozenset({"PA", "AP"})
 LATERAL_VIEW_POSITIONS = frozenset({"LL", "LAT", "LATERAL", "RL", "RLD", "LLD"})
@@ -116,19 +123,22 @@ class _Image:
 class _Discovery:
     studies: list[Study] = field(default_factory=list)
     errors: list[StudyError] = field(default_factory=list)
+    excluded: set[Path] = field(default_factory=set)
 
     def add(self, found: Study | StudyError) -> None:
         (self.studies if isinstance(found, Study) else self.errors).append(found)
 
 
 def discover_studies(
-    inputs: Sequence[str | Path], projections: str | Path | None = None
+    inputs: Sequence[str | Path], projections: str | Path | None = None, exclude: Iterable[str | Path] = ()
 ) -> tuple[list[Study], list[StudyError]]:
     """Turns image files, study folders and CSV files into studies, in input order.
 
     Args:
         projections: IU X-ray's ``indiana_projections.csv`` (uid, filename, projection), for the views of IU X-ray
             image files.
+        exclude: files and folders inside the inputs that are not inputs (a run's own output, errors, summary and
+            heatmaps): skipped without a row.
 
     Returns:
         The usable studies and the per-study errors. Study ids are unique: a repeated id is an error for every
@@ -139,15 +149,16 @@ def discover_studies(
             repeated or missing required column, or an unreadable projections table.
     """
     views_by_name = _projection_views(Path(projections)) if projections else {}
-    found = _Discovery()
+    found = _Discovery(excluded={Path(item).resolve() for item in exclude})
     loose: list[Path] = []
     for item in inputs:
         path = Path(item)
         if not path.exists():
             raise StudyInputError(f"{_shown(path)}: no such file or folder.")
         if path.is_dir():
-            _discover_folder(path, found, loose)
+            _discover_folder(path, found, loose, root=path.resolve())
         elif path.suffix.lower() == ".csv":
+            _check_study_list(path)
             try:
                 _discover_csv(path, found)
             except OSError as error:
@@ -175,22 +186,38 @@ def _unique(found: _Discovery) -> tuple[list[Study], list[StudyError]]:
     return studies, found.errors
 
 
-def _discover_folder(folder: Path, found: _Discovery, loose: list[Path]) -> None:
+def _check_study_list(path: Path) -> None:
+    """A CSV study list is a regular file of at most `MAX_STUDY_LIST_BYTES` (a FIFO would block; /dev/zero never
+    ends)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise StudyInputError(f"{_shown(path)}: not a regular file (a FIFO, socket or device); give a CSV file.")
+    size = os.stat(path).st_size
+    if size > MAX_STUDY_LIST_BYTES:
+        raise StudyInputError(f"{_shown(path)}: {size:,} bytes is more than a study list may hold "
+                              f"({MAX_STUDY_LIST_BYTES:,}); split it into several files.")
+
+
+def _discover_folder(folder: Path, found: _Discovery, loose: list[Path], root: Path) -> None:
     """Sub-folders are studies; images directly inside are loose images; anything else is an error row."""
     for entry in _entries(folder, found):
-        kind = _kind(entry)
+        kind = _kind(entry, root, found.excluded)
+        if kind == "excluded":
+            continue
         if kind == "folder":
-            found.add(_study_from_folder(entry))
+            found.add(_study_from_folder(entry, root, found.excluded))
         elif kind == "image":
             loose.append(entry)
         else:
             found.errors.append(StudyError(_file_id(entry), _shown(entry), f"skipped: {kind}"))
 
 
-def _study_from_folder(folder: Path) -> Study | StudyError:
-    notes, images, errors = [], [], _Discovery()
+def _study_from_folder(folder: Path, root: Path, excluded: set[Path]) -> Study | StudyError:
+    notes, images, errors = [], [], _Discovery(excluded=excluded)
     for entry in _entries(folder, errors):
-        kind = _kind(entry)
+        kind = _kind(entry, root, excluded)
+        if kind == "excluded":
+            continue
         if kind == "image":
             images.append(entry)
         else:
@@ -269,17 +296,20 @@ def _candidate(path: Path, views_by_name: Mapping[str, str]) -> _Image:
 def _group_loose_images(
     paths: Sequence[Path], views_by_name: Mapping[str, str], found: _Discovery
 ) -> list[tuple[str, list[Path], str]]:
-    """(study id, images, source) groups of loose image files, in order of first appearance."""
-    groups: dict[str, list[Path]] = defaultdict(list)
+    """(study id, images, source) groups of loose image files, in order of first appearance: DICOM files of one
+    StudyInstanceUID, IU X-ray files of one uid; every other file alone (two such files with the same name make
+    two studies of one id, and the second is a duplicate-id error, never a second view of the first)."""
+    groups: dict[tuple[str, str], list[Path]] = defaultdict(list)
     for path in paths:
-        key = _loose_study_id(path, found)
+        key = _loose_study_key(path, found)
         if key is not None:
             groups[key].append(path)
-    return [(key, images, ", ".join(_shown(p) for p in images)) for key, images in groups.items()]
+    return [(key[1], images, ", ".join(_shown(p) for p in images)) for key, images in groups.items()]
 
 
-def _loose_study_id(path: Path, found: _Discovery) -> str | None:
-    """The StudyInstanceUID of a DICOM file, the uid of an IU X-ray file name, else the file's own name."""
+def _loose_study_key(path: Path, found: _Discovery) -> tuple[str, str] | None:
+    """(group, study id): the StudyInstanceUID of a DICOM file, the uid of an IU X-ray file name, else the file
+    itself with its name as the id."""
     if is_dicom_file(path):
         try:
             uid = str(read_dicom_header(path).get("StudyInstanceUID", "") or "").strip()
@@ -287,9 +317,11 @@ def _loose_study_id(path: Path, found: _Discovery) -> str | None:
             found.errors.append(StudyError(_file_id(path), _shown(path), str(error)))
             return None
         if uid:
-            return uid
+            return "dicom", uid
     key = canonical_image_key(path.name)
-    return key.split("_", 1)[0] if key else _file_id(path)
+    if key:
+        return "iu_xray", key.split("_", 1)[0]
+    return str(path.resolve()), _file_id(path)
 
 
 def _projection_views(path: Path) -> dict[str, str]:
@@ -307,6 +339,7 @@ def _projection_views(path: Path) -> dict[str, str]:
 
 def _discover_csv(path: Path, found: _Discovery) -> None:
     """Reads a study list (see the module docstring for the columns)."""
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_STUDY_LIST_BYTES))  # a long cell fails its row alone
     with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         reader = csv.reader(handle, strict=True)
         try:
@@ -327,7 +360,8 @@ def _discover_csv(path: Path, found: _Discovery) -> None:
                     "which is not read",
                 ))
                 return
-            found.add(_study_from_row(cells, columns, path, line + 1))
+            if cells:  # a blank line is no row
+                found.add(_study_from_row(cells, columns, path, line + 1))
             line = reader.line_num
 
 
@@ -368,6 +402,9 @@ def _study_from_row(cells: Sequence[str], fields: Sequence[str], path: Path, lin
     if len(cells) != len(fields):
         return StudyError(study_id, source, f"{len(cells)} fields, the header has {len(fields)}")
     row = dict(zip(fields, (cell.strip() for cell in cells)))
+    long = [name for name, value in row.items() if len(value) > MAX_CSV_CELL_CHARACTERS]
+    if long:
+        return StudyError(study_id[:200], source, f"cell(s) {long} longer than {MAX_CSV_CELL_CHARACTERS:,} characters")
     bad = [name for name, value in row.items() if _has_undecodable(value)]
     if bad:
         return StudyError(study_id, source, f"not valid UTF-8 in column(s) {bad}: save the file as UTF-8")
@@ -403,8 +440,19 @@ def _entries(folder: Path, found: _Discovery) -> list[Path]:
     return entries
 
 
-def _kind(path: Path) -> str:
-    """``image``, ``folder``, or why the entry is not used."""
+def _kind(path: Path, root: Path | None = None, excluded: set[Path] = frozenset()) -> str:
+    """``image``, ``folder``, ``excluded`` (a file of the run's own), or why the entry is not used.
+
+    A symbolic link whose target lies outside `root` (the input folder the user gave) is not followed: nothing
+    outside what the user gave is read."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a link loop: os.stat below says so
+        resolved = None
+    if resolved is not None and (resolved in excluded or any(parent in excluded for parent in resolved.parents)):
+        return "excluded"
+    if root is not None and path.is_symlink() and resolved is not None and root not in (resolved, *resolved.parents):
+        return "symbolic link to a place outside the input folder (not followed)"
     try:
         mode = os.stat(path).st_mode
     except OSError as error:
@@ -468,6 +516,8 @@ def _resolve(csv_path: Path, value: str | None) -> Path | None:
 __all__ = [
     "CSV_COLUMNS",
     "IMAGE_SUFFIXES",
+    "MAX_CSV_CELL_CHARACTERS",
+    "MAX_STUDY_LIST_BYTES",
     "Study",
     "StudyError",
     "StudyInputError",

@@ -12,10 +12,14 @@ Guarantees:
 - Rows are appended a batch at a time with ONE ``os.write`` on a file opened with ``O_APPEND``, then ``fsync``.
   A kill can still cut a write short: when a file is opened again, its trailing incomplete row (a JSONL line
   without its newline; a CSV record without its newline or inside an open quote) is cut off, and logged, before
-  anything is appended, and readers ignore it.
+  anything is appended, and readers ignore it. The cut is made only in a file whose complete rows all read as
+  result rows (the CSV header the writer's own) and whose tail starts as a row this writer writes; any other file
+  is refused untouched (`ResultFileError`).
+- Only a regular file (or a path not there yet) is opened: a FIFO, a device or a folder is refused by name.
 - A complete row that cannot be read (a damaged line) is a `ResultFileError` naming the file and the line.
-- One writer at a time: `AppendOnlyWriter` holds an exclusive lock (``<file>.lock``, which names the holder) until
-  it is closed; a second writer of the same file is refused at once with `ResultFileBusyError`.
+- One writer at a time: `AppendOnlyWriter` holds an exclusive lock (``<file>.lock`` beside the file the path resolves
+  to, symbolic links followed, naming the holder) until it is closed; a second writer of the same file, by whatever
+  path, is refused at once with `ResultFileBusyError`.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ class AppendOnlyWriter:
         path: the output file; created with its parent folders if missing.
         columns: the row keys, in order. For CSV they are the header; an existing CSV must have the same header.
         fmt: ``"csv"`` or ``"jsonl"``.
+        check_rows: refuse a file with a complete row that does not read (False for a log whose reader reports
+            damaged lines itself and goes on).
 
     Raises:
         ResultFileBusyError: another writer holds the file.
@@ -81,15 +87,20 @@ class AppendOnlyWriter:
         OSError: the file or its folder cannot be created or written.
     """
 
-    def __init__(self, path: str | os.PathLike, columns: Sequence[str], fmt: str = "jsonl") -> None:
+    def __init__(self, path: str | os.PathLike, columns: Sequence[str], fmt: str = "jsonl",
+                 check_rows: bool = True) -> None:
         self.path = Path(path)
         self.columns = list(columns)
         self.format = infer_format(self.path, fmt)
+        check_regular_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(self.path)
+        self._lock = FileLock(self.path.resolve())
         try:
-            repair_partial_tail(self.path, self.format)
             self._check_header()
+            if check_rows:
+                read_rows(self.path, self.format)  # every complete row must read before anything is cut or appended
+            self._check_tail()
+            repair_partial_tail(self.path, self.format)
         except BaseException:
             self._lock.release()
             raise
@@ -137,6 +148,21 @@ class AppendOnlyWriter:
         if self.format != "csv" or (self.path.exists() and self.path.stat().st_size > 0):
             return ""
         return _csv_line(self.columns)
+
+    def _check_tail(self) -> None:
+        """An incomplete last row is cut only when it starts as a row this writer writes (its first column)."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        tail = data[_complete_length(data, self.format):]
+        if not tail:
+            return
+        start = (encode_jsonl_row({self.columns[0]: ""})[:-4] if self.format == "jsonl" else "").encode("utf-8")
+        if not tail.startswith(start) or (self.format == "csv" and not data[: len(data) - len(tail)]):
+            raise ResultFileError(
+                f"{self.path}: ends in {len(tail)} bytes that are not a row this program writes; not a result "
+                "file of this program (left as it is): choose another output."
+            )
 
     def _check_header(self) -> None:
         if self.format != "csv" or not self.path.exists() or self.path.stat().st_size == 0:
@@ -204,6 +230,23 @@ class FileLock:
             return f"pid {holder['pid']} on {holder['host']}, started {holder['started']}: {holder['command']}"
         except (OSError, ValueError, KeyError, TypeError):
             return f"holder not recorded in {self.path}"
+
+
+def check_regular_file(path: Path) -> None:
+    """Raises `ResultFileError` unless `path` is a regular file or does not exist yet (a FIFO would block, a device
+    never ends, a folder is not a file)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ResultFileError(f"{path}: cannot be used as a result file ({error.strerror or error}).") from error
+    if stat.S_ISDIR(mode):
+        raise ResultFileError(f"{path} is a folder, not a result file.")
+    if not stat.S_ISREG(mode):
+        raise ResultFileError(f"{path} is not a regular file (a FIFO, socket or device); choose a file.")
 
 
 def encode_jsonl_row(row: Mapping[str, Any]) -> str:
@@ -343,6 +386,7 @@ __all__ = [
     "AppendOnlyWriter",
     "FileLock",
     "ResultFileBusyError",
+    "check_regular_file",
     "ResultFileError",
     "completed_ids",
     "decode_csv_cell",
