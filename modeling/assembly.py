@@ -30,6 +30,7 @@ def build_report_model(
     observation_loss_weight: float = 1.0,
     study_token: bool = False,
     observation_tokens: bool = False,
+    context_max_tokens: int = 0,
 ) -> XrayReportModel:
     """Builds an [`XrayReportModel`] with consistent special tokens and generation defaults.
 
@@ -47,6 +48,8 @@ def build_report_model(
         study_token: append the study token to the decoder's cross-attention inputs (see [`XrayReportConfig`]).
         observation_tokens: append one token per observation, chosen by the observation head (see
             [`XrayReportConfig`]); needs `observation_names`.
+        context_max_tokens: the longest clinical context the model reads as a decoder prompt (see
+            [`XrayReportConfig`]); 0: none.
     """
     check_special_token_ids(tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
     encoder_model = _build_encoder(encoder)
@@ -60,6 +63,8 @@ def build_report_model(
         config.observation_loss_weight = observation_loss_weight
     config.study_token = study_token
     config.observation_tokens = observation_tokens
+    config.context_max_tokens = context_max_tokens
+    config.validate_context_max_tokens()
     model = XrayReportModel(config=config, encoder=encoder_model, decoder=decoder_model)
     set_special_tokens(model, tokenizer)
     model.generation_config = make_generation_config(tokenizer, **(generation or {}))

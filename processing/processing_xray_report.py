@@ -77,7 +77,7 @@ class XrayReportProcessor(ProcessorMixin):
             if prompts is not None:
                 data.update(self._prompted_targets(prompts, data["labels"]))
         elif prompts is not None:
-            data.update(self._generation_prompts(prompts, context_max_tokens + 2))
+            data.update(self._left_padded(prompts, context_max_tokens + 2))
         if prompts is not None and images is not None and len(prompts) != len(data["pixel_values"]):
             raise ValueError(f"Got {len(data['pixel_values'])} studies but {len(prompts)} contexts.")
         return BatchFeature(data=data, tensor_type=return_tensors)
@@ -110,7 +110,12 @@ class XrayReportProcessor(ProcessorMixin):
             new_labels[index, : len(targets)] = targets
         return {"decoder_input_ids": decoder_input_ids, "decoder_attention_mask": attention, "labels": new_labels}
 
-    def _generation_prompts(self, prompts: list[list[int]], width: int) -> dict[str, np.ndarray]:
+    def generation_prompts(self, context: Sequence[str | None], context_max_tokens: int) -> dict[str, np.ndarray]:
+        """`decoder_input_ids` and `decoder_attention_mask` `(batch_size, context_max_tokens + 2)`: each study's
+        prompt (`context_prompts`) left-padded for `generate`."""
+        return self._left_padded(self.context_prompts(context, context_max_tokens), context_max_tokens + 2)
+
+    def _left_padded(self, prompts: list[list[int]], width: int) -> dict[str, np.ndarray]:
         """Prompts left-padded to `width` with BOS (masked out), so that every study's first generated token follows
         its own last prompt token, and `generate` sees the start token first."""
         bos = self.tokenizer.bos_token_id

@@ -153,6 +153,12 @@ class ModelArguments:
                   "'not stated': from the training report's labels in training, from the observation head's "
                   "prediction in generation (needs observation_loss_weight > 0)."},
     )
+    context_max_tokens: int = field(
+        default=0,
+        metadata={"help": "A fresh model reads each study's indication (its clinical context, the dataset's "
+                  "'indication' column, XXXX masks removed) as a decoder prompt of at most this many tokens before "
+                  "the report; 0: no context (see context_dropout)."},
+    )
     max_new_tokens: int = field(default=128, metadata={"help": "Generation length limit stored in the model."})
     num_beams: int = field(default=1, metadata={"help": "Beams stored in the model's generation config."})
     lora_r: int = field(default=0, metadata={"help": "Rank of LoRA adapters on the decoder (0 = no LoRA; needs peft)."})
@@ -215,7 +221,7 @@ class ModelArguments:
         return _model_config(lambda: XrayReportConfig(
             encoder=encoder, decoder=decoder, observation_names=self.observation_names,
             observation_loss_weight=self.observation_loss_weight, study_token=self.study_token,
-            observation_tokens=self.observation_tokens,
+            observation_tokens=self.observation_tokens, context_max_tokens=self.context_max_tokens,
         ))
 
 
@@ -376,6 +382,12 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
     predict_split: str | None = field(
         default="test", metadata={"help": "Split to write predictions and metrics for after training (None: skip)."}
     )
+    context_dropout: float = field(
+        default=0.3,
+        metadata={"help": "For a model that reads context (context_max_tokens > 0): the share of training studies "
+                  "whose indication is left out at each step, so that one model writes reports with and without "
+                  "context. Evaluation and prediction always give the indication a study has."},
+    )
     abnormal_oversampling: float = field(
         default=1.0,
         metadata={"help": "Sampling weight of the training studies whose report states a finding (a positive "
@@ -413,6 +425,8 @@ class ReportTrainingArguments(Seq2SeqTrainingArguments):
             raise ConfigError("freeze_encoder_steps and freeze_encoder_epochs must be >= 0")
         if not self.abnormal_oversampling > 0:
             raise ConfigError(f"abnormal_oversampling must be > 0, got {self.abnormal_oversampling}")
+        if not 0 <= self.context_dropout <= 1:
+            raise ConfigError(f"context_dropout must be between 0 and 1, got {self.context_dropout}")
         if self.early_stopping_patience is not None and not (self.load_best_model_at_end and self.metric_for_best_model):
             raise ConfigError(
                 "early_stopping_patience needs load_best_model_at_end: true and a metric_for_best_model "

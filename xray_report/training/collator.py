@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 MODEL_INPUTS: tuple[str, ...] = ("pixel_values", "view_mask", "labels", "decoder_input_ids", "decoder_attention_mask")
 TEMPORAL_INPUTS: tuple[str, ...] = ("previous_pixel_values", "previous_mask")
 OBSERVATION_LABELS = "observation_labels"
+CONTEXT_COLUMN = "indication"
+PROMPT_INPUTS: tuple[str, ...] = ("prompt_input_ids", "prompt_attention_mask")
+"""A context model's generation prompts, for evaluation and prediction (`XrayReportTrainer` takes them out of the
+model's inputs)."""
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -59,13 +64,21 @@ class XrayReportCollator:
           `(batch_size,)`, in every batch (zeros and False where a study has no prior), so that every parameter
           of the temporal encoder takes part in each step (DDP needs that);
         - when `observation_names` is given: `observation_labels` `(batch_size, len(observation_names))` float32,
-          `observation_targets` of the reports.
+          `observation_targets` of the reports;
+        - when `context_max_tokens` > 0 (a model that reads context): `decoder_input_ids` / `labels` hold each
+          study's prompt (its `indication`, or none) before the report, `labels` -100 over the prompt; and
+          `prompt_input_ids` / `prompt_attention_mask` `(batch_size, context_max_tokens + 2)`, the same prompts
+          left-padded for `generate`.
 
     Args:
         processor: the model's `XrayReportProcessor`.
         use_previous_image: whether the model has BioViL-T's temporal pooler.
         report_column: the column with the target text.
         observation_names: the model's `config.observation_names` (models with an observation head).
+        context_max_tokens: the model's `config.context_max_tokens` (0: the model reads no context).
+        context_dropout: the chance that a study's context is left out (training batches only: the trainer's
+            training collator has it, evaluation gets 0); drawn with Python's `random`, which transformers' seed
+            and each data-loader worker's seed set.
     """
 
     def __init__(
@@ -74,11 +87,15 @@ class XrayReportCollator:
         use_previous_image: bool,
         report_column: str = "report",
         observation_names: Sequence[str] | None = None,
+        context_max_tokens: int = 0,
+        context_dropout: float = 0.0,
     ) -> None:
         self.processor = processor
         self.use_previous_image = use_previous_image
         self.report_column = report_column
         self.observation_names = tuple(observation_names or ())
+        self.context_max_tokens = context_max_tokens
+        self.context_dropout = context_dropout
         self._warned_unused_prior = False
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
@@ -96,18 +113,32 @@ class XrayReportCollator:
             logger.warning("rows carry previous_frontal images but the model has no temporal pooler "
                            "(use_previous_image=False): the priors are not used")
             self._warned_unused_prior = True
-        features = self.processor(images=studies, text_target=reports, previous_images=previous, return_tensors="pt")
+        context = self._contexts(rows) if self.context_max_tokens else None
+        features = self.processor(images=studies, text_target=reports, previous_images=previous, return_tensors="pt",
+                                  context=context, context_max_tokens=self.context_max_tokens)
         tokenizer = self.processor.tokenizer
         labels = features["labels"]
-        features["decoder_input_ids"] = shift_tokens_right(labels, tokenizer.pad_token_id, tokenizer.bos_token_id)
-        features["decoder_attention_mask"] = torch.cat(
-            [torch.ones_like(labels[:, :1]), (labels[:, :-1] != LABEL_IGNORE_INDEX).long()], dim=1
-        )
+        if context is None:
+            features["decoder_input_ids"] = shift_tokens_right(labels, tokenizer.pad_token_id, tokenizer.bos_token_id)
+            features["decoder_attention_mask"] = torch.cat(
+                [torch.ones_like(labels[:, :1]), (labels[:, :-1] != LABEL_IGNORE_INDEX).long()], dim=1
+            )
         names = MODEL_INPUTS + (TEMPORAL_INPUTS if self.use_previous_image else ())
         batch = {name: features[name] for name in names}
+        if context is not None:
+            prompts = self.processor.generation_prompts(context, self.context_max_tokens)
+            batch["prompt_input_ids"] = torch.as_tensor(prompts["decoder_input_ids"])
+            batch["prompt_attention_mask"] = torch.as_tensor(prompts["decoder_attention_mask"])
         if self.observation_names:
             batch[OBSERVATION_LABELS] = observation_targets(reports, self.observation_names)
         return batch
 
 
-__all__ = ["MODEL_INPUTS", "OBSERVATION_LABELS", "TEMPORAL_INPUTS", "XrayReportCollator", "observation_targets"]
+    def _contexts(self, rows: Sequence[Mapping[str, Any]]) -> list[str | None]:
+        """Each row's indication, left out with probability `context_dropout`."""
+        return [None if self.context_dropout and random.random() < self.context_dropout else row.get(CONTEXT_COLUMN)
+                for row in rows]
+
+
+__all__ = ["CONTEXT_COLUMN", "MODEL_INPUTS", "OBSERVATION_LABELS", "PROMPT_INPUTS", "TEMPORAL_INPUTS",
+           "XrayReportCollator", "observation_targets"]

@@ -114,7 +114,8 @@ def build_model_and_processor(
                                decoder_overrides=_dropout_overrides(model_args),
                                observation_names=model_args.observation_names,
                                observation_loss_weight=weight, study_token=model_args.study_token,
-                               observation_tokens=model_args.observation_tokens)
+                               observation_tokens=model_args.observation_tokens,
+                               context_max_tokens=model_args.context_max_tokens)
     processor = XrayReportProcessor(
         build_image_processor(model_args.image_size), tokenizer, max_target_length=data_args.max_target_length
     )

@@ -151,6 +151,8 @@ class TrainingRecord:
         steps: optimizer steps taken. precision: "float32", "bfloat16" or "float16" (mixed-precision training).
         num_processes: data-parallel processes. written_by: program and package version. time: UTC, ISO 8601.
         continued_from: the saved report model the run continued from (Hub id or absolute path), None otherwise.
+        context_max_tokens: the longest indication the model reads as a prompt (0: it reads no clinical context).
+        context_dropout: the share of training studies whose indication was left out at each step.
     """
 
     dataset: DatasetRecord
@@ -163,6 +165,8 @@ class TrainingRecord:
     written_by: str
     time: str
     continued_from: str | None = None
+    context_max_tokens: int = 0
+    context_dropout: float = 0.0
 
 
 # ----------------------------------------------------------------------------------------------------- building
@@ -357,6 +361,8 @@ def build_training_record(
         time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         continued_from=(str(Path(continued).resolve()) if Path(continued).expanduser().is_dir() else continued)
         if continued else None,
+        context_max_tokens=int(getattr(model.config, "context_max_tokens", 0)),
+        context_dropout=float(training_args.context_dropout) if getattr(model.config, "context_max_tokens", 0) else 0.0,
     )
 
 
@@ -509,7 +515,17 @@ def provenance_lines(record: TrainingRecord | None) -> list[str]:
         _encoder_line(record.encoder),
         _decoder_line(record.decoder),
         f"{record.steps} training steps in {record.precision} on {record.num_processes} {processes}",
+        context_line(record.context_max_tokens, record.context_dropout),
     ]
+
+
+def context_line(context_max_tokens: int, context_dropout: float) -> str:
+    """Whether and how the model reads clinical context (the study's indication)."""
+    if not context_max_tokens:
+        return "Clinical context: not read (an indication given with a study is ignored, with a note)"
+    return (f"Clinical context: reads the study's indication (XXXX masks removed, its first {context_max_tokens} "
+            f"tokens) as a prompt before the report; trained with {context_dropout:.0%} of indications left out, "
+            "so it also writes reports without one")
 
 
 __all__ = [

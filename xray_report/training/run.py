@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass, field
@@ -161,13 +162,19 @@ def run_training(
     if model_args.lora_r > 0:
         model = apply_decoder_lora(model, model_args)
     collator = XrayReportCollator(processor, use_previous_image=model.config.encoder.use_previous_image,
-                                  observation_names=model.config.observation_names)
+                                  observation_names=model.config.observation_names,
+                                  context_max_tokens=model.config.context_max_tokens)
+    train_collator = None
+    if model.config.context_max_tokens and training_args.context_dropout:
+        train_collator = copy.copy(collator)  # the same collator, leaving out some contexts
+        train_collator.context_dropout = training_args.context_dropout
     trainer = XrayReportTrainer(
         model=model,
         args=training_args,
         train_dataset=dataset["train"] if training_args.do_train else None,
         eval_dataset=_eval_dataset(dataset, training_args),
         data_collator=collator,
+        train_data_collator=train_collator,
         processing_class=processor,
         compute_metrics=make_compute_metrics(processor, options),
         callbacks=_callbacks(training_args, model) + list(extra_callbacks or []),

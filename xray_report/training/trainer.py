@@ -14,7 +14,7 @@ from torch import nn
 from transformers import Seq2SeqTrainer
 
 from .augmentation import ImageAugmentation, augment_batch
-from .collator import OBSERVATION_LABELS
+from .collator import OBSERVATION_LABELS, PROMPT_INPUTS
 from .sampling import abnormal_oversampler
 
 logger = logging.getLogger(__name__)
@@ -82,10 +82,19 @@ class XrayReportTrainer(Seq2SeqTrainer):
 
     `image_augmentation` transforms the images of training steps (`ImageAugmentation`, on the training device);
     evaluation and prediction steps get them as they are.
+
+    A model that reads clinical context: `train_data_collator` (the collator with `context_dropout`) builds the
+    training batches, `data_collator` (without) the evaluation and prediction ones; their generation prompts
+    (`PROMPT_INPUTS`) never reach the model's forward, and evaluation and prediction generate from them, so that
+    each study's report is written after its own indication, as the pipeline writes it.
+
+    Args:
+        train_data_collator: the collator of training batches (default: `data_collator`).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, train_data_collator: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.train_data_collator = train_data_collator
         if self.args.label_names is None:
             self.label_names = ["labels"]
         self.report_label_smoothing = float(self.args.label_smoothing_factor)
@@ -100,10 +109,20 @@ class XrayReportTrainer(Seq2SeqTrainer):
             inputs = augment_batch(self._prepare_inputs(inputs), self.image_augmentation)
         return super().training_step(model, inputs, num_items_in_batch)
 
+    def get_train_dataloader(self) -> Any:
+        if self.train_data_collator is None:
+            return super().get_train_dataloader()
+        evaluation, self.data_collator = self.data_collator, self.train_data_collator  # read when the loader is built
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = evaluation
+
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
         """The model's own loss (`outputs.loss`: the report loss plus the weighted observation loss); a training
         step asks the model to smooth the report loss by `label_smoothing_factor`."""
+        inputs = {name: value for name, value in inputs.items() if name not in PROMPT_INPUTS}
         if self.report_label_smoothing and model.training and "labels" in inputs:
             inputs = {**inputs, "label_smoothing": self.report_label_smoothing}
         return super().compute_loss(model, inputs, return_outputs=return_outputs,
@@ -145,11 +164,21 @@ class XrayReportTrainer(Seq2SeqTrainer):
         # (max_length=20 next to our max_new_tokens), which makes every later call warn and would be saved with
         # the model: each batch generates with the model's own config instead.
         generation_config = copy.deepcopy(self.model.generation_config)
-        inputs = {name: value for name, value in inputs.items() if name != OBSERVATION_LABELS}
+        prompts = {name: inputs[name] for name in PROMPT_INPUTS if name in inputs}
+        inputs = {name: value for name, value in inputs.items() if name != OBSERVATION_LABELS and name not in prompts}
+        if prompts and not prediction_loss_only and self.args.predict_with_generate:
+            # generate after each study's own prompt; Seq2SeqTrainer leaves out the teacher-forced decoder inputs
+            gen_kwargs = {**getattr(self, "_gen_kwargs", {}), **gen_kwargs,
+                          "decoder_input_ids": self._prepare_input(prompts["prompt_input_ids"]),
+                          "decoder_attention_mask": self._prepare_input(prompts["prompt_attention_mask"])}
         try:
-            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
+            loss, generated, labels = super().prediction_step(model, inputs, prediction_loss_only,
+                                                              ignore_keys=ignore_keys, **gen_kwargs)
         finally:
             self.model.generation_config = generation_config
+        if prompts and generated is not None:  # as without context: the start token, then the new tokens
+            generated = generated[:, prompts["prompt_input_ids"].shape[1] - 1:]
+        return loss, generated, labels
 
 
 __all__ = ["XrayReportTrainer", "describe_groups", "model_part", "parameter_groups"]
