@@ -588,18 +588,14 @@ def _sentence_mentions(rule: _CompiledRule, sentence: str) -> list[Mention]:
         for m in pattern.finditer(sentence):
             covered.append(m.span())
             found.append(Mention(rule.name, Label.UNCERTAIN, sentence, m.group(0), "borderline"))
-    for pattern in rule.normal_phrases:
-        for m in pattern.finditer(sentence):
-            if _ABNORMAL_IN_GAP.search(m.group(0)) or _overlaps(m.span(), covered):
-                continue
-            covered.append(m.span())
-            found.append(Mention(rule.name, Label.NEGATIVE, sentence, m.group(0), "normal statement"))
-    for pattern in rule.stable_phrases:
-        for m in pattern.finditer(sentence):
-            if _ABNORMAL_IN_GAP.search(m.group(0)) or _overlaps(m.span(), covered):
-                continue
-            covered.append(m.span())
-            found.append(Mention(rule.name, Label.UNCERTAIN, sentence, m.group(0), "stable statement"))
+    for patterns, label, reason in ((rule.normal_phrases, Label.NEGATIVE, "normal statement"),
+                                    (rule.stable_phrases, Label.UNCERTAIN, "stable statement")):
+        for pattern in patterns:
+            for m in pattern.finditer(sentence):
+                if _ABNORMAL_IN_GAP.search(m.group(0)) or _overlaps(m.span(), covered):
+                    continue
+                covered.append(m.span())
+                found.append(Mention(rule.name, label, sentence, m.group(0), reason))
     excluded = _excluded_spans(rule, sentence)
     for hedged, patterns in ((False, rule.mentions), (True, rule.hedged_mentions)):
         for pattern in patterns:
