@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional
 import datasets
 
 from .images import ImageReadError, encode_image
-from .records import Study
+from .records import StudyRecord
 from .splits import SPLIT_NAMES, assign_splits, validate_ratios
 from .stats import STATS_FILE_NAME, DropReason, PreparationError, PreparationStats
 from .text import MaskPolicy, ReportSections, apply_mask_policy, compose_report, normalize_whitespace, r2gen_normalize
@@ -122,14 +122,14 @@ class ReadResult:
     Attributes:
         layout: Layout name (stored in the counts).
         studies: Every study found, in a stable order.
-        official_split: True when ``Study.split`` comes from the collection or a split
+        official_split: True when ``StudyRecord.split`` comes from the collection or a split
             file; studies with ``split=None`` are then counted ``not_in_split_file``.
         split_file_unmatched: Ids in the split file that match no study.
         orphan_images: Image rows/files that belong to no study.
     """
 
     layout: str
-    studies: list[Study]
+    studies: list[StudyRecord]
     official_split: bool = False
     split_file_unmatched: int = 0
     orphan_images: int = 0
@@ -314,7 +314,7 @@ class ReportDatasetBuilder(datasets.GeneratorBasedBuilder):
     def _clean(self, text: str) -> str:
         return apply_mask_policy(normalize_whitespace(text), self.config.mask_policy, self.config.mask_replacement)
 
-    def _make_job(self, study: Study, split: Optional[str]) -> tuple[dict, Optional[str]]:
+    def _make_job(self, study: StudyRecord, split: Optional[str]) -> tuple[dict, Optional[str]]:
         """Turn a study into a generation job, or name why it is dropped."""
         findings, impression = self._clean(study.findings), self._clean(study.impression)
         report = compose_report(findings, impression, self.config.report_sections)

@@ -22,7 +22,7 @@ import datasets
 from .base import ReadResult, ReportDatasetBuilder, ReportDatasetConfig
 from .csvio import open_text, read_csv_rows
 from .iu_kaggle import split_tags
-from .records import Study
+from .records import StudyRecord
 from .splits import canonical_split_name
 from .text import ReportSections
 
@@ -91,7 +91,7 @@ class ReportImageFolder(ReportDatasetBuilder):
         if metadata is None:
             raise ValueError(f"{root}: no {' or '.join(METADATA_NAMES)}; pass metadata_file=")
         image_root = Path(config.image_dir) if config.image_dir else metadata.parent
-        studies: dict[str, Study] = {}
+        studies: dict[str, StudyRecord] = {}
         has_split = False
         for where, row in _rows(metadata):
             study = self._study(row, where, image_root)
@@ -102,7 +102,7 @@ class ReportImageFolder(ReportDatasetBuilder):
         return ReadResult("image_folder", list(studies.values()), official_split=has_split)
 
     @staticmethod
-    def _study(row: dict[str, Any], where: str, image_root: Path) -> Study:
+    def _study(row: dict[str, Any], where: str, image_root: Path) -> StudyRecord:
         frontal = _text(row, "frontal_file_name", where) or _text(row, "file_name", where)
         if not frontal:
             raise ValueError(f"{where}: needs 'file_name' or 'frontal_file_name'")
@@ -116,7 +116,7 @@ class ReportImageFolder(ReportDatasetBuilder):
         study_id = (_text(row, "study_id", where) if not isinstance(row.get("study_id"), int)
                     else str(row["study_id"])).strip() or Path(frontal).stem
         findings = _text(row, "findings", where) if "findings" in row else _text(row, "text", where)
-        return Study(
+        return StudyRecord(
             study_id=study_id, group_id=str(row.get("patient_id") or "").strip() or study_id, findings=findings,
             impression=_text(row, "impression", where), indication=_text(row, "indication", where),
             comparison=_text(row, "comparison", where), mesh=_tags(row.get("mesh"), where, "mesh"),

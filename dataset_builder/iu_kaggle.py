@@ -10,7 +10,7 @@ from typing import Optional
 
 from .csvio import read_csv_rows
 from .images import natural_key
-from .records import Study
+from .records import StudyRecord
 
 __all__ = ["REPORTS_CSV", "PROJECTIONS_CSV", "KAGGLE_IMAGE_SUBDIR", "read_projections", "read_kaggle",
            "split_tags", "list_files", "parse_uid"]
@@ -71,7 +71,7 @@ def read_projections(path: Path) -> dict[str, list[tuple[str, str]]]:
     return dict(by_uid)
 
 
-def read_kaggle(root: Path, image_dir: Optional[Path] = None) -> tuple[list[Study], int]:
+def read_kaggle(root: Path, image_dir: Optional[Path] = None) -> tuple[list[StudyRecord], int]:
     """Read the Kaggle layout.
 
     View rule: the projections CSV labels each file; when a study has several files
@@ -91,7 +91,7 @@ def read_kaggle(root: Path, image_dir: Optional[Path] = None) -> tuple[list[Stud
     image_dir = image_dir or root / KAGGLE_IMAGE_SUBDIR
     projections = read_projections(root / PROJECTIONS_CSV)
     present = list_files(image_dir)
-    studies: dict[str, Study] = {}
+    studies: dict[str, StudyRecord] = {}
     columns = ("uid", "MeSH", "Problems", "image", "indication", "comparison", "findings", "impression")
     for where, row in read_csv_rows(root / REPORTS_CSV, columns):
         uid = parse_uid(row["uid"], where)
@@ -101,7 +101,7 @@ def read_kaggle(root: Path, image_dir: Optional[Path] = None) -> tuple[list[Stud
         frontal = sorted((n for n, p in views if p == "Frontal"), key=natural_key)
         lateral = sorted((n for n, p in views if p == "Lateral"), key=natural_key)
         names = frontal + lateral
-        studies[uid] = Study(
+        studies[uid] = StudyRecord(
             study_id=uid, group_id=uid, findings=row["findings"], impression=row["impression"],
             indication=row["indication"], comparison=row["comparison"], mesh=split_tags(row["MeSH"]),
             problems=split_tags(row["Problems"]), frontal_files=[str(image_dir / n) for n in frontal],

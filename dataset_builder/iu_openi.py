@@ -10,7 +10,7 @@ from typing import Optional
 
 from .iu_kaggle import list_files, read_projections
 from .images import natural_key
-from .records import Study
+from .records import StudyRecord
 
 __all__ = ["OPENI_REPORT_DIR", "OPENI_IMAGE_DIR", "read_openi", "parse_openi_xml", "canonical_image_key"]
 
@@ -98,7 +98,7 @@ def _assign_views(image_ids: list[str], projections: Optional[dict[str, str]]) -
 
 
 def read_openi(root: Path, image_dir: Optional[Path] = None,
-               projections_file: Optional[Path] = None) -> tuple[list[Study], int]:
+               projections_file: Optional[Path] = None) -> tuple[list[StudyRecord], int]:
     """Read the Open-i layout.
 
     Args:
@@ -119,7 +119,7 @@ def read_openi(root: Path, image_dir: Optional[Path] = None,
         projections = {canonical_image_key(name): view for views in read_projections(projections_file).values()
                        for name, view in views}
     present = list_files(image_dir)
-    studies: dict[int, Study] = {}
+    studies: dict[int, StudyRecord] = {}
     xml_files = sorted((root / OPENI_REPORT_DIR).glob("*.xml"), key=lambda p: natural_key(p.name))
     if not xml_files:
         raise ValueError(f"{root / OPENI_REPORT_DIR}: no *.xml reports")
@@ -131,7 +131,7 @@ def read_openi(root: Path, image_dir: Optional[Path] = None,
         frontal, lateral = _assign_views(parsed["images"], projections)
         used = frontal + lateral
         names = [f"{i}.png" for i in used + [i for i in sorted(parsed["images"], key=natural_key) if i not in used]]
-        studies[uid] = Study(
+        studies[uid] = StudyRecord(
             study_id=str(uid), group_id=str(uid), findings=parsed["findings"], impression=parsed["impression"],
             indication=parsed["indication"], comparison=parsed["comparison"], mesh=parsed["mesh"],
             problems=[term.split("/")[0].strip() for term in parsed["mesh"]],

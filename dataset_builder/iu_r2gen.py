@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from .iu_kaggle import list_files
-from .records import Study
+from .records import StudyRecord
 from .splits import read_r2gen_entries
 
 __all__ = ["R2GEN_ANNOTATION", "read_r2gen"]
@@ -14,7 +14,7 @@ __all__ = ["R2GEN_ANNOTATION", "read_r2gen"]
 R2GEN_ANNOTATION = "annotation.json"
 
 
-def read_r2gen(root: Path, image_dir: Optional[Path] = None) -> list[Study]:
+def read_r2gen(root: Path, image_dir: Optional[Path] = None) -> list[StudyRecord]:
     """Read the R2Gen layout, keeping its official split.
 
     R2Gen's ``report`` is the findings section (R2Gen drops the impression), so the
@@ -32,7 +32,7 @@ def read_r2gen(root: Path, image_dir: Optional[Path] = None) -> list[Study]:
         ValueError: Malformed JSON or entries (file and entry named), or an id twice.
     """
     image_dir = image_dir or root / "images"
-    studies: dict[str, Study] = {}
+    studies: dict[str, StudyRecord] = {}
     listing: dict[Path, set[str]] = {}
     for where, entry in read_r2gen_entries(root / R2GEN_ANNOTATION):
         uid = entry["uid"]
@@ -45,7 +45,7 @@ def read_r2gen(root: Path, image_dir: Optional[Path] = None) -> list[Study]:
                 listing[path.parent] = list_files(path.parent)
             if path.name not in listing[path.parent]:
                 missing.append(str(path))
-        studies[uid] = Study(
+        studies[uid] = StudyRecord(
             study_id=uid, group_id=uid, findings=entry["report"], frontal_files=[str(p) for p in paths[:1]],
             lateral_files=[str(p) for p in paths[1:2]], image_files=list(entry["image_path"]),
             missing_files=missing, split=entry["split"], source=f"{root / R2GEN_ANNOTATION} {where}",

@@ -16,7 +16,7 @@ from .base import ReadResult, ReportDatasetBuilder, ReportDatasetConfig
 from .iu_kaggle import PROJECTIONS_CSV, REPORTS_CSV, read_kaggle
 from .iu_openi import OPENI_REPORT_DIR, read_openi
 from .iu_r2gen import R2GEN_ANNOTATION, read_r2gen
-from .records import Study
+from .records import StudyRecord
 from .splits import read_r2gen_split_file
 from .text import ReportSections
 
@@ -112,7 +112,7 @@ class IUXray(ReportDatasetBuilder):
                           orphan_images=orphans)
 
 
-def _apply_split_file(studies: Sequence[Study], split_of_uid: dict[str, str]) -> int:
+def _apply_split_file(studies: Sequence[StudyRecord], split_of_uid: dict[str, str]) -> int:
     """Set each study's split from ``{uid: split}``; return how many uids matched no study."""
     for study in studies:
         study.split = split_of_uid.get(study.study_id)

@@ -20,7 +20,7 @@ from .base import ReadResult, ReportDatasetBuilder, ReportDatasetConfig
 from .csvio import parse_int, read_csv_rows
 from .iu_kaggle import list_files
 from .mimic_sections import parse_mimic_report
-from .records import Study
+from .records import StudyRecord
 from .splits import canonical_split_name
 from .text import ReportSections
 
@@ -146,7 +146,7 @@ class MimicCXR(ReportDatasetBuilder):
 
     @staticmethod
     def _study(meta: _StudyMeta, images_root: Path, reports_root: Path,
-               split_of: Optional[dict[int, str]]) -> Study:
+               split_of: Optional[dict[int, str]]) -> StudyRecord:
         relative = Path("files", f"p{str(meta.subject_id)[:2]}", f"p{meta.subject_id}")
         folder = images_root / relative / f"s{meta.study_id}"
         present = list_files(folder)
@@ -156,7 +156,7 @@ class MimicCXR(ReportDatasetBuilder):
         names = [f"{i.dicom_id}.jpg" for i in used + rest]
         report_path = reports_root / relative / f"s{meta.study_id}.txt"
         sections = parse_mimic_report(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
-        return Study(
+        return StudyRecord(
             study_id=str(meta.study_id), group_id=str(meta.subject_id), findings=sections.get("findings", ""),
             impression=sections.get("impression", ""), indication=sections.get("indication", ""),
             comparison=sections.get("comparison", ""), frontal_files=[str(folder / f"{i.dicom_id}.jpg") for i in frontal],
@@ -169,15 +169,15 @@ class MimicCXR(ReportDatasetBuilder):
         )
 
 
-def _link_previous(studies: list[Study], when: dict[str, tuple[str, float]]) -> None:
+def _link_previous(studies: list[StudyRecord], when: dict[str, tuple[str, float]]) -> None:
     """Set each study's previous frontal: the same patient's latest strictly earlier
     (date, time) study, in the same split, with an existing frontal file.
 
     Args:
         studies: All studies, ordered by (subject, date, time, study id).
-        when: Study id -> (YYYYMMDD, time as a number).
+        when: StudyRecord id -> (YYYYMMDD, time as a number).
     """
-    by_subject: dict[str, list[Study]] = defaultdict(list)
+    by_subject: dict[str, list[StudyRecord]] = defaultdict(list)
     for study in studies:
         by_subject[study.group_id].append(study)
     for history in by_subject.values():

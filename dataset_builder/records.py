@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-__all__ = ["Study"]
+__all__ = ["StudyRecord"]
 
 
 @dataclass
-class Study:
+class StudyRecord:
     """One study (one report, its images) as read from any layout.
 
     Attributes:
