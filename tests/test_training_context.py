@@ -121,3 +121,9 @@ def test_context_options_are_checked_before_any_data_is_built(tmp_path):
     with pytest.raises(Exception, match="leaves no room for a report"):
         model_args, _, _ = parse_config(tiny_argv(tmp_path, tmp_path / "m", "--context_max_tokens", "300"))
         model_args.report_config()
+
+
+def test_a_record_written_before_context_was_recorded_claims_nothing_about_it():
+    from xray_report.training.record import context_line
+
+    assert context_line(None, 0.0).startswith("Clinical context: not recorded")

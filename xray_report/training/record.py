@@ -151,7 +151,8 @@ class TrainingRecord:
         steps: optimizer steps taken. precision: "float32", "bfloat16" or "float16" (mixed-precision training).
         num_processes: data-parallel processes. written_by: program and package version. time: UTC, ISO 8601.
         continued_from: the saved report model the run continued from (Hub id or absolute path), None otherwise.
-        context_max_tokens: the longest indication the model reads as a prompt (0: it reads no clinical context).
+        context_max_tokens: the longest indication the model reads as a prompt (0: it reads no clinical context;
+            None: a record written before context was recorded).
         context_dropout: the share of training studies whose indication was left out at each step.
     """
 
@@ -165,7 +166,7 @@ class TrainingRecord:
     written_by: str
     time: str
     continued_from: str | None = None
-    context_max_tokens: int = 0
+    context_max_tokens: int | None = None
     context_dropout: float = 0.0
 
 
@@ -519,8 +520,10 @@ def provenance_lines(record: TrainingRecord | None) -> list[str]:
     ]
 
 
-def context_line(context_max_tokens: int, context_dropout: float) -> str:
+def context_line(context_max_tokens: int | None, context_dropout: float) -> str:
     """Whether and how the model reads clinical context (the study's indication)."""
+    if context_max_tokens is None:
+        return "Clinical context: not recorded (the model's config.context_max_tokens says whether it reads one)"
     if not context_max_tokens:
         return "Clinical context: not read (an indication given with a study is ignored, with a note)"
     return (f"Clinical context: reads the study's indication (XXXX masks removed, its first {context_max_tokens} "
