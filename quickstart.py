@@ -39,8 +39,11 @@ logger = logging.getLogger("quickstart")
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_cpu.yaml"
 # With 16 px local patches a step costs 1.40x a whole-image step (the tiles' deepest stages work on 1x1 maps), so
 # 180 steps cost about 1.05x what the former 240 whole-image steps did (297 s for the whole job on a 2-core AVX2 CPU;
-# not re-measured there; 97 s on a 2-core AVX-512 one). They learn every finding and zone from seeds 0-7
-# (research/results/seed_stability.json); the step cost: research/bench/bench_local_patches.py.
+# 97 s on a 2-core AVX-512 one). They learn every finding and zone from seeds 0-7
+# (research/results/seed_stability.json); the step cost: research/bench/bench_local_patches.py. Computing the 1x1
+# maps' 3x3 convolutions from their centre tap (`centre_tap_convolutions`) cut the whole job with AVX2 kernels from
+# 441 to 191 s of one core's time (research/results/quickstart_avx2.json; seeds 0-2 still meet every target,
+# research/results/seed_stability_centre_taps.json).
 DEFAULT_MAX_STEPS = 180
 
 _RELOAD_SCRIPT = """
@@ -91,6 +94,46 @@ def training_arguments(
     return parse_config(argv)
 
 
+def centre_tap_convolutions(module: Any) -> int:
+    """Makes every 3x3 convolution of `module` (stride 1, padding 1) compute a 1x1 input from its centre tap alone;
+    returns how many it changed.
+
+    With 16 px tiles the encoder's last stages work on 1x1 maps, where the eight outer taps of a padded 3x3 kernel only
+    ever meet zero padding: the centre tap alone is the same sum (equal up to float rounding, outer-tap gradients zero
+    either way) at a ninth of the work. With AVX2 kernels oneDNN computes those convolutions' weight gradients by a
+    generic GEMM path that took about 70 % of a training step; there the step takes a third of the time (AVX-512:
+    0.8 of it; research/NOTES.md, "The main job on AVX2 CPUs"). Parameters and saved weights are unchanged.
+    """
+    import torch
+    from torch import nn
+
+    class CentreTapConv2d(nn.Conv2d):
+        def forward(self, input: torch.Tensor) -> torch.Tensor:
+            if input.shape[-2:] == (1, 1):
+                return nn.functional.conv2d(input, self.weight[:, :, 1:2, 1:2], self.bias, groups=self.groups)
+            return super().forward(input)
+
+    changed = 0
+    for conv in module.modules():
+        if (type(conv) is nn.Conv2d and conv.kernel_size == (3, 3) and conv.padding == (1, 1)
+                and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.padding_mode == "zeros"):
+            conv.__class__ = CentreTapConv2d  # same parameters, same state dict
+            changed += 1
+    return changed
+
+
+def _centre_taps_callback() -> Any:
+    """A callback that applies `centre_tap_convolutions` to the encoder once training begins."""
+    from transformers import TrainerCallback
+
+    class CentreTaps(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+            if model is not None:
+                centre_tap_convolutions(model.encoder)
+
+    return CentreTaps()
+
+
 def train(
     studies_dir: Path, model_dir: Path, num_studies: int, max_steps: int, seed: int, overrides: Sequence[str] = ()
 ) -> Any:
@@ -102,7 +145,8 @@ def train(
     from xray_report.training import run_training
 
     write_studies(studies_dir, num_studies, seed)
-    return run_training(*training_arguments(studies_dir, model_dir, max_steps, seed, overrides))
+    return run_training(*training_arguments(studies_dir, model_dir, max_steps, seed, overrides),
+                        extra_callbacks=[_centre_taps_callback()])
 
 
 def report_test_studies(model_dir: Path, studies_dir: Path, study_ids: list[str]) -> list[dict[str, Any]]:
