@@ -62,3 +62,70 @@ def test_recipes_that_cannot_work_are_refused(report_tokenizer):
         apply_precision(model.eval(), "int4")
     with pytest.raises(ValueError, match="quantize must be one of"):
         apply_precision(model.eval(), "float32", quantize="int4")
+
+
+# --fast: the recipe follows the CPU's matrix units, as PyTorch will use them
+
+def _cpu(monkeypatch, capability, flags, onednn_cap=None):
+    """Pretends this machine's CPU: PyTorch's kernel capability, its hardware flags and oneDNN's ISA cap."""
+    import xray_report.inference.precision as precision
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    for check in ("_is_avx2_supported", "_is_avx512_supported", "_is_vnni_supported", "_is_avx512_bf16_supported",
+                  "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, check, lambda check=check: check in flags, raising=False)
+    monkeypatch.setattr(precision.platform, "machine", lambda: "x86_64")
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if onednn_cap:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", onednn_cap)
+    else:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+
+
+AVX2 = {"_is_avx2_supported"}
+VNNI = AVX2 | {"_is_avx512_supported", "_is_vnni_supported"}
+BF16 = VNNI | {"_is_avx512_bf16_supported"}
+AMX = BF16 | {"_is_amx_tile_supported"}
+
+
+@pytest.mark.parametrize(("capability", "flags", "cap", "kind", "dtype", "quantize"), [
+    ("AVX512", AMX, None, "bf16-amx", "bfloat16", "int8"),
+    ("AVX512", BF16, None, "bf16-avx512", "bfloat16", "int8"),
+    ("AVX512", VNNI, None, "avx512-vnni", "float32", "int8"),
+    ("AVX2", AVX2, None, "avx2", "float32", "int8"),
+    ("DEFAULT", set(), None, "baseline", "float32", None),
+    # restrictions in the environment win over the hardware: what PyTorch and oneDNN will really run
+    ("AVX2", AMX, None, "avx2", "float32", "int8"),             # ATEN_CPU_CAPABILITY=avx2
+    ("AVX512", AMX, "AVX512_CORE_BF16", "bf16-avx512", "bfloat16", "int8"),
+    ("AVX512", AMX, "AVX512_CORE_VNNI", "avx512-vnni", "float32", "int8"),
+])
+def test_fast_recipe_follows_the_cpu_matrix_units(monkeypatch, capability, flags, cap, kind, dtype, quantize):
+    from xray_report.inference.precision import fast_recipe
+
+    _cpu(monkeypatch, capability, flags, cap)
+    recipe = fast_recipe("cpu")
+    assert (recipe.device_kind, recipe.dtype, recipe.quantize) == (kind, dtype, quantize)
+    line = recipe.describe()
+    assert line.startswith(f"--fast on {kind}: encoder {dtype}, decoder ") and recipe.reason in line
+    if dtype == "float32" and quantize:
+        assert "emulated bf16 is slower than fp32" in recipe.reason
+
+
+def test_fast_recipe_on_a_gpu_is_bf16_or_fp16(monkeypatch):
+    from xray_report.inference.precision import fast_recipe
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert (fast_recipe("cuda:0").dtype, fast_recipe("cuda").quantize) == ("bfloat16", None)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert fast_recipe("cuda").dtype == "float16"
+
+
+def test_this_machines_fast_recipe_writes_the_trained_report(trained_model_dir):
+    """Whatever this CPU is, its --fast recipe loads, runs and writes what fp32 writes on the trained model."""
+    from xray_report.inference.precision import fast_recipe
+
+    recipe = fast_recipe("cpu")
+    model, processor = load_model_and_processor(trained_model_dir, dtype=recipe.dtype, quantize=recipe.quantize)
+    outputs = report_pipeline(model, processor)([{"frontal": synthetic_radiograph(seed=2)}], batch_size=1)
+    assert outputs[0][0]["generated_text"] == LEARNED_REPORT
+

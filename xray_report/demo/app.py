@@ -349,8 +349,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--examples", nargs="*", default=[], help="CSV files / study folders offered as examples")
     parser.add_argument("--max-file-size", default="20mb", help="largest accepted upload (default 20mb)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+    parser.add_argument("--dtype", choices=DTYPES, default=None, help="precision (default float32)")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default=None)
+    parser.add_argument("--fast", action="store_true",
+                        help="the fastest precision recipe for this machine (instead of --dtype and --quantize)")
     parser.add_argument("--num-beams", type=int, default=None)
     parser.add_argument("--max-new-tokens", type=int, default=None)
     return parser.parse_args(argv)
@@ -362,7 +364,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.warning(RESEARCH_NOTICE)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("Binding %s: the demo is reachable from other machines.", args.host)
-    model, processor = load_model_and_processor(args.model, args.device, dtype=args.dtype, quantize=args.quantize)
+    dtype, quantize = args.dtype or "float32", args.quantize
+    if args.fast:
+        from xray_report.inference.generation import resolve_device
+        from xray_report.inference.precision import fast_recipe
+
+        if args.dtype or args.quantize:
+            raise SystemExit("--fast chooses the precision itself: drop --dtype / --quantize, or --fast.")
+        recipe = fast_recipe(resolve_device(args.device))
+        dtype, quantize = recipe.dtype, recipe.quantize
+        logger.info("%s", recipe.describe())
+    model, processor = load_model_and_processor(args.model, args.device, dtype=dtype, quantize=quantize)
     model_dir = Path(args.model) if Path(args.model).is_dir() else None
     generation = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v}
     demo = ReportDemo(model, processor, SectionSplitter.for_model(model_dir), **generation)

@@ -9,16 +9,35 @@
   the encoder gains most; batch-1 decoding is memory-bound and gains little);
 - `quantize="int8"` (CPU only): the decoder's linear layers (GPT-2's `Conv1D` layers converted to `nn.Linear`
   first) become dynamically quantised int8 layers (`torch.ao.quantization.quantize_dynamic`); the rest of the
-  decoder stays float32. With `dtype="bfloat16"` this is the fast CPU mode: bf16 encoder + int8 decoder.
+  decoder stays float32. With `dtype="bfloat16"`: bf16 encoder + int8 decoder, the fast recipe where bf16 is native.
+
+`fast_recipe(device)` picks the fastest of these for the machine it runs on (the CLI's and the dashboard's
+`--fast`), from the CPU's matrix instructions as PyTorch will use them (`describe_cpu`):
+
+- native bf16 (AMX, or AVX-512 BF16): bf16 encoder + int8 decoder;
+- AVX-512 VNNI without bf16, and AVX2 only: fp32 encoder + int8 decoder (bf16 is emulated there: slower than
+  fp32 for the encoder and the decoder alike);
+- no AVX2 (or not x86): fp32 (the int8 kernels need AVX2);
+- a CUDA GPU: bf16 (fp16 on GPUs without bf16).
+
+    from xray_report.inference.generation import load_model_and_processor
+    from xray_report.inference.precision import fast_recipe
+
+    recipe = fast_recipe("cpu")            # recipe.dtype, recipe.quantize, recipe.reason
+    model, processor = load_model_and_processor(path, "cpu", dtype=recipe.dtype, quantize=recipe.quantize)
+    # or, on a model you loaded yourself: apply_precision(model.eval(), recipe.dtype, recipe.quantize)
 
 Nothing here is needed for correctness: fp32 without quantisation is the reference the others are measured
-against (`bench/bench_inference.py` reports token and CheXpert-label agreement next to the speed).
+against (`research/bench/bench_inference.py` reports token and CheXpert-label agreement next to the speed).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -57,6 +76,113 @@ def apply_precision(model: Any, dtype: str = "float32", quantize: str | None = N
     logger.info("precision: encoder %s%s, decoder %s", dtype, " channels-last" if device.type == "cpu" else "",
                 "int8 dynamic" if quantize == "int8" else dtype)
     return model
+
+
+# oneDNN's instruction-set ladder (ONEDNN_MAX_CPU_ISA caps it; PyTorch's bf16 convolutions and matmuls run there)
+_ONEDNN_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+                "AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX", "AVX512_CORE_AMX",
+                "AVX10_1_512_AMX_FP16", "AVX512_CORE_AMX_FP16")
+
+
+@dataclass(frozen=True)
+class CpuMatrixUnits:
+    """What this CPU offers PyTorch for matrix work, after any restriction in the environment
+    (`ATEN_CPU_CAPABILITY`, `ONEDNN_MAX_CPU_ISA`)."""
+
+    capability: str
+    """PyTorch's vector kernels: ``AVX512``, ``AVX2``, ``DEFAULT``, ..."""
+    avx2: bool
+    avx512_vnni: bool
+    """int8 dot products in AVX-512."""
+    native_bf16: str | None
+    """``AMX`` or ``AVX512_BF16`` where bf16 matrix products run in hardware, else None (bf16 is then emulated)."""
+
+    @property
+    def kind(self) -> str:
+        """One word for the recipe choice: ``bf16-amx``, ``bf16-avx512``, ``avx512-vnni``, ``avx2`` or ``baseline``."""
+        if self.native_bf16 == "AMX":
+            return "bf16-amx"
+        if self.native_bf16:
+            return "bf16-avx512"
+        if self.avx512_vnni:
+            return "avx512-vnni"
+        return "avx2" if self.avx2 else "baseline"
+
+
+def describe_cpu() -> CpuMatrixUnits:
+    """This CPU's matrix units as PyTorch uses them (hardware flags, capped by PyTorch's kernel choice and oneDNN's
+    instruction-set limit)."""
+    import torch
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+    limit = _ONEDNN_ISAS.index(cap) if cap in _ONEDNN_ISAS else len(_ONEDNN_ISAS)
+
+    def allowed(isa: str) -> bool:
+        return _ONEDNN_ISAS.index(isa) <= limit
+
+    avx2 = x86 and capability in ("AVX2", "AVX512") and _cpu_has("_is_avx2_supported")
+    avx512 = avx2 and capability == "AVX512" and _cpu_has("_is_avx512_supported")
+    native_bf16 = None
+    if avx512 and _cpu_has("_is_amx_tile_supported") and allowed("AVX512_CORE_AMX"):
+        native_bf16 = "AMX"
+    elif avx512 and _cpu_has("_is_avx512_bf16_supported") and allowed("AVX512_CORE_BF16"):
+        native_bf16 = "AVX512_BF16"
+    vnni = avx512 and _cpu_has("_is_vnni_supported") and allowed("AVX512_CORE_VNNI")
+    return CpuMatrixUnits(capability, avx2, vnni, native_bf16)
+
+
+def _cpu_has(check: str) -> bool:
+    import torch
+
+    function = getattr(torch.cpu, check, None)
+    return bool(function()) if function is not None else False
+
+
+@dataclass(frozen=True)
+class FastRecipe:
+    """The fastest precision recipe for a device (`fast_recipe`): what `apply_precision` gets, and why."""
+
+    dtype: str
+    quantize: str | None
+    device_kind: str
+    """``bf16-amx``, ``bf16-avx512``, ``avx512-vnni``, ``avx2``, ``baseline`` (CPUs) or ``cuda``."""
+    reason: str
+
+    def describe(self) -> str:
+        """One line: the recipe, the device kind and the reason."""
+        decoder = f"{self.quantize} dynamic" if self.quantize else self.dtype
+        return f"--fast on {self.device_kind}: encoder {self.dtype}, decoder {decoder} ({self.reason})"
+
+
+def fast_recipe(device: Any = "cpu") -> FastRecipe:
+    """The fastest recipe measured for `device` (``cpu``, ``cuda``, ``cuda:N`` or a `torch.device`) on this machine.
+
+    Chosen from the matrix units PyTorch will use (`describe_cpu`), never a recipe measured slower than fp32 on that
+    kind of CPU (research/results/inference.json and research/NOTES.md hold the measurements).
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return FastRecipe("bfloat16", None, "cuda", "GPU tensor cores in bf16")
+        return FastRecipe("float16", None, "cuda", "GPU tensor cores in fp16 (this GPU has no bf16)")
+    if device.type != "cpu":
+        return FastRecipe("float32", None, device.type, "no fast recipe measured for this device")
+    units = describe_cpu()
+    if units.native_bf16:
+        return FastRecipe("bfloat16", "int8", units.kind,
+                          f"native bf16 matrix products ({units.native_bf16}) for the encoder; the int8 decoder reads a "
+                          "quarter of fp32's weight bytes per token")
+    if units.avx2:
+        emulated = "no native bf16 (emulated bf16 is slower than fp32)"
+        units_text = "AVX-512 VNNI" if units.avx512_vnni else "AVX2 only"
+        return FastRecipe("float32", "int8", units.kind,
+                          f"{units_text}, {emulated}: fp32 encoder; the int8 decoder reads a quarter of fp32's weight "
+                          "bytes per token")
+    return FastRecipe("float32", None, units.kind, "no AVX2: the int8 kernels need it, bf16 would be emulated")
 
 
 def check_precision(dtype: str, quantize: str | None) -> None:
@@ -120,5 +246,5 @@ def convert_conv1d_to_linear(module: nn.Module) -> int:
     return converted
 
 
-__all__ = ["DTYPES", "QUANTIZATIONS", "apply_precision", "check_precision", "convert_conv1d_to_linear", "fold_batch_norms",
-           "quantize_decoder_int8"]
+__all__ = ["DTYPES", "QUANTIZATIONS", "CpuMatrixUnits", "FastRecipe", "apply_precision", "check_precision",
+           "convert_conv1d_to_linear", "describe_cpu", "fast_recipe", "fold_batch_norms", "quantize_decoder_int8"]
