@@ -330,7 +330,8 @@ def test_parser_defaults_types_and_choices(tmp_path):
     args = parser.parse_args(["a.png", "folder", "--model", "m", "-o", "out.csv"])
     assert vars(args) == {
         "inputs": ["a.png", "folder"], "model": "m", "output": Path("out.csv"), "format": None, "errors": None,
-        "batch_size": 8, "device": "cpu", "dtype": None, "quantize": None, "num_beams": None, "max_new_tokens": None,
+        "batch_size": 8, "device": "cpu", "dtype": None, "quantize": None, "fast": False, "num_beams": None,
+        "max_new_tokens": None,
         "remove_prior_claims": False, "sections": None, "heatmaps": None, "no_progress": False,
         "projections": None, "max_image_pixels": 40_000_000, "max_aspect_ratio": 4.0,
     }
@@ -369,7 +370,7 @@ def test_help_names_the_tool_its_inputs_every_default_and_the_notice():
                    "errors file (default: <output>.errors.jsonl)", "studies per generate call (default 8)",
                    "cpu, cuda, cuda:N or auto (default cpu)",
                    "encoder/decoder precision (default float32 on the CPU, bfloat16 on a GPU)",
-                   "int8: dynamically quantised decoder (CPU); with --dtype bfloat16 the fast CPU mode",
+                   "int8: dynamically quantised decoder (CPU)", "the fastest precision recipe for this machine",
                    "beam size (default: the model's, usually 1)",
                    "new tokens (default: the model's; at most the decoder's positions less one)",
                    "remove sentences that claim a comparison with a prior study when no prior image was given (they "

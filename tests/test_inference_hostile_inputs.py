@@ -140,8 +140,6 @@ def _deflated_dicom(path: Path, rows: int, columns: int) -> Path:
 
 
 def test_images_too_large_too_thin_or_of_several_frames_are_refused_before_decoding(tmp_path, trained_model_dir):
-    import resource
-
     folder = tmp_path / "in"
     folder.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (3000, 1), dtype=np.uint8)).save(folder / "thin.png")
@@ -152,9 +150,15 @@ def test_images_too_large_too_thin_or_of_several_frames_are_refused_before_decod
     write_dicom(folder / "cine.dcm", "PA", None, NumberOfFrames=3)
     write_png(folder / "good.png")
     output = tmp_path / "reports.jsonl"
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    assert _run(trained_model_dir, str(folder), "--output", str(output), "--max-image-pixels", "20000000") == 0
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB: nothing large was decoded
+    import tracemalloc
+
+    tracemalloc.start()  # numpy and Python allocations: a decoded 6000 x 6000 image alone would be 72 MB
+    try:
+        assert _run(trained_model_dir, str(folder), "--output", str(output), "--max-image-pixels", "20000000") == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20  # nothing large was decoded (the 6000 x 6000 pixels alone would be 72 MB)
     assert [row["study_id"] for row in read_rows(output)] == ["good"]
     errors = _errors(output)
     assert errors["thin"] == (f"{folder / 'thin.png'}: 1x3000 has an aspect ratio of 3000.0, more than the limit of 4 "
@@ -306,3 +310,193 @@ def test_a_damaged_model_folder_names_the_file(tmp_path, trained_model_dir, capl
     assert _run(model, str(tmp_path / "a.png"), "--output", str(tmp_path / "out.jsonl")) == 2
     (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert re.search(str(model) + "/" + message, line), line
+
+
+# Cases of a second audit: held-out inputs of the same classes.
+
+
+def test_raised_image_limits_apply_to_the_whole_path_and_one_bad_study_never_fails_its_batch(tmp_path, trained_model_dir):
+    wide = Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 400), dtype=np.uint8))
+    wide.save(tmp_path / "wide.png")
+    write_png(tmp_path / "a.png"), write_png(tmp_path / "b.png", seed=2)
+    listing = tmp_path / "list.csv"
+    listing.write_text("study_id,frontal\na,a.png\nwide,wide.png\nb,b.png\n")
+    output = tmp_path / "reports.jsonl"
+    assert _run(trained_model_dir, str(listing), "--output", str(output), "--max-aspect-ratio", "25") == 0
+    assert [row["study_id"] for row in read_rows(output)] == ["a", "wide", "b"]
+    # a study that fails in the image processor (not while loading) fails alone, its batch goes on
+    from xray_report.inference import generation
+
+    real = generation.load_study_images
+
+    def unshrunk_wide(study, limits, image_processor=None):  # hand the raw, too-wide image to the processor
+        return real(study, limits, None if study.study_id == "wide" else image_processor)
+
+    import pytest as _pytest
+
+    with _pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generation, "load_study_images", unshrunk_wide)
+        again = tmp_path / "again.jsonl"
+        assert _run(trained_model_dir, str(listing), "--output", str(again), "--max-aspect-ratio", "25") == 0
+    assert [row["study_id"] for row in read_rows(again)] == ["a", "wide", "b"]
+
+
+def test_loaded_images_are_shrunk_as_the_processor_would_so_batches_hold_little_memory(tmp_path, trained_model_dir):
+    from processing import XrayReportProcessor
+    from xray_report.inference.generation import load_study_images
+    from xray_report.inference.studies import Study
+
+    big = Image.fromarray(np.random.default_rng(1).integers(0, 255, (1800, 1500), dtype=np.uint8))
+    big.save(tmp_path / "big.png")
+    processor = XrayReportProcessor.from_pretrained(trained_model_dir)
+    shrunk = load_study_images(Study("s", tmp_path / "big.png"), image_processor=processor.image_processor)
+    full = load_study_images(Study("s", tmp_path / "big.png"))
+    assert min(shrunk.views[0].size) == processor.image_processor.size["shortest_edge"] < min(full.views[0].size)
+    same = processor(images=[[shrunk.views[0]]])["pixel_values"], processor(images=[[full.views[0]]])["pixel_values"]
+    assert float((same[0] - same[1]).abs().max()) == 0.0  # the model sees the same pixels
+
+
+def test_files_of_the_same_name_in_two_folders_are_two_studies_never_two_views(tmp_path, trained_model_dir):
+    write_png(tmp_path / "pa" / "chest.png", seed=1)
+    write_png(tmp_path / "pb" / "chest.png", seed=2)
+    output = tmp_path / "reports.jsonl"
+    assert _run(trained_model_dir, str(tmp_path / "pa" / "chest.png"), str(tmp_path / "pb" / "chest.png"),
+                "--output", str(output)) == 0
+    (row,) = read_rows(output)
+    assert (row["frontal_image"], row["lateral_image"], row["num_views"]) == (str(tmp_path / "pa" / "chest.png"),
+                                                                              None, 1)
+    assert _errors(output)["chest"].startswith("duplicate study id")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "too_large"])
+def test_a_study_list_that_is_no_regular_file_or_too_large_is_refused_at_once(tmp_path, trained_model_dir, caplog, kind):
+    listing = tmp_path / "list.csv"
+    if kind == "fifo":
+        os.mkfifo(listing)
+    elif kind == "device":
+        os.symlink("/dev/zero", listing)
+    else:
+        with listing.open("wb") as handle:
+            handle.truncate(300 * 2**20)  # sparse: no disk used
+    assert _run(trained_model_dir, str(listing), "--output", str(tmp_path / "out.jsonl")) == 2
+    expected = "is more than a study list may hold" if kind == "too_large" else "not a regular file"
+    assert expected in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_an_output_that_is_no_regular_file_is_refused_without_blocking(tmp_path, trained_model_dir, caplog, kind):
+    write_png(tmp_path / "a.png")
+    output = tmp_path / "out.jsonl"
+    os.mkfifo(output) if kind == "fifo" else os.symlink("/dev/zero", output)
+    assert _run(trained_model_dir, str(tmp_path / "a.png"), "--output", str(output)) == 3
+    assert "is not a regular file" in caplog.text
+
+
+def test_a_large_private_dicom_element_is_never_read(tmp_path):
+    path = write_dicom(tmp_path / "scan.dcm", "PA", "5.6", PatientComments="x" * (60 * 2**20))
+    import tracemalloc
+
+    from processing.image_loading import load_xray_image
+
+    tracemalloc.start()
+    try:
+        assert load_xray_image(path).size == (96, 96)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20  # the 60 MB element stayed on disk
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("results.json", b'[{"study_id": "x", "generated": "keep me"}]'),  # a JSON array: no row, no newline
+     ("settings.json", b'{\n "important": 1\n}'),  # not rows
+     ("old.csv", b'study_id,notes\nkeep,"open quote never closed\n')],  # a foreign header
+)
+def test_a_file_that_is_not_this_programs_output_is_never_changed(tmp_path, trained_model_dir, name, content):
+    write_png(tmp_path / "a.png")
+    output = tmp_path / name
+    output.write_bytes(content)
+    assert _run(trained_model_dir, str(tmp_path / "a.png"), "--output", str(output)) == 3
+    assert output.read_bytes() == content
+
+
+def test_the_lock_follows_the_file_not_the_path(tmp_path, trained_model_dir, caplog):
+    from xray_report.results import AppendOnlyWriter
+
+    write_png(tmp_path / "a.png")
+    real = tmp_path / "real.jsonl"
+    (tmp_path / "other").mkdir()
+    os.symlink(real, tmp_path / "other" / "alias.jsonl")
+    with AppendOnlyWriter(real, ["study_id"]):
+        assert _run(trained_model_dir, str(tmp_path / "a.png"), "--output", str(tmp_path / "other" / "alias.jsonl")) == 3
+    assert "is being written by another run" in caplog.text
+
+
+@pytest.mark.parametrize("errors_name", ["reports.jsonl.lock", "reports.jsonl.summary.json", "hardlink"])
+def test_the_errors_file_may_not_be_one_of_the_outputs_files(tmp_path, trained_model_dir, caplog, errors_name):
+    write_png(tmp_path / "a.png")
+    output = tmp_path / "reports.jsonl"
+    errors = tmp_path / errors_name
+    if errors_name == "hardlink":
+        output.touch()
+        os.link(output, errors)
+    assert _run(trained_model_dir, str(tmp_path / "a.png"), "--output", str(output), "--errors", str(errors)) == 2
+    assert "is the output file or one of its companions" in caplog.text
+
+
+def test_the_runs_own_files_inside_an_input_folder_are_not_inputs(tmp_path, trained_model_dir):
+    folder = tmp_path / "in"
+    write_png(folder / "s1" / "frontal.png")
+    args = [str(folder), "--output", str(folder / "out.csv"), "--heatmaps", str(folder / "maps")]
+    for _ in range(2):
+        assert _run(trained_model_dir, *args) == 0
+    assert [row["study_id"] for row in read_rows(folder / "out.csv")] == ["s1"]
+    assert _errors(folder / "out.csv") == {}
+
+
+@pytest.mark.parametrize("device", ["meta", "mps", "xpu"])
+def test_devices_this_tool_does_not_run_on_are_bad_arguments(tmp_path, trained_model_dir, caplog, device):
+    write_png(tmp_path / "a.png")
+    assert _run(trained_model_dir, str(tmp_path / "a.png"), "--output", str(tmp_path / "o.jsonl"), "--device", device) == 2
+    assert f"--device {device}: not a device this tool runs on" in caplog.text or "not a device name" in caplog.text
+
+
+def test_blank_lines_are_skipped_and_a_huge_cell_fails_its_row_alone(tmp_path, trained_model_dir):
+    write_png(tmp_path / "f.png")
+    listing = tmp_path / "list.csv"
+    listing.write_text("study_id,frontal,reference\n\nh1,f.png," + "x" * 200_000 + "\n\nh2,f.png,ok\n")
+    output = tmp_path / "reports.jsonl"
+    assert _run(trained_model_dir, str(listing), "--output", str(output)) == 0
+    assert [row["study_id"] for row in read_rows(output)] == ["h2"]
+    assert _errors(output) == {"h1": "cell(s) ['reference'] longer than 100,000 characters"}
+    only_header = tmp_path / "header.csv"
+    only_header.write_text("study_id,frontal\n\n")
+    assert _run(trained_model_dir, str(only_header), "--output", str(tmp_path / "none.jsonl")) == 0
+
+
+def test_symbolic_links_leading_out_of_an_input_folder_are_not_followed(tmp_path, trained_model_dir):
+    outside = tmp_path / "outside"
+    write_png(outside / "secret.png", seed=9)
+    (outside / "private.txt").write_text("do not list me")
+    folder = tmp_path / "in"
+    write_png(folder / "s1" / "lateral.png")
+    os.symlink(outside / "secret.png", folder / "s1" / "frontal.png")
+    os.symlink(outside, folder / "s2")
+    output = tmp_path / "reports.jsonl"
+    _run(trained_model_dir, str(folder), "--output", str(output))
+    errors = _errors(output)
+    assert "outside the input folder" in errors["s2"] and "private.txt" not in errors["s2"]
+    assert errors["s1"].startswith("no frontal image")  # the link to the outside image was not used
+    assert read_rows(output) == []
+
+
+def test_a_format_that_contradicts_the_suffix_and_a_bad_token_budget_change_nothing(tmp_path, trained_model_dir, caplog):
+    write_png(tmp_path / "a.png")
+    (tmp_path / "broken.png").write_bytes(b"x")
+    output = tmp_path / "out.csv"
+    assert _run(trained_model_dir, str(tmp_path / "a.png"), "--output", str(output), "--format", "jsonl") == 2
+    assert "--format jsonl contradicts the output's suffix" in caplog.text
+    assert _run(trained_model_dir, str(tmp_path / "a.png"), str(tmp_path / "broken.png"), "--output", str(output),
+                "--max-new-tokens", "100000") == 2
+    assert not output.exists() and not output.with_name("out.csv.errors.jsonl").exists()

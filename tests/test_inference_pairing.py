@@ -102,7 +102,7 @@ def _errors(output: Path) -> dict[str, str]:
     return {row["study_id"]: row["reason"] for row in _error_rows(output)}
 
 
-def test_a_failed_generate_call_records_every_study_of_the_batch_and_goes_on(
+def test_a_failed_batch_is_generated_study_by_study_and_only_a_failing_study_is_an_error(
     tmp_path: Path, marker_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from xray_report.inference import cli, generation
@@ -110,25 +110,29 @@ def test_a_failed_generate_call_records_every_study_of_the_batch_and_goes_on(
     listing = _study_csv(tmp_path)
     real = generation.generate_for_studies
     calls = []
+    poisoned = list(EXPECTED)[4]  # one study that fails whenever it is generated, alone or in a batch
 
-    def failing_second_batch(pipe, loaded, **kwargs):
-        calls.append([item.study.study_id for item in loaded])
-        if len(calls) == 2:
-            raise RuntimeError("out of memory")
+    def failing(pipe, loaded, **kwargs):
+        ids = [item.study.study_id for item in loaded]
+        calls.append(ids)
+        if len(calls) == 1 or poisoned in ids:  # the first batch fails once (memory), the poisoned study always
+            raise RuntimeError("out of memory" if len(calls) == 1 else "bad study")
         return real(pipe, loaded, **kwargs)
 
-    monkeypatch.setattr(generation, "generate_for_studies", failing_second_batch)
+    monkeypatch.setattr(generation, "generate_for_studies", failing)
     output = tmp_path / "reports.jsonl"
     cli.main([str(listing), "--model", str(marker_model_dir), "--output", str(output), "--batch-size", "3",
               "--no-progress"])
-    failed = calls[1]
-    assert _errors(output) == {study: "generation failed: out of memory" for study in failed}
-    assert _reports(output) == {study: text for study, text in EXPECTED.items() if study not in failed}
+    first = calls[0]
+    assert calls[1 : 1 + len(first)] == [[study] for study in first]  # the failed batch, one study at a time
+    assert _errors(output) == {poisoned: "generation failed: RuntimeError: bad study"}
+    assert _reports(output) == {study: text for study, text in EXPECTED.items() if study != poisoned}
     line_of = {study_id: index + 2 for index, (study_id, _, _) in enumerate(STUDIES)}  # the header is line 1
-    assert {row["study_id"]: row["source"] for row in _error_rows(output)} == {
-        study: f"{listing}:{line_of[study]}" for study in failed}
-    logged = [record for record in caplog.records if record.getMessage() == "batch failed"]
-    assert len(logged) == 1 and logged[0].exc_info[1].args == ("out of memory",)
+    assert {row["study_id"]: row["source"] for row in _error_rows(output)} == {poisoned: f"{listing}:{line_of[poisoned]}"}
+    assert [record.getMessage() for record in caplog.records if "failed (" in record.getMessage()] == [
+        "a batch of 3 studies failed (RuntimeError: out of memory); generating them one by one",
+        "a batch of 3 studies failed (RuntimeError: bad study); generating them one by one",
+    ]
 
 
 def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(

@@ -129,3 +129,122 @@ def test_this_machines_fast_recipe_writes_the_trained_report(trained_model_dir):
     outputs = report_pipeline(model, processor)([{"frontal": synthetic_radiograph(seed=2)}], batch_size=1)
     assert outputs[0][0]["generated_text"] == LEARNED_REPORT
 
+
+def test_cli_fast_logs_and_records_the_choice_and_refuses_explicit_precision(tmp_path, trained_model_dir, caplog):
+    import json
+    import logging
+
+    from inference_fixtures import write_png
+    from xray_report.inference.cli import main
+    from xray_report.inference.precision import fast_recipe
+
+    write_png(tmp_path / "in" / "s0.png", seed=0)
+    output = tmp_path / "reports.jsonl"
+    with caplog.at_level(logging.INFO, logger="xray_report"):
+        assert main([str(tmp_path / "in"), "--model", str(trained_model_dir), "-o", str(output), "--fast",
+                     "--no-progress"]) == 0
+    expected = fast_recipe("cpu")
+    assert expected.describe() in [record.getMessage() for record in caplog.records]
+    settings = json.loads(output.with_name(output.name + ".summary.json").read_text(encoding="utf-8"))["settings"]
+    assert (settings["fast"], settings["dtype"], settings["quantize"]) == (
+        expected.describe(), expected.dtype, expected.quantize)
+    assert main([str(tmp_path / "in"), "--model", str(trained_model_dir), "-o", str(tmp_path / "o.jsonl"), "--fast",
+                 "--dtype", "float32"]) == 2
+    assert "--fast chooses the precision itself" in caplog.text
+
+
+# reading the next batch's images while the model works on the current one
+
+def test_read_ahead_reads_the_next_batch_while_the_caller_works_and_keeps_order(tmp_path, monkeypatch):
+    import threading
+
+    from inference_fixtures import write_png
+    from xray_report.inference import generation
+    from xray_report.inference.studies import Study
+
+    studies = [Study(f"s{index}", write_png(tmp_path / f"s{index}.png", seed=index), source="test")
+               for index in range(5)]
+    studies.append(Study("broken", tmp_path / "missing.png", source="test"))
+    read_studies: list[str] = []
+    second_batch_read = threading.Event()
+    original = generation.load_study_images
+
+    def recording(study, *args, **kwargs):
+        read_studies.append(study.study_id)
+        if study.study_id == "s2":
+            second_batch_read.set()
+        return original(study, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "load_study_images", recording)
+    batches = [studies[0:2], studies[2:4], studies[4:6]]
+    reads = generation.read_ahead(batches)
+    first = next(reads)
+    # while the caller holds the first batch, the worker reads the second without being asked
+    assert second_batch_read.wait(timeout=30)
+    assert [s.study_id for s in first.studies] == ["s0", "s1"] and len(first) == 2
+    rest = list(reads)
+    assert [[s.study_id for s in read.studies] for read in rest] == [["s2", "s3"], ["s4", "broken"]]
+    assert [item.study.study_id for item in rest[1].loaded] == ["s4"]
+    assert [error.study_id for error in rest[1].errors] == ["broken"]
+    assert read_studies == ["s0", "s1", "s2", "s3", "s4", "broken"]
+    assert all(read.wait_seconds >= 0 for read in [first, *rest])
+
+
+def test_process_batch_gives_the_same_rows_with_images_read_ahead(tmp_path, trained_model_dir):
+    from inference_fixtures import write_png
+    from xray_report.evaluation.sections import SectionSplitter
+    from xray_report.inference.cli import build_parser, run_settings
+    from xray_report.inference.generation import load_reporter, process_batch, read_ahead, read_batch
+    from xray_report.inference.studies import Study
+
+    studies = [Study(f"s{index}", write_png(tmp_path / f"s{index}.png", seed=index), source="test")
+               for index in range(3)]
+    settings = run_settings(build_parser().parse_args(["x.png", "--model", str(trained_model_dir), "-o", "o.csv"]),
+                            "cpu")
+    pipe, splitter = load_reporter(settings)
+    in_turn, _ = process_batch(pipe, studies, splitter, settings)
+    ahead = next(read_ahead([studies], image_processor=pipe.processor.image_processor))
+    read_first, _ = process_batch(pipe, studies, splitter, settings, read=ahead)
+    drop_time = lambda rows: [{k: v for k, v in row.items() if k != "seconds_per_study"} for row in rows]  # noqa: E731
+    assert drop_time(read_first) == drop_time(in_turn) and len(in_turn) == 3
+    assert isinstance(splitter, SectionSplitter) and read_batch(studies).errors == []
+
+
+# the precision section of docs/usage.md quotes the inference benchmark's results file
+
+def _speed_cells(run: dict) -> list[str]:
+    """The cells docs/usage.md gives for one run of research/bench/bench_inference.py (native or AVX2-restricted)."""
+    cells = []
+    for name in ("fp32", "fast"):
+        measured, ratio = run["recipes"][name]["measured"], run["recipes"][name]["ratio_to_fp32_bound"]
+        cells.append(f"{measured['cli_s_per_study_batch1']:.2f} / {measured['cli_s_per_study_batch8']:.2f} "
+                     f"({ratio['cli_s_per_study_batch1']:.2f} / {ratio['cli_s_per_study_batch8']:.2f})")
+    fast = run["recipes"]["fast"]
+    cells.append(f"`{fast['chosen']['device_kind']}`")
+    agreement = f"{fast['fp32_token_agreement']:.0%} of tokens"
+    trained = fast.get("trained_model_agreement")
+    if trained:
+        agreement += (f"; {trained['identical_reports']:.0%} of {trained['studies']} reports, "
+                      f"{trained['identical_chexpert_labels']:.0%} of CheXpert labels")
+    cells.append(agreement)
+    machine = run["machine"]
+    cells.append(f"load average {machine['load_average_1min_at_start']} / {machine['load_average_1min_at_end']}")
+    met = [name for name, target in run["targets"].items() if target["met"]]
+    missed = [name for name, target in run["targets"].items() if target["met"] is False]
+    cells.append(f"met: {', '.join(met) or 'none'}; not met: {', '.join(missed) or 'none'}")
+    return cells
+
+
+def test_usage_precision_section_quotes_the_inference_results():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    results = json.loads((root / "research" / "results" / "inference.json").read_text(encoding="utf-8"))
+    text = (root / "docs" / "usage.md").read_text(encoding="utf-8")
+    section = text[text.index("## Precision, quantisation and devices"):]
+    section = section[:section.index("\n## ", 3)] if "\n## " in section[3:] else section
+    assert results["date"] in section and results["machine"]["cpu_model"] in section
+    for run in (results, results["avx2_restricted"]):
+        for cell in _speed_cells(run):
+            assert cell in section, f"docs/usage.md's precision section does not quote {cell!r}"

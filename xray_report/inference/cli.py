@@ -22,9 +22,11 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -66,6 +68,8 @@ class RunSettings:
     heatmaps: str | None
     projections: str | None
     sections: str | None
+    fast: str | None = None
+    """With `--fast`: the recipe chosen for this machine and why (`FastRecipe.describe`)."""
 
 
 def output_columns() -> list[str]:
@@ -96,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", choices=DTYPES, default=None,
                         help="encoder/decoder precision (default float32 on the CPU, bfloat16 on a GPU)")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
-                        help="int8: dynamically quantised decoder (CPU); with --dtype bfloat16 the fast CPU mode")
+                        help="int8: dynamically quantised decoder (CPU)")
+    parser.add_argument("--fast", action="store_true",
+                        help="the fastest precision recipe for this machine's CPU or GPU (instead of --dtype and "
+                        "--quantize; the choice and its reason are logged and recorded in the summary)")
     parser.add_argument("--num-beams", type=int, default=None, help="beam size (default: the model's, usually 1)")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help="new tokens (default: the model's; at most the decoder's positions less one)")
@@ -121,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit status (see the module docstring)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # an image a DICOM decoder cannot read is reported in the study's row; its own traceback is noise here
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
     try:
         return run(args)
     except (StudyInputError, ValueError) as error:
@@ -137,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     from processing.image_loading import ImageLimits
     from xray_report.results import infer_format
 
-    from .generation import load_reporter, process_batch, resolve_device
+    from .generation import load_reporter, process_batch, read_ahead, resolve_device
     from .processes import ProcessGroup, share
 
     started = time.perf_counter()
@@ -152,7 +161,14 @@ def run(args: argparse.Namespace) -> int:
     if group.is_main:
         logger.warning(RESEARCH_NOTICE)
 
-    studies, discovery_errors = discover_studies(args.inputs, projections=args.projections)
+    allow_pil_images_up_to(limits.max_pixels)
+    own_files = [*run_files(args.output), *run_files(errors_path), *([args.heatmaps] if args.heatmaps else [])]
+    studies, discovery_errors = discover_studies(args.inputs, projections=args.projections, exclude=own_files)
+    if settings.fast and group.is_main:
+        logger.info("%s", settings.fast)
+    pipe, splitter = load_reporter(settings, str(device))  # a bad model or setting: exit 2 before anything is written
+    logger.info("sections: %s splitter; precision %s%s", splitter.method, settings.dtype,
+                f" + {settings.quantize} decoder" if settings.quantize else "")
     with _Outputs(args.output, fmt, errors_path, group) as outputs:
         done = outputs.done_ids()
         todo = share([study for study in studies if study.study_id not in done], group)
@@ -162,16 +178,13 @@ def run(args: argparse.Namespace) -> int:
                     len(discovery_errors))
         if group.is_main:
             outputs.errors.write(error for error in discovery_errors if error.study_id not in done)
-        pipe, splitter = load_reporter(settings, str(device))
-        logger.info("sections: %s splitter; precision %s%s", splitter.method, settings.dtype,
-                    f" + {settings.quantize} decoder" if settings.quantize else "")
         written = failed = 0
-        for batch in _progress(list(_batches(todo, args.batch_size)), total_studies=len(todo),
-                               disabled=args.no_progress or not group.is_main):
-            rows, errors = process_batch(pipe, batch, splitter, settings, limits)
-            written += outputs.rows.write_rows(rows)
-            failed += len(errors)
-            outputs.errors.write(errors)
+        with closing(read_ahead(_batches(todo, args.batch_size), limits, pipe.processor.image_processor)) as batches:
+            for read in _progress(batches, total_studies=len(todo), disabled=args.no_progress or not group.is_main):
+                rows, errors = process_batch(pipe, read.studies, splitter, settings, limits, read=read)
+                written += outputs.rows.write_rows(rows)
+                failed += len(errors)
+                outputs.errors.write(errors)
         outputs.finish()
         per_process = group.gather({"process": group.index, "studies": len(todo), "written": written,
                                     "failed": failed})
@@ -199,37 +212,55 @@ def check_arguments(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
-    if args.max_aspect_ratio < 1:
+    if not args.max_aspect_ratio >= 1:  # NaN too
         raise ValueError(f"--max-aspect-ratio must be at least 1, got {args.max_aspect_ratio}.")
+    if args.fast and (args.dtype or args.quantize):
+        raise ValueError("--fast chooses the precision itself: drop --dtype / --quantize, or --fast.")
     if args.quantize and args.device not in ("cpu", "auto"):
         raise ValueError(f"--quantize {args.quantize} is a CPU recipe; on --device {args.device} use --dtype instead.")
     if args.projections is not None and not args.projections.is_file():
         raise ValueError(f"--projections {args.projections}: no such file.")
+    if not math.isfinite(args.max_aspect_ratio):
+        raise ValueError(f"--max-aspect-ratio must be a finite number, got {args.max_aspect_ratio}.")
+    suffix_format = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}.get(
+        args.output.suffix.lower())
+    if args.format and suffix_format and args.format != suffix_format:
+        raise ValueError(f"--format {args.format} contradicts the output's suffix ({args.output.name}); "
+                         "drop --format or choose a matching suffix.")
 
 
 def run_settings(args: argparse.Namespace, device_type: str) -> RunSettings:
     """The settings of a run on a device of `device_type` (``cpu``, ``cuda``): what each step gets."""
+    dtype, quantize, fast = args.dtype or ("bfloat16" if device_type == "cuda" else "float32"), args.quantize, None
+    if args.fast:
+        from .precision import fast_recipe
+
+        recipe = fast_recipe(device_type)
+        dtype, quantize, fast = recipe.dtype, recipe.quantize, recipe.describe()
     return RunSettings(
-        model=str(args.model), batch_size=args.batch_size, device=args.device,
-        dtype=args.dtype or ("bfloat16" if device_type == "cuda" else "float32"), quantize=args.quantize,
+        model=str(args.model), batch_size=args.batch_size, device=args.device, dtype=dtype, quantize=quantize,
         num_beams=args.num_beams,
         max_new_tokens=args.max_new_tokens, remove_prior_claims=args.remove_prior_claims,
         max_image_pixels=args.max_image_pixels, max_aspect_ratio=args.max_aspect_ratio,
         heatmaps=str(args.heatmaps) if args.heatmaps else None,
         projections=str(args.projections) if args.projections else None,
-        sections=str(args.sections) if args.sections else None,
+        sections=str(args.sections) if args.sections else None, fast=fast,
     )
 
 
 def check_output_paths(output: Path, errors: Path, inputs: Sequence[str | Path]) -> None:
-    """The output and errors files must be files this run may write, and not one of its inputs.
+    """The output and errors files must be files this run may write, apart from each other's files (lock, summary,
+    shards; a hard link counts as the same file) and not one of its inputs.
 
     Raises:
-        ValueError: the output or errors file is one of the inputs (exit status 2).
+        ValueError: the output or errors file is one of the inputs or of the other's files (exit status 2).
         OutputError: a path is a folder, or its parent is not a folder (exit status 3).
     """
+    from xray_report.results import ResultFileError, check_regular_file
+
     given = {Path(item).resolve() for item in inputs}
-    for label, path in (("--output", output), ("--errors", errors)):
+    summary = output.with_name(output.name + ".summary.json")
+    for label, path in (("--output", output), ("--errors", errors), ("the summary", summary)):
         if path.resolve() in given:
             raise ValueError(f"{label} {path} is one of the inputs; choose another file.")
         if path.is_dir():
@@ -237,8 +268,40 @@ def check_output_paths(output: Path, errors: Path, inputs: Sequence[str | Path])
         parent = next((p for p in path.resolve().parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
             raise OutputError(f"{path}: {parent} is not a folder.")
-    if output.resolve() == errors.resolve():
-        raise ValueError(f"--errors {errors} is the output file; choose another file.")
+        try:
+            check_regular_file(path)
+        except ResultFileError as error:
+            raise OutputError(str(error)) from error
+    output_files = [path.resolve() for path in run_files(output)]
+    if errors.resolve() in output_files or _same_file(errors, output):
+        raise ValueError(f"--errors {errors} is the output file or one of its companions (lock, summary, shards); "
+                         "choose another file.")
+    if output.resolve() in [path.resolve() for path in run_files(errors)]:
+        raise ValueError(f"--output {output} is one of the errors file's companions; choose another file.")
+
+
+def run_files(path: Path) -> list[Path]:
+    """`path` and the files a run writes beside it: its lock, its summary, and its shards (rank 0..63)."""
+    from .processes import shard_path
+
+    return [path, path.with_name(path.name + ".lock"), path.with_name(path.name + ".summary.json"),
+            *(shard_path(path, rank) for rank in range(64))]
+
+
+def allow_pil_images_up_to(max_pixels: int) -> None:
+    """PIL refuses images over its own decompression-bomb threshold whatever the run's limit; the run's limit, checked
+    from the header before decoding, is the one that applies (raised, never lowered, for this process)."""
+    from PIL import Image
+
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return first.exists() and second.exists() and first.samefile(second)
+    except OSError:
+        return False
 
 
 def _batches(studies: Sequence[Study], size: int) -> Iterator[list[Study]]:
@@ -246,7 +309,7 @@ def _batches(studies: Sequence[Study], size: int) -> Iterator[list[Study]]:
         yield list(studies[start : start + size])
 
 
-def _progress(batches: list[list[Study]], total_studies: int, disabled: bool) -> Iterator[list[Study]]:
+def _progress(batches: Iterable[Any], total_studies: int, disabled: bool) -> Iterator[Any]:
     from tqdm.auto import tqdm
 
     with tqdm(total=total_studies, unit="study", disable=disabled, desc="reports") as bar:
@@ -338,7 +401,7 @@ class ErrorLog:
     def __init__(self, path: Path) -> None:
         from xray_report.results import AppendOnlyWriter, ResultFileError, read_rows
 
-        self.writer = AppendOnlyWriter(path, ERROR_COLUMNS, "jsonl")
+        self.writer = AppendOnlyWriter(path, ERROR_COLUMNS, "jsonl", check_rows=False)
         try:
             rows = read_rows(path, "jsonl")
         except ResultFileError as error:

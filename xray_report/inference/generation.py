@@ -7,11 +7,14 @@ the loaded images to `generate_for_studies`, which calls the model's `XrayReport
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,24 +174,44 @@ def report_pipeline(model: Any, processor: Any) -> XrayReportPipeline:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; anything else is passed to `torch.device` after a check."""
+    """``auto`` → CUDA when available, else CPU; ``cpu``, ``cuda`` and ``cuda:N`` after a check (other devices torch
+    names, such as ``meta`` or ``mps``, are refused: this project runs on CPUs and CUDA GPUs)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except RuntimeError as error:
         raise ValueError(f"--device {device}: not a device name (cpu, cuda, cuda:N or auto).") from error
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device}: not a device this tool runs on (cpu, cuda, cuda:N or auto).")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: CUDA is not available on this machine.")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s).")
     return resolved
 
 
-def load_study_images(study: Study, limits: ImageLimits = DEFAULT_IMAGE_LIMITS) -> LoadedStudy | StudyError:
+def load_study_images(
+    study: Study, limits: ImageLimits = DEFAULT_IMAGE_LIMITS, image_processor: Any = None
+) -> LoadedStudy | StudyError:
     """Reads a study's images once within `limits`; any unreadable file becomes a `StudyError` naming the file and
-    the reason. The loaded study's notes are the study's own, then what reading its images did (an EXIF rotation)."""
+    the reason. The loaded study's notes are the study's own, then what reading its images did (an EXIF rotation).
+
+    Args:
+        image_processor: the model's image processor; each image is shrunk at once exactly as it would shrink it
+            (`BioViLTImageProcessor.resize_for_model`), so a batch of large images holds little memory and the model
+            sees the same pixels.
+    """
+    def read(path: Path | None) -> Any:
+        if path is None:
+            return None
+        image = read_xray_image(path, limits)
+        if image_processor is None:
+            return image
+        return dataclasses.replace(image, image=image_processor.resize_for_model(image.image))
+
     try:
-        frontal, lateral, prior = (read_xray_image(path, limits) if path is not None else None
-                                   for path in (study.frontal, study.lateral, study.prior))
+        frontal, lateral, prior = read(study.frontal), read(study.lateral), read(study.prior)
     except XrayImageError as error:
         return StudyError(study.study_id, study.source, str(error))
     except Exception as error:  # a decoder bug or an exotic file must not stop the other studies
@@ -222,31 +245,107 @@ def generate_for_studies(
     return outputs
 
 
+@dataclass
+class ReadBatch:
+    """A batch of studies whose images were read (`read_batch`): the loaded studies, the studies whose images could
+    not be read, and how long the caller waited for them."""
+
+    studies: list[Study]
+    loaded: list[LoadedStudy]
+    errors: list[StudyError]
+    wait_seconds: float = 0.0
+    """Seconds the batch loop waited for these images: the whole reading time when read in turn, only what was left
+    of it when read ahead (`read_ahead`)."""
+
+    def __len__(self) -> int:
+        return len(self.studies)
+
+
+def read_batch(batch: Sequence[Study], limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+               image_processor: Any = None) -> ReadBatch:
+    """Reads the images of a batch's studies (`load_study_images`: each image once, shrunk at once as the model's
+    image processor would); a study whose images cannot be read becomes an error."""
+    started = time.perf_counter()
+    loaded, errors = [], []
+    for study in batch:
+        result = load_study_images(study, limits, image_processor)
+        (errors if isinstance(result, StudyError) else loaded).append(result)
+    return ReadBatch(list(batch), loaded, errors, time.perf_counter() - started)
+
+
+def read_ahead(batches: Iterable[Sequence[Study]], limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+               image_processor: Any = None) -> Iterator[ReadBatch]:
+    """`read_batch` of each batch in turn, the next batch read by a worker thread while the caller generates the
+    current one (image decoding and resizing release the GIL, so they overlap the model). At most two batches of
+    images are held at once."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xray-read-ahead") as pool:
+        remaining = iter(batches)
+        pending: deque[Future[ReadBatch]] = deque()
+
+        def submit_next() -> None:
+            batch = next(remaining, None)
+            if batch is not None:
+                pending.append(pool.submit(read_batch, batch, limits, image_processor))
+
+        submit_next()
+        try:
+            while pending:
+                future = pending.popleft()
+                submit_next()  # the worker reads the next batch while this one is generated
+                waited = time.perf_counter()
+                read = future.result()
+                read.wait_seconds = time.perf_counter() - waited
+                yield read
+        finally:
+            for future in pending:
+                future.cancel()
+
+
 def process_batch(
     pipe: XrayReportPipeline,
     batch: Sequence[Study],
     splitter: SectionSplitter,
     settings: Any,
     limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+    read: ReadBatch | None = None,
 ) -> tuple[list[dict[str, Any]], list[StudyError]]:
-    """Loads (each image once), generates (one `generate` call), structures and optionally grounds a batch.
+    """Loads (each image once, shrunk at once as the model's image processor would), generates (one `generate`
+    call), structures and optionally grounds a batch.
 
-    A study whose images cannot be read becomes an error and the others go on; a failure of the generate call
-    itself becomes an error for every study of the batch.
+    A study whose images cannot be read becomes an error and the others go on. When the batch's generate call fails,
+    its studies are generated one by one, so that only a study that fails alone becomes an error.
+
+    Args:
+        read: the batch's images already read (`read_ahead`); read here when None. A row's `seconds_per_study` is
+            the batch's time in the loop per study: the wait for its images, generating, structuring, heatmaps.
     """
     started = time.perf_counter()
-    loaded, errors = [], []
-    for study in batch:
-        result = load_study_images(study, limits)
-        (errors if isinstance(result, StudyError) else loaded).append(result)
+    if read is None:
+        read = read_batch(batch, limits, pipe.processor.image_processor)
+        started = time.perf_counter()
+    started -= read.wait_seconds
+    loaded, errors = list(read.loaded), list(read.errors)
     if not loaded:
         return [], errors
+    kwargs = {**_generation_kwargs(settings), "image_limits": limits}
     try:
         outputs = generate_for_studies(pipe, loaded, batch_size=len(loaded), heatmaps=settings.heatmaps is not None,
-                                       **_generation_kwargs(settings))
-    except Exception as error:  # a failure of the whole batch: record every study, keep going
-        logger.exception("batch failed")
-        return [], errors + [StudyError(s.study.study_id, s.study.source, f"generation failed: {error}") for s in loaded]
+                                       **kwargs)
+    except Exception as error:  # a failure of the batch: each study alone, so that one bad study fails alone
+        logger.warning("a batch of %d studies failed (%s: %s); generating them one by one", len(loaded),
+                       type(error).__name__, error)
+        outputs, kept = [], []
+        for item in loaded:
+            try:
+                outputs += generate_for_studies(pipe, [item], batch_size=1, heatmaps=settings.heatmaps is not None,
+                                                **kwargs)
+                kept.append(item)
+            except Exception as study_error:
+                errors.append(StudyError(item.study.study_id, item.study.source,
+                                         f"generation failed: {type(study_error).__name__}: {study_error}"))
+        loaded = kept
+        if not loaded:
+            return [], errors
     seconds = (time.perf_counter() - started) / len(loaded)
     rows = []
     for item, output in zip(loaded, outputs):
@@ -310,6 +409,7 @@ def _generation_kwargs(settings: Any) -> dict[str, Any]:
 __all__ = [
     "RESEARCH_NOTICE",
     "LoadedStudy",
+    "ReadBatch",
     "check_generation_length",
     "check_model_folder",
     "check_safetensors_file",
@@ -318,6 +418,8 @@ __all__ = [
     "load_reporter",
     "load_study_images",
     "process_batch",
+    "read_ahead",
+    "read_batch",
     "report_pipeline",
     "resolve_device",
 ]
