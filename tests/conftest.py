@@ -25,6 +25,7 @@ from tqdm import tqdm  # noqa: E402
 tqdm.set_lock(threading.RLock())
 tqdm.monitor_interval = 0
 
+# The repository root for every test module, wherever it sits in the tree: `from conftest import REPO_ROOT`
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 GPT2_VOCAB_DIR = SHARED / "tokenizers" / "gpt2"

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import build_tiny_report_model, synthetic_radiograph, tiny_image_processor
+from conftest import REPO_ROOT, build_tiny_report_model, synthetic_radiograph, tiny_image_processor
 
 # The tiny model is trained until it writes this text for any input: three sentences, a prior-comparison claim
 # ("unchanged") the prior-comparison flags must catch, and an impression-style last sentence.
@@ -177,7 +177,7 @@ def cli_env() -> dict[str, str]:
     """Environment for CLI subprocesses: offline hub, this repository importable."""
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    repo = str(Path(__file__).resolve().parents[1])
+    repo = str(REPO_ROOT)
     env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 

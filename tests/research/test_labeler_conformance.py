@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO_ROOT
 from research.labeler import chexpert_conformance as conformance_module
 from research.labeler.chexpert_conformance import (
     SETS,
@@ -30,7 +31,6 @@ from research.labeler.chexpert_conformance import (
 from research.labeler.chexpert_patterns import PATTERN_CASES, PatternCase
 from xray_report.evaluation.chexpert_labeler import Label, label_report
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS = REPO_ROOT / "research" / "results" / "labeler_conformance.json"
 DOC = REPO_ROOT / "docs" / "evaluation.md"
 P, N, U, M = Label.POSITIVE, Label.NEGATIVE, Label.UNCERTAIN, Label.NOT_MENTIONED

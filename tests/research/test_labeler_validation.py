@@ -3,14 +3,12 @@ the agreement with the IU X-ray MeSH tags on the real reports."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conftest import SHARED
 from research.labeler.validate_labeler import keyword_label_report, mesh_to_observations, validate
 from xray_report.evaluation.chexpert_labeler import Label, label_report
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 KAGGLE_REPORTS = SHARED / "data" / "iu_xray" / "kaggle" / "indiana_reports.csv"
 
 P, N = Label.POSITIVE, Label.NEGATIVE

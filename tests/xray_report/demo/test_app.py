@@ -1,6 +1,6 @@
 """The dashboard's own logic without a browser: examples and uploads read like the CLI (DICOM included), missing
 files named, the provenance panel from the training record, heatmap figures at the displayed size, and only the
-example files served (the page in Chromium: test_demo_browser.py)."""
+example files served (the page in Chromium: test_browser.py)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO_ROOT as REPO
 # The lab (research/) and the root scripts travel with the sources so that the build sees the whole tree a checkout
 # has; `packages = find:` must leave them out.
 SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "modeling", "processing", "dataset_builder", "xray_report",

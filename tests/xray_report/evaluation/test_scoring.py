@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO_ROOT
 from xray_report.evaluation.options import ScoringOptions
 from xray_report.evaluation.scoring import PredictionsFileError, read_predictions, score_predictions
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 ROWS = [
     {"study_id": "s1", "reference": "The heart is enlarged. Small left pleural effusion.", "generated": "Mild cardiomegaly. Small left pleural effusion."},

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
+from conftest import REPO_ROOT
 from research.bench import write_benchmarks_page
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "research" / "results"
 LINK = re.compile(r"\]\(([^)#]+)(?:#[^)]*)?\)")
 

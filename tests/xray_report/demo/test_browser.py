@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED, require_shared
+from conftest import REPO_ROOT, SHARED, require_shared
 from inference_fixtures import LEARNED_REPORT, cli_env, trained_model_dir, write_png, write_study_csv  # noqa: F401
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -62,7 +62,7 @@ def _serving(command: list[str], env: dict[str, str], port: int, log_path: Path)
     """Runs a dashboard command until it answers on 127.0.0.1:`port`; yields its URL, stops it afterwards."""
     log = log_path.open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                               cwd=Path(__file__).resolve().parents[1])
+                               cwd=REPO_ROOT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 150
@@ -103,7 +103,7 @@ class Dashboard:
 def demo_server(tmp_path_factory, trained_model_dir):
     """`python -m xray_report.demo.app` on 127.0.0.1 with a training record beside the model and CSV examples: a
     PNG with a reference, a 12-bit DICOM, the shared real DICOM (when ../shared has it), a missing file."""
-    from test_demo_app import write_dicom, write_record
+    from test_app import write_dicom, write_record
 
     tmp_path = tmp_path_factory.mktemp("demo")
     model = shutil.copytree(trained_model_dir, tmp_path / "model")
@@ -286,7 +286,7 @@ def test_the_real_dicom_example_gives_a_report(demo_server, browser):
 
 
 def test_a_dicom_upload_gives_a_report(demo_server, browser, tmp_path):
-    from test_demo_app import write_dicom
+    from test_app import write_dicom
 
     _open(browser, demo_server.url)
     _upload(browser, write_dicom(tmp_path / "upload" / "study.dcm", seed=9))

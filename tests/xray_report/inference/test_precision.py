@@ -237,9 +237,9 @@ def _speed_cells(run: dict) -> list[str]:
 
 def test_usage_precision_section_quotes_the_inference_results():
     import json
-    from pathlib import Path
+    from conftest import REPO_ROOT
 
-    root = Path(__file__).resolve().parents[1]
+    root = REPO_ROOT
     results = json.loads((root / "research" / "results" / "inference.json").read_text(encoding="utf-8"))
     text = (root / "docs" / "usage.md").read_text(encoding="utf-8")
     section = text[text.index("## Precision, quantisation and devices"):]

@@ -22,10 +22,10 @@ import pytest
 nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (pip install .[dev])")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (pip install .[dev])")
 
+from conftest import REPO_ROOT  # noqa: E402
 from inference_fixtures import trained_model_dir, write_png  # noqa: E402,F401
 from training_fixtures import write_studies  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 
 

@@ -15,6 +15,7 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
+from conftest import REPO_ROOT
 from xray_report.evaluation.baselines import BEST_ON_VALIDATION, MOST_FREQUENT, baseline_reports, best_single_report
 from xray_report.evaluation.nlg import (
     R2GEN_UNK,
@@ -26,7 +27,6 @@ from xray_report.evaluation.nlg import (
 from xray_report.evaluation.options import ScoringOptions
 from xray_report.evaluation.scoring import Prediction, score_predictions
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs java, absent on this machine")
 
 TRAIN = ["Heart normal. Lungs clear."] * 3 + ["Rare word here.", "Heart normal. Small left effusion."]

@@ -1,7 +1,7 @@
 """The METEOR Java process (xray_report.evaluation.meteor_process): restarted once when it dies, stopped cleanly.
 
 The process is a stand-in (no java needed); the real METEOR is exercised by the `meteor` tests of
-tests/test_evaluation_nlg.py and tests/test_evaluation_r2gen_protocol.py.
+tests/xray_report/evaluation/test_nlg.py and test_r2gen_protocol.py.
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
-"""The Space's settings: which model it serves and where it binds (the page itself: test_demo_browser.py)."""
+"""The Space's settings: which model it serves and where it binds (the page itself:
+tests/xray_report/demo/test_browser.py)."""
 
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 
-SPACE_DIR = Path(__file__).resolve().parents[1] / "space"
+from conftest import REPO_ROOT
+
+SPACE_DIR = REPO_ROOT / "space"
 
 
 def _space_app():
