@@ -91,3 +91,35 @@ def test_readme_main_job_figures_are_the_recorded_run() -> None:
     durations = set(re.findall(rf"(?<![\w.])({number}(?:\s*[–-]\s*{number})?)\s*(?:s|secs?|seconds?|mins?|minutes?|h|hours?)\b",
                                text))
     assert durations <= recorded, f"durations in the README that no results file records: {durations - recorded}"
+
+
+def test_clinical_context_page_quotes_its_results_files() -> None:
+    """docs/clinical_context.md: every figure is read from research/results/semireal_context.json and
+    context_ceiling.json."""
+    page = (REPO_ROOT / "docs" / "clinical_context.md").read_text(encoding="utf-8")
+    run = json.loads((RESULTS / "semireal_context.json").read_text(encoding="utf-8"))
+    ceiling = json.loads((RESULTS / "context_ceiling.json").read_text(encoding="utf-8"))
+    rows = {
+        "CE micro F1, findings the images show": "rendered_ce_micro_f1",
+        "micro F1, findings outside CheXpert's 14 that the images show": "extra_findings_micro_f1",
+        "CE micro F1, findings the images do not show": "unrendered_ce_micro_f1",
+        "BLEU-4": "bleu_4", "ROUGE-L": "rouge_l", "distinct reports (share of studies)": "distinct_fraction",
+    }
+    for label, key in rows.items():
+        row = f"| {label} | {run['with_context'][key]:.3f} | {run['without_context'][key]:.3f} |"
+        assert row in page, f"docs/clinical_context.md does not quote {row!r}"
+    misleading = run["misleading_context"]
+    assert (f"({len(misleading['per_finding'])} findings, {misleading['studies']} study-finding pairs)"
+            in " ".join(page.split()))
+    assert (f"was {misleading['assertion_rate_without']:.4f} without an indication and "
+            f"{misleading['assertion_rate_with']:.4f} with the misleading one") in " ".join(page.split())
+    assert f"{run['test_studies']} test studies" in page and f"({run['test_studies_with_indication']} of them" in page
+    assert f"`context_max_tokens={run['context_max_tokens']}`" in page
+    assert f"`context_dropout={run['context_dropout']}`" in page and run["date"] in page
+    flat = " ".join(page.split())
+    met = run["meets_targets"]
+    assert ("(within 0.01: met)" in flat) == met["rendered_ce_within_0.01"]
+    assert ("raises the assertion rate by at most 0.02 (met)" in flat) == met["misleading_increase_at_most_0.02"]
+    assert (f"of the {ceiling['reports_with_indication']} IU X-ray reports with an indication, "
+            f"{ceiling['stating_a_finding_not_drawn']} state a CheXpert finding the phantoms do not draw, and the "
+            f"indication names one of those findings in {ceiling['indication_names_one_of_them']}") in flat

@@ -147,7 +147,7 @@ def test_report_generator_notebook(tmp_path: Path, trained_model_dir: Path) -> N
     markdown = "\n".join(output["data"].get("text/markdown", "") for cell in notebook.cells
                          for output in cell.get("outputs", []) if output.get("output_type") == "display_data")
     assert "not a medical device" in markdown and "**Findings:**" in markdown and "**Impression:**" in markdown
-    assert "| observation | label |" in markdown and "truth-guard flags: ['unchanged']" in printed(notebook)
+    assert "| observation | label |" in markdown and "prior-comparison flags: ['unchanged']" in printed(notebook)
     images = [output for cell in notebook.cells for output in cell.get("outputs", [])
               if output.get("output_type") == "display_data" and "image/png" in output["data"]]
     assert len(images) >= 3  # one heatmap per sentence on the frontal view, at least
