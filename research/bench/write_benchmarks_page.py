@@ -57,8 +57,8 @@ def _cell(value: Any) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else _f(value)
 
 
-def inference_section(data: dict[str, Any]) -> str:
-    roof, work = data["roofline"], data["work"]
+def _inference_rows(data: dict[str, Any]) -> str:
+    """One table row per precision recipe of one run of the inference benchmark."""
     rows = []
     for name, recipe in data["recipes"].items():
         m, r = recipe["measured"], recipe["ratio_to_bound"]
@@ -69,13 +69,35 @@ def inference_section(data: dict[str, Any]) -> str:
             if trained:
                 agreement += (f"; {trained['identical_reports']:.0%} of {trained['studies']} reports, "
                               f"{trained['identical_chexpert_labels']:.0%} labels")
+        chosen = f" (`{recipe['chosen']['dtype']}` + `{recipe['chosen']['quantize']}`)" if "chosen" in recipe else ""
         rows.append(
-            f"| {name} | {_f(m['encoder_s_per_study'])} ({_f(r['encoder_s_per_study'], 2)}) "
+            f"| {name}{chosen} | {_f(m['encoder_s_per_study'])} ({_f(r['encoder_s_per_study'], 2)}) "
             f"| {_f(m['decoder_ms_per_step_batch1'], 1)} / {_f(m['decoder_ms_per_step_batch8'], 1)} "
             f"({_f(r['decoder_ms_per_step_batch1'], 1)} / {_f(r['decoder_ms_per_step_batch8'], 1)}) "
             f"| {_f(m['cli_s_per_study_batch1'], 2)} ({_f(r['cli_s_per_study_batch1'], 2)}) "
             f"| {_f(m['cli_s_per_study_batch8'], 2)} ({_f(r['cli_s_per_study_batch8'], 2)}) | {agreement} |"
         )
+    return "\n".join(rows)
+
+
+def _inference_avx2_table(data: dict[str, Any]) -> str:
+    """The same table for the run restricted to AVX2 kernels, where there is one."""
+    run = data.get("avx2_restricted")
+    if not run:
+        return ""
+    roof = run["roofline"]
+    return (f"\n\nThe same run restricted to AVX2 kernels (`--cpu-isa avx2`: "
+            f"{', '.join(f'{k}={v}' for k, v in run['machine']['kernel_restriction'].items())}), as a CPU without "
+            f"AVX-512 runs it; its roofline: fp32 matmul {_f(roof['fp32_matmul_gflops'], 0)} GFLOPS, bf16 "
+            f"{_f(roof['bf16_matmul_gflops'], 1)} GFLOPS (emulated), int8 {_f(roof['int8_matmul_gops'], 0)} GOPS, "
+            f"memory read {_f(roof['memory_gb_per_s'], 1)} GB/s.\n\n"
+            "| recipe | encoder s/study | decoder ms/step b1 / b8 | CLI s/study b1 | CLI s/study b8 | agreement with fp32 |\n"
+            "| --- | --- | --- | --- | --- | --- |\n" + _inference_rows(run))
+
+
+def inference_section(data: dict[str, Any]) -> str:
+    roof, work = data["roofline"], data["work"]
+    rows = [_inference_rows(data)]
     profile = data.get("fp32_batch1_decoding_profile") or {}
     profile_line = ""
     if profile:
@@ -89,7 +111,8 @@ def inference_section(data: dict[str, Any]) -> str:
     note_line = f"\n\nNote: {data['note']}" if data.get("note") else ""
     machine = data.get("machine", {})
     cpu = "" if "cpu_model" not in machine else (
-        f" Machine: {machine['cpu_model']}, {machine['cpu_count']} cores, with "
+        f" Machine: {machine['cpu_model']}, {machine['cpu_count']} cores "
+        f"({data['setup'].get('torch_threads', 'default')} torch thread(s)), with "
         f"{', '.join(machine['cpu_extensions']) or 'no AVX2'} ({data.get('date', 'undated')}); the bf16 and int8 "
         "rates depend on these extensions (AMX most), so absolute times hold for this machine only.")
     return f"""## Inference (`bench_inference.py`, `inference.json`)
@@ -105,7 +128,7 @@ FLOPs / rate); CLI = encoder + 60 steps. In brackets: measured / bound.
 
 | recipe | encoder s/study | decoder ms/step b1 / b8 | CLI s/study b1 | CLI s/study b8 | agreement with fp32 |
 | --- | --- | --- | --- | --- | --- |
-{chr(10).join(rows)}{profile_line}{note_line}
+{chr(10).join(rows)}{_inference_avx2_table(data)}{profile_line}{note_line}
 """
 
 
