@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     with _Outputs(args.output, fmt, errors_path, group) as outputs:
         done = outputs.done_ids()
         todo = share([study for study in studies if study.study_id not in done], group)
+        group.wait_for_everyone()  # every process has read what is done before any of them writes a row
         here = f" (process {group.index + 1} of {group.count})" if group.count > 1 else ""
         logger.info("%d studies found, %d already in %s, %d to do%s, %d input errors", len(studies),
                     len([s for s in studies if s.study_id in done]), args.output, len(todo), here,

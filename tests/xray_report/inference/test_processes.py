@@ -88,3 +88,21 @@ def test_a_launched_group_on_the_cpu_joins_over_gloo(monkeypatch):
 
 def test_the_shard_of_a_csv_output_is_jsonl(tmp_path):
     assert shard_path(tmp_path / "r.csv", 3) == tmp_path / "r.csv.shard3.jsonl"
+
+
+def test_every_process_reads_what_is_done_before_any_process_writes(tmp_path, trained_model_dir, monkeypatch):
+    """A fast process must not write a row before a slow one has read the output and shards: the slow one would
+    count that study as done and leave its own share's studies to no one."""
+    from xray_report.inference import cli
+
+    events: list[str] = []
+    read_done = cli._Outputs.done_ids
+    write_rows = AppendOnlyWriter.write_rows
+    monkeypatch.setattr(cli._Outputs, "done_ids", lambda self: events.append("read done") or read_done(self))
+    monkeypatch.setattr(ProcessGroup, "wait_for_everyone", lambda self: events.append("wait for everyone"))
+    monkeypatch.setattr(AppendOnlyWriter, "write_rows",
+                        lambda self, rows: events.append("write") or write_rows(self, rows))
+    write_png(tmp_path / "studies" / "s0" / "frontal.png", seed=0)
+    assert cli.main([str(tmp_path / "studies"), "--model", str(trained_model_dir), "--output",
+                     str(tmp_path / "reports.jsonl"), "--no-progress"]) == 0
+    assert events.index("read done") < events.index("wait for everyone") < events.index("write")
