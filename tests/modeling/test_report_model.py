@@ -9,6 +9,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from conftest import TINY_IMAGE_SIZE, build_tiny_report_model, synthetic_radiograph, tiny_decoder_config, tiny_encoder_config
 from modeling import XrayReportModel, build_report_model
 from processing import REPORT_PAD_TOKEN, build_byte_level_tokenizer
+from inference_fixtures import marker_model_dir  # noqa: F401
 
 
 def test_special_tokens_and_generation_defaults(report_tokenizer):
@@ -78,34 +79,28 @@ def test_loss_ignores_padding_and_trainer_loss_kwargs_are_rejected(tiny_model, t
         tiny_model(**short, num_items_in_batch=torch.tensor(4))
 
 
-def test_model_learns_reports_and_stops_at_eos(report_tokenizer):
-    """Two studies that differ only in the image: after overfitting, generate() reproduces each report and stops."""
-    from conftest import tiny_image_processor
+def test_model_learns_reports_and_stops_at_eos(marker_model_dir):
+    """Two studies that differ only in the image: the model trained on such studies (`marker_model_dir`: a report for
+    a frontal view with a bright spot, another without) writes each its report and stops at EOS, padding after it."""
+    from inference_fixtures import MARKER_REPORT, PLAIN_REPORT
     from processing import XrayReportProcessor
 
-    processor = XrayReportProcessor(tiny_image_processor(), report_tokenizer)
-    reports = ["Heart size is normal. The lungs are clear.", "There is a large right pleural effusion."]
+    model = XrayReportModel.from_pretrained(marker_model_dir).eval()
+    processor = XrayReportProcessor.from_pretrained(marker_model_dir)
+    reports = [PLAIN_REPORT, MARKER_REPORT]
     images = [synthetic_radiograph(seed=3), synthetic_radiograph(seed=3, bright_spot=True)]
     batch = processor(images=images, text_target=reports)
-    model = build_tiny_report_model(report_tokenizer, seed=1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(1000):  # until the reports are learnt: ~150 steps with GPT-2's vocabulary, more byte by byte
-        optimizer.zero_grad()
-        loss = model(**batch).loss
-        if loss.item() < 0.01:
-            break
-        loss.backward()
-        optimizer.step()
-    model.eval()
     room = batch["labels"].shape[1] + 10
     generated = model.generate(pixel_values=batch["pixel_values"], view_mask=batch["view_mask"], max_new_tokens=room)
     assert processor.batch_decode(generated) == reports
-    eos = report_tokenizer.eos_token_id
+    tokenizer = processor.tokenizer
+    eos = tokenizer.eos_token_id
     for row in generated.tolist():
         assert eos in row[1:], "generation must end with EOS, not run to max_new_tokens"
         end = row.index(eos, 1)
-        assert all(token == report_tokenizer.pad_token_id for token in row[end + 1 :])
+        assert all(token == tokenizer.pad_token_id for token in row[end + 1 :])
+    lengths = [row.index(eos, 1) for row in generated.tolist()]
+    assert lengths[0] != lengths[1]  # the shorter report is padded after its EOS
 
 
 def test_generate_accepts_single_and_two_view_studies_in_one_batch(tiny_model, tiny_processor):

@@ -134,12 +134,27 @@ def test_the_documented_commands_are_found() -> None:
     assert entry_point(shlex.split("pip install -e .[metrics]")) is None
 
 
-@pytest.mark.parametrize(("kind", "name"), sorted(ENTRY_POINTS), ids=[name for _, name in sorted(ENTRY_POINTS)])
-def test_entry_point_answers_help(kind: str, name: str) -> None:
+@pytest.fixture(scope="module")
+def help_outputs() -> dict[tuple[str, str], subprocess.CompletedProcess]:
+    """Every entry point's `--help`, all started at once (each is mostly import time, so they share the cores)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1"}
-    completed = subprocess.run(help_command(kind, name), cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                               timeout=300, check=False)
+    running = {point: subprocess.Popen(help_command(*point), cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True) for point in sorted(ENTRY_POINTS)}
+    outputs = {}
+    for point, process in running.items():
+        try:
+            stdout, stderr = process.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        outputs[point] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return outputs
+
+
+@pytest.mark.parametrize(("kind", "name"), sorted(ENTRY_POINTS), ids=[name for _, name in sorted(ENTRY_POINTS)])
+def test_entry_point_answers_help(kind: str, name: str, help_outputs) -> None:
+    completed = help_outputs[(kind, name)]
     documented = ENTRY_POINTS[(kind, name)]
     assert completed.returncode == 0, f"`{name} --help` failed ({documented}):\n{completed.stderr[-3000:]}"
     assert re.search(r"^usage: ", completed.stdout, flags=re.MULTILINE), (
