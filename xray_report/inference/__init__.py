@@ -13,7 +13,7 @@ from typing import Any
 
 from .notice import RESEARCH_NOTICE
 
-# Heavy modules (torch, transformers) load on first use, so `python -m xray_report.inference --help` answers at once.
+# Heavy modules (torch, transformers) load on first use: importing the package alone (e.g. for RESEARCH_NOTICE) is cheap.
 _LAZY = {
     "generate_for_studies": "generation", "load_model_and_processor": "generation", "load_study_images": "generation",
     "report_pipeline": "generation", "apply_precision": "precision", "SentenceHeatmap": "heatmaps",
