@@ -169,9 +169,15 @@ def run(args: argparse.Namespace) -> int:
     pipe, splitter = load_reporter(settings, str(device))  # a bad model or setting: exit 2 before anything is written
     logger.info("sections: %s splitter; precision %s%s", splitter.method, settings.dtype,
                 f" + {settings.quantize} decoder" if settings.quantize else "")
+    model = describe_model(settings.model)
     with _Outputs(args.output, fmt, errors_path, group) as outputs:
         done = outputs.done_ids()
+        if done:
+            check_same_writer(args.output, model, settings, len(done))
         todo = share([study for study in studies if study.study_id not in done], group)
+        if group.is_main:  # the model and settings are on record before any row, should the run be cut off
+            write_summary(args.output, fmt, {"cli_version": _cli_version(), "model": model,
+                                             "settings": asdict(settings), "this_run": {"finished": False}})
         group.wait_for_everyone()  # every process has read what is done before any of them writes a row
         here = f" (process {group.index + 1} of {group.count})" if group.count > 1 else ""
         logger.info("%d studies found, %d already in %s, %d to do%s, %d input errors", len(studies),
@@ -192,11 +198,12 @@ def run(args: argparse.Namespace) -> int:
         if not group.is_main:
             return EXIT_OK
         written, failed = sum(p["written"] for p in per_process), sum(p["failed"] for p in per_process)
-        counts = {"studies_found": len(studies), "resumed": len([s for s in studies if s.study_id in done]),
+        counts = {"finished": True, "studies_found": len(studies),
+                  "resumed": len([s for s in studies if s.study_id in done]),
                   "written": written, "failed": failed, "input_errors": len(discovery_errors),
                   "processes": group.count, "by_process": per_process,
                   "seconds": round(time.perf_counter() - started, 2)}
-        write_summary(args.output, fmt, {"cli_version": _cli_version(), "model": describe_model(settings.model),
+        write_summary(args.output, fmt, {"cli_version": _cli_version(), "model": model,
                                          "settings": asdict(settings), "this_run": counts})
     failures = failed + len(discovery_errors)
     logger.info("%d reports written to %s, %d failures in %s", written, args.output, failures, errors_path)
@@ -462,6 +469,40 @@ def write_summary(output: Path, fmt: str, run_facts: Mapping[str, Any] | None = 
     return path
 
 
+REPORT_SETTINGS = ("dtype", "quantize", "num_beams", "max_new_tokens", "remove_prior_claims", "projections",
+                   "sections")
+"""The settings that change what a row says: a run may only add rows to an output written with the same ones."""
+
+
+def check_same_writer(output: Path, model: Mapping[str, Any], settings: RunSettings, num_rows: int) -> None:
+    """An output is resumed only by the model and report settings that wrote its rows (its summary says which), so
+    that every row of one output comes from one model and one set of settings.
+
+    Raises:
+        ValueError: the output's summary is missing or unreadable, or names another model or other settings
+            (exit status 2, nothing written).
+    """
+    summary_path = output.with_name(output.name + ".summary.json")
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        recorded_model, recorded = summary["model"], summary["settings"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{output} holds {num_rows} reports but {summary_path.name} does not say which model and "
+                         f"settings wrote them ({type(error).__name__}: {error}); write to another output file."
+                         ) from error
+    current = asdict(settings)
+    differences = [f"{key} {recorded.get(key)!r} -> {current[key]!r}" for key in REPORT_SETTINGS
+                   if recorded.get(key) != current[key]]
+    if recorded_model.get("weights_sha256") != model.get("weights_sha256") or (
+            model.get("weights_sha256") is None and recorded_model.get("name") != model.get("name")):
+        differences.insert(0, f"model {recorded_model.get('name')} (weights {recorded_model.get('weights_sha256')}) "
+                              f"-> {model.get('name')} (weights {model.get('weights_sha256')})")
+    if differences:
+        raise ValueError(f"{output} holds {num_rows} reports written with another model or other settings "
+                         f"({'; '.join(differences)}): resuming would mix them. Rerun with the same model and "
+                         "settings, or write to another output file.")
+
+
 def describe_model(model: str) -> dict[str, Any]:
     """The model as the summary records it: where it was loaded from, its weights' SHA-256 (a local folder) and
     its provenance lines (from the folder's training record)."""
@@ -517,6 +558,7 @@ __all__ = [
     "build_parser",
     "check_arguments",
     "check_output_paths",
+    "check_same_writer",
     "describe_model",
     "main",
     "output_columns",

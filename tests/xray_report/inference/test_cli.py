@@ -17,6 +17,7 @@ from xray_report.inference.cli import main, output_columns
 from xray_report.results import read_rows
 from inference_fixtures import (  # noqa: F401
     LEARNED_REPORT,
+    marker_model_dir,
     cli_env,
     study_tree,
     trained_model_dir,
@@ -483,3 +484,62 @@ def test_no_studies_found_is_not_a_failure(tmp_path, trained_model_dir, caplog):
         assert main([str(tmp_path / "empty"), "--model", str(trained_model_dir), "-o", str(output),
                      "--no-progress"]) == 0
     assert "0 studies found, 0 already in" in caplog.text and "every study failed" not in caplog.text
+
+
+# an output is resumed only by the model and settings that wrote it
+
+def test_resuming_with_another_model_or_other_report_settings_is_refused(tmp_path, trained_model_dir,
+                                                                          marker_model_dir, caplog):
+    folder = tmp_path / "studies"
+    write_png(folder / "a" / "frontal.png", seed=1)
+    output = tmp_path / "reports.jsonl"
+    args = [str(folder), "--output", str(output), "--no-progress"]
+    assert main([*args, "--model", str(trained_model_dir)]) == 0
+    write_png(folder / "b" / "frontal.png", seed=2)  # a new study: the reruns below would have work to do
+    before = output.read_bytes()
+    summary_path = output.with_name(output.name + ".summary.json")
+    summary = summary_path.read_text()
+
+    assert main([*args, "--model", str(marker_model_dir)]) == 2
+    assert "written with another model or other settings" in caplog.text and str(marker_model_dir) in caplog.text
+    caplog.clear()
+    assert main([*args, "--model", str(trained_model_dir), "--max-new-tokens", "7"]) == 2
+    assert "max_new_tokens None -> 7" in caplog.text
+    assert output.read_bytes() == before and summary_path.read_text() == summary  # nothing written by either
+
+    summary_path.unlink()
+    caplog.clear()
+    assert main([*args, "--model", str(trained_model_dir)]) == 2
+    assert "does not say which model and settings wrote them" in caplog.text and output.read_bytes() == before
+
+
+def test_a_run_cut_off_after_its_first_rows_has_its_model_on_record_and_resumes(tmp_path, trained_model_dir,
+                                                                               monkeypatch):
+    from xray_report.inference import generation
+
+    folder = tmp_path / "studies"
+    for index in range(3):
+        write_png(folder / f"s{index}" / "frontal.png", seed=index)
+    output = tmp_path / "reports.jsonl"
+    args = ["--model", str(trained_model_dir), str(folder), "--output", str(output), "--batch-size", "1",
+            "--no-progress"]
+    real_batch, batches = generation.process_batch, []
+
+    def cut_off_after_one(*arguments, **kwargs):
+        if batches:
+            raise KeyboardInterrupt  # the run is killed while the second batch is generated
+        batches.append(1)
+        return real_batch(*arguments, **kwargs)
+
+    monkeypatch.setattr(generation, "process_batch", cut_off_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        main(args)
+    summary = json.loads(output.with_name(output.name + ".summary.json").read_text())
+    assert summary["this_run"] == {"finished": False} and summary["model"]["weights_sha256"]
+    assert [row["study_id"] for row in read_rows(output)] == ["s0"]
+
+    monkeypatch.setattr(generation, "process_batch", real_batch)
+    assert main(args) == 0
+    assert sorted(row["study_id"] for row in read_rows(output)) == ["s0", "s1", "s2"]
+    summary = json.loads(output.with_name(output.name + ".summary.json").read_text())
+    assert summary["this_run"]["finished"] and summary["this_run"]["resumed"] == 1
