@@ -206,7 +206,13 @@ def run(args: argparse.Namespace) -> int:
         write_summary(args.output, fmt, {"cli_version": _cli_version(), "model": model,
                                          "settings": asdict(settings), "this_run": counts})
     failures = failed + len(discovery_errors)
-    logger.info("%d reports written to %s, %d failures in %s", written, args.output, failures, errors_path)
+    if failures:
+        logger.info("%d reports written to %s, %d failures in %s", written, args.output, failures, errors_path)
+    else:
+        logger.info("%d reports written to %s, no failures", written, args.output)
+    if not studies and not discovery_errors:
+        logger.warning("no image, study folder or study list was found in %s: nothing to do",
+                       ", ".join(str(item) for item in args.inputs))
     logger.warning(RESEARCH_NOTICE)
     if written == 0 and failures > 0 and not done:
         logger.error("every study failed: see %s", errors_path)
