@@ -202,7 +202,12 @@ def run(args: argparse.Namespace) -> int:
                   "resumed": len([s for s in studies if s.study_id in done]),
                   "written": written, "failed": failed, "input_errors": len(discovery_errors),
                   "processes": group.count, "by_process": per_process,
+                  "errors_file": errors_file_facts(errors_path, args.output, fmt),
                   "seconds": round(time.perf_counter() - started, 2)}
+        if counts["errors_file"]["written_since"]:
+            logger.info("%d studies of %s were written since they failed (the errors file keeps the earlier "
+                        "failures as a log): %s", len(counts["errors_file"]["written_since"]), errors_path,
+                        ", ".join(counts["errors_file"]["written_since"][:10]))
         write_summary(args.output, fmt, {"cli_version": _cli_version(), "model": model,
                                          "settings": asdict(settings), "this_run": counts})
     failures = failed + len(discovery_errors)
@@ -442,6 +447,19 @@ class ErrorLog:
         self.writer.close()
 
 
+def errors_file_facts(errors: Path, output: Path, fmt: str) -> dict[str, Any]:
+    """What the errors file (a log of failed attempts, kept across reruns) says against the output now: how many
+    studies it lists, and which of them have been written since (a rerun after the file was fixed)."""
+    from xray_report.results import ResultFileError, read_rows
+
+    try:
+        failed_ids = {str(row["study_id"]) for row in read_rows(errors, "jsonl")} if errors.is_file() else set()
+    except ResultFileError:
+        return {"studies": None, "written_since": [], "note": "the errors file has damaged lines"}
+    written = {str(row["study_id"]) for row in _read_output(output, fmt)} if output.is_file() else set()
+    return {"studies": len(failed_ids), "written_since": sorted(failed_ids & written)}
+
+
 def write_summary(output: Path, fmt: str, run_facts: Mapping[str, Any] | None = None) -> Path:
     """`<output>.summary.json`: the notice, `run_facts` (the CLI writes its version, the model: folder, weights'
     SHA-256, provenance; the settings; this run's counts and seconds), and prior-comparison flag rates over every row of the
@@ -566,6 +584,7 @@ __all__ = [
     "check_output_paths",
     "check_same_writer",
     "describe_model",
+    "errors_file_facts",
     "main",
     "output_columns",
     "run",

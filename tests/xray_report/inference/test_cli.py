@@ -544,3 +544,28 @@ def test_a_run_cut_off_after_its_first_rows_has_its_model_on_record_and_resumes(
     assert sorted(row["study_id"] for row in read_rows(output)) == ["s0", "s1", "s2"]
     summary = json.loads(output.with_name(output.name + ".summary.json").read_text())
     assert summary["this_run"]["finished"] and summary["this_run"]["resumed"] == 1
+
+
+def test_a_study_written_after_it_failed_is_named_in_the_summary(tmp_path, trained_model_dir, caplog):
+    import logging
+
+    folder = tmp_path / "studies"
+    write_png(folder / "good" / "frontal.png", seed=1)
+    (folder / "fixed").mkdir()
+    (folder / "fixed" / "frontal.png").write_bytes(b"not a png")
+    (folder / "broken").mkdir()
+    (folder / "broken" / "frontal.png").write_bytes(b"not a png either")
+    output = tmp_path / "reports.csv"
+    args = [str(folder), "--model", str(trained_model_dir), "--output", str(output), "--no-progress"]
+    assert main(args) == 0
+    summary_path = output.with_name(output.name + ".summary.json")
+    facts = json.loads(summary_path.read_text())["this_run"]["errors_file"]
+    assert facts == {"studies": 2, "written_since": []}
+
+    write_png(folder / "fixed" / "frontal.png", seed=2)  # the user repairs one file and reruns
+    with caplog.at_level(logging.INFO, logger="xray_report"):
+        assert main(args) == 0
+    assert sorted(row["study_id"] for row in read_rows(output)) == ["fixed", "good"]
+    facts = json.loads(summary_path.read_text())["this_run"]["errors_file"]
+    assert facts == {"studies": 2, "written_since": ["fixed"]}
+    assert "1 studies of" in caplog.text and "were written since they failed" in caplog.text
