@@ -360,6 +360,9 @@ def _evaluation_notes(metrics: MetricsSummary | None) -> str:
         notes.append("The baseline columns are reports that do not look at the image (the most frequent training "
                      "report; the single training report that scores best on the validation split), scored the same "
                      "way: a model is only reading images where it beats them.")
+    else:
+        notes.append("No image-blind baseline was scored with these numbers (the metrics file has none), so they do "
+                     "not show by themselves whether the model reads the images.")
     if any(metric.key.startswith("ce_") for metric in metrics.metrics):
         notes.append("CheXpert-label F1 uses this project's rule-based labeler (14 observations, with negation and "
                      "uncertainty handling) on generated versus reference reports; it is not the CheXbert labeler, so "

@@ -724,3 +724,17 @@ def test_record_of_the_real_iu_xray_kaggle_layout(tmp_path):
     assert record.studies == {"test": len(built["train"])} and record.example_study == built["train"][0]["study_id"]
     assert Path(record.example_image).parent == kaggle.resolve() / "images" / "images_normalized"
     assert Path(record.example_image).name in built["train"][0]["image_files"]
+
+
+def test_a_card_without_baselines_says_none_was_scored(tmp_path, report_tokenizer):
+    from xray_report.publishing.model_card import build_model_card
+
+    config = build_tiny_report_model(report_tokenizer).config.to_dict()
+    path = tmp_path / "metrics_test.json"
+    path.write_text(json.dumps({"metrics": {"bleu_4": 0.9, "rouge_l": 0.8}, "baselines": {}}))
+    without = build_model_card("org/x", config, metrics=read_metrics(path)).text
+    assert "No image-blind baseline was scored with these numbers" in without
+    path.write_text(json.dumps({"metrics": {"bleu_4": 0.9, "rouge_l": 0.8},
+                                "baselines": {"most_frequent_train_report": {"bleu_4": 0.2, "rouge_l": 0.3}}}))
+    with_baseline = build_model_card("org/x", config, metrics=read_metrics(path)).text
+    assert "No image-blind baseline" not in with_baseline and "The baseline columns are reports" in with_baseline
