@@ -300,11 +300,12 @@ def check_output_paths(output: Path, errors: Path, inputs: Sequence[str | Path])
 
 
 def run_files(path: Path) -> list[Path]:
-    """`path` and the files a run writes beside it: its lock, its summary, and its shards (rank 0..63)."""
+    """`path` and the files a run writes beside it: its lock, its summary (and the summary being replaced), and its
+    shards (rank 0..63)."""
     from .processes import shard_path
 
     return [path, path.with_name(path.name + ".lock"), path.with_name(path.name + ".summary.json"),
-            *(shard_path(path, rank) for rank in range(64))]
+            path.with_name(path.name + ".summary.json.partial"), *(shard_path(path, rank) for rank in range(64))]
 
 
 def allow_pil_images_up_to(max_pixels: int) -> None:
@@ -489,7 +490,9 @@ def write_summary(output: Path, fmt: str, run_facts: Mapping[str, Any] | None = 
         },
     }
     path = output.with_name(output.name + ".summary.json")
-    path.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8", errors="backslashreplace")
+    partial = path.with_name(path.name + ".partial")  # replaced in one step: a reader never sees half a summary
+    partial.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8", errors="backslashreplace")
+    partial.replace(path)
     return path
 
 

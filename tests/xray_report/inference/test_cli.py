@@ -544,6 +544,7 @@ def test_a_run_cut_off_after_its_first_rows_has_its_model_on_record_and_resumes(
     assert sorted(row["study_id"] for row in read_rows(output)) == ["s0", "s1", "s2"]
     summary = json.loads(output.with_name(output.name + ".summary.json").read_text())
     assert summary["this_run"]["finished"] and summary["this_run"]["resumed"] == 1
+    assert not list(tmp_path.glob("*.partial"))  # the summary is replaced whole, nothing left beside it
 
 
 def test_a_study_written_after_it_failed_is_named_in_the_summary(tmp_path, trained_model_dir, caplog):
