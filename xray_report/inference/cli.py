@@ -241,8 +241,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError(f"--projections {args.projections}: no such file.")
     if not math.isfinite(args.max_aspect_ratio):
         raise ValueError(f"--max-aspect-ratio must be a finite number, got {args.max_aspect_ratio}.")
-    suffix_format = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}.get(
-        args.output.suffix.lower())
+    from xray_report.results import SUFFIX_FORMATS
+
+    suffix_format = SUFFIX_FORMATS.get(args.output.suffix.lower())
     if args.format and suffix_format and args.format != suffix_format:
         raise ValueError(f"--format {args.format} contradicts the output's suffix ({args.output.name}); "
                          "drop --format or choose a matching suffix.")
@@ -278,8 +279,7 @@ def check_output_paths(output: Path, errors: Path, inputs: Sequence[str | Path])
     from xray_report.results import ResultFileError, check_regular_file
 
     given = {Path(item).resolve() for item in inputs}
-    summary = output.with_name(output.name + ".summary.json")
-    for label, path in (("--output", output), ("--errors", errors), ("the summary", summary)):
+    for label, path in (("--output", output), ("--errors", errors), ("the summary", summary_path(output))):
         if path.resolve() in given:
             raise ValueError(f"{label} {path} is one of the inputs; choose another file.")
         if path.is_dir():
@@ -304,8 +304,14 @@ def run_files(path: Path) -> list[Path]:
     shards (rank 0..63)."""
     from .processes import shard_path
 
-    return [path, path.with_name(path.name + ".lock"), path.with_name(path.name + ".summary.json"),
-            path.with_name(path.name + ".summary.json.partial"), *(shard_path(path, rank) for rank in range(64))]
+    summary = summary_path(path)
+    return [path, path.with_name(path.name + ".lock"), summary, summary.with_name(summary.name + ".partial"),
+            *(shard_path(path, rank) for rank in range(64))]
+
+
+def summary_path(output: Path) -> Path:
+    """The summary of a run writing `output`: `<output>.summary.json`."""
+    return output.with_name(output.name + ".summary.json")
 
 
 def allow_pil_images_up_to(max_pixels: int) -> None:
@@ -489,7 +495,7 @@ def write_summary(output: Path, fmt: str, run_facts: Mapping[str, Any] | None = 
             "by_label": dict(by_label.most_common()),
         },
     }
-    path = output.with_name(output.name + ".summary.json")
+    path = summary_path(output)
     partial = path.with_name(path.name + ".partial")  # replaced in one step: a reader never sees half a summary
     partial.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8", errors="backslashreplace")
     partial.replace(path)
@@ -509,12 +515,12 @@ def check_same_writer(output: Path, model: Mapping[str, Any], settings: RunSetti
         ValueError: the output's summary is missing or unreadable, or names another model or other settings
             (exit status 2, nothing written).
     """
-    summary_path = output.with_name(output.name + ".summary.json")
+    recorded_path = summary_path(output)
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        summary = json.loads(recorded_path.read_text(encoding="utf-8"))
         recorded_model, recorded = summary["model"], summary["settings"]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{output} holds {num_rows} reports but {summary_path.name} does not say which model and "
+        raise ValueError(f"{output} holds {num_rows} reports but {recorded_path.name} does not say which model and "
                          f"settings wrote them ({type(error).__name__}: {error}); write to another output file."
                          ) from error
     current = asdict(settings)
@@ -592,5 +598,6 @@ __all__ = [
     "output_columns",
     "run",
     "run_settings",
+    "summary_path",
     "write_summary",
 ]

@@ -54,18 +54,20 @@ class ResultFileBusyError(ResultFileError):
     """Another run holds the file's lock; the message names that run."""
 
 
+SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
+"""The result-file format each known suffix names."""
+
+
 def infer_format(path: Path, requested: str | None = None) -> str:
-    """``csv`` or ``jsonl`` from `requested`, else from the file suffix (``.csv``; ``.jsonl``/``.json``)."""
+    """``csv`` or ``jsonl`` from `requested`, else from the file suffix (`SUFFIX_FORMATS`)."""
     if requested:
         if requested not in FORMATS:
             raise ValueError(f"Unknown output format {requested!r}; choose one of {FORMATS}.")
         return requested
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return "jsonl"
-    raise ValueError(f"{path}: cannot tell the format from the suffix; use .csv or .jsonl (or --format).")
+    by_suffix = SUFFIX_FORMATS.get(path.suffix.lower())
+    if by_suffix is None:
+        raise ValueError(f"{path}: cannot tell the format from the suffix; use .csv or .jsonl (or --format).")
+    return by_suffix
 
 
 class AppendOnlyWriter:
