@@ -151,7 +151,8 @@ def train(
 
 def report_test_studies(model_dir: Path, studies_dir: Path, study_ids: list[str]) -> list[dict[str, Any]]:
     """Step 3: the saved model, reloaded, writes every test study's report through the report pipeline."""
-    from xray_report.inference.generation import generate_for_studies, load_model_and_processor, load_study_images, report_pipeline
+    from xray_report.inference.generation import generate_for_studies, load_study_images
+    from xray_report.inference.loading import load_model_and_processor, report_pipeline
     from xray_report.inference.studies import Study, StudyError
     from xray_report.synthetic import study_image_paths
 
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     output_dir = args.output_dir.resolve()
     studies_dir, model_dir = output_dir / "studies", output_dir / "model"
 
-    from xray_report.inference.generation import report_pipeline
+    from xray_report.inference.loading import report_pipeline
     from xray_report.synthetic import describe_findings, read_truth, report_errors, study_image_paths
     from xray_report.evaluation import ScoringOptions
     from xray_report.training.predict import write_predictions

@@ -180,7 +180,7 @@ def time_recipe(model_dir: Path, studies: Path, recipe: str, repeats: int, devic
     import torch
 
     from xray_report.inference.cli import main as cli_main
-    from xray_report.inference.generation import load_model_and_processor
+    from xray_report.inference.loading import load_model_and_processor
     from xray_report.results import read_rows
 
     dtype, quantize = recipe_precision(recipe, device)
@@ -240,7 +240,7 @@ def profile_decoding(model_dir: Path, device) -> dict[str, float]:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from xray_report.inference.generation import load_model_and_processor
+    from xray_report.inference.loading import load_model_and_processor
 
     model, _ = load_model_and_processor(model_dir, str(device))
     inputs = {"pixel_values": torch.rand(1, 2, 3, 448, 448, device=device)}
@@ -270,7 +270,7 @@ def token_agreement(model_dir: Path, recipe: str, device) -> float:
     """Share of greedy tokens equal to fp32's, on 8 random 2-view inputs, 60 new tokens each."""
     import torch
 
-    from xray_report.inference.generation import load_model_and_processor
+    from xray_report.inference.loading import load_model_and_processor
 
     pixels = torch.rand(8, 2, 3, 448, 448, generator=torch.Generator().manual_seed(1)).to(device)
     sequences = {}
@@ -286,7 +286,8 @@ def trained_agreement(trained_model: Path, recipe: str, device, limit: int = 240
     """On a trained model's test studies (the quickstart's `test_studies.csv` next to its model folder): report and
     CheXpert-label agreement of `recipe` with fp32."""
     from xray_report.evaluation import label_report
-    from xray_report.inference.generation import generate_for_studies, load_model_and_processor, load_study_images, report_pipeline
+    from xray_report.inference.generation import generate_for_studies, load_study_images
+    from xray_report.inference.loading import load_model_and_processor, report_pipeline
     from xray_report.inference.studies import discover_studies
 
     examples = trained_model.parent / "test_studies.csv"

@@ -122,7 +122,8 @@ def trained_dataset(work_dir: Path, split_file: Path, variant: str = "true"):
 def generate_with_pipeline(model_dir: Path, split, **generation_kwargs) -> list[str]:
     """The saved model's reports for the studies of `split` through the report pipeline, with other generation
     settings (e.g. `num_beams=1`) than the saved generation config's."""
-    from xray_report.inference.generation import generate_for_studies, load_model_and_processor, report_pipeline
+    from xray_report.inference.generation import generate_for_studies
+    from xray_report.inference.loading import load_model_and_processor, report_pipeline
 
     model, processor = load_model_and_processor(model_dir)
     outputs = generate_for_studies(report_pipeline(model, processor), dataset_studies(split), batch_size=32,
@@ -138,7 +139,7 @@ def observation_head_scores(model_dir: Path, test) -> dict | None:
 
     from research.semireal import RENDERED_OBSERVATIONS
     from xray_report.evaluation.clinical_efficacy import binary_scores
-    from xray_report.inference.generation import load_model_and_processor, report_pipeline
+    from xray_report.inference.loading import load_model_and_processor, report_pipeline
     from xray_report.training.collator import observation_targets
 
     model, processor = load_model_and_processor(model_dir)

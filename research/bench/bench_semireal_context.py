@@ -136,7 +136,7 @@ def main() -> int:
     import datasets
 
     from research.semireal import SEMIREAL_LABELS_CSV, read_semireal_truth, write_semireal_studies
-    from xray_report.inference.generation import load_model_and_processor, report_pipeline
+    from xray_report.inference.loading import load_model_and_processor, report_pipeline
 
     datasets.disable_progress_bars()
     started = time.perf_counter()

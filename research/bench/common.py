@@ -215,7 +215,7 @@ def candidate_reports(model_dir: Path, studies: Sequence[Any], num_candidates: i
     """
     import torch
 
-    from xray_report.inference.generation import load_model_and_processor, report_pipeline
+    from xray_report.inference.loading import load_model_and_processor, report_pipeline
 
     model, processor = load_model_and_processor(model_dir)
     pipe = report_pipeline(model, processor)

@@ -193,7 +193,7 @@ def _heatmap_sentences(model: XrayReportModel, tokenizer) -> list[dict]:
     """The pipeline's sentences with a heatmap, for a two-view synthetic study and 12 generated tokens."""
     from conftest import synthetic_radiograph, tiny_image_processor
     from processing import XrayReportProcessor
-    from xray_report.inference.generation import report_pipeline
+    from xray_report.inference.loading import report_pipeline
 
     processor = XrayReportProcessor(tiny_image_processor(), tokenizer)
     output = report_pipeline(model, processor)(

@@ -38,9 +38,8 @@ def test_candidates_are_the_pipelines_reports(tmp_path, report_tokenizer):
     from PIL import Image
 
     from processing import XrayReportProcessor
-    from xray_report.inference.generation import (
-        LoadedStudy, generate_for_studies, load_model_and_processor, report_pipeline,
-    )
+    from xray_report.inference.generation import LoadedStudy, generate_for_studies
+    from xray_report.inference.loading import load_model_and_processor, report_pipeline
     from xray_report.inference.studies import Study
 
     build_tiny_report_model(report_tokenizer).save_pretrained(tmp_path / "model")

@@ -33,8 +33,9 @@ from PIL import Image  # noqa: E402
 
 from processing import XrayImageError, load_xray_image  # noqa: E402
 from xray_report.evaluation.sections import SectionSplitter  # noqa: E402
-from xray_report.inference.generation import RESEARCH_NOTICE, load_model_and_processor, report_pipeline  # noqa: E402
 from xray_report.inference.heatmaps import display_image, study_heatmaps  # noqa: E402
+from xray_report.inference.loading import load_model_and_processor, report_pipeline  # noqa: E402
+from xray_report.inference.notice import RESEARCH_NOTICE  # noqa: E402
 from xray_report.inference.precision import DTYPES, QUANTIZATIONS  # noqa: E402
 from xray_report.inference.structured import StructuredReport, structure_report  # noqa: E402
 from xray_report.inference.studies import IMAGE_SUFFIXES, Study, discover_studies  # noqa: E402
@@ -349,7 +350,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--examples", nargs="*", default=[], help="CSV files / study folders offered as examples")
     parser.add_argument("--max-file-size", default="20mb", help="largest accepted upload (default 20mb)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=DTYPES, default=None, help="precision (default float32)")
+    parser.add_argument("--dtype", choices=DTYPES, default=None,
+                        help="precision (default float32 on the CPU, bfloat16 on a GPU)")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default=None)
     parser.add_argument("--fast", action="store_true",
                         help="the fastest precision recipe for this machine (instead of --dtype and --quantize)")
@@ -364,17 +366,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.warning(RESEARCH_NOTICE)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("Binding %s: the demo is reachable from other machines.", args.host)
-    dtype, quantize = args.dtype or "float32", args.quantize
-    if args.fast:
-        from xray_report.inference.generation import resolve_device
-        from xray_report.inference.precision import fast_recipe
+    from xray_report.inference.precision import choose_precision
+    from xray_report.inference.processes import resolve_device
 
-        if args.dtype or args.quantize:
-            raise SystemExit("--fast chooses the precision itself: drop --dtype / --quantize, or --fast.")
-        recipe = fast_recipe(resolve_device(args.device))
-        dtype, quantize = recipe.dtype, recipe.quantize
-        logger.info("%s", recipe.describe())
-    model, processor = load_model_and_processor(args.model, args.device, dtype=dtype, quantize=quantize)
+    try:
+        precision = choose_precision(args.dtype, args.quantize, args.fast, resolve_device(args.device))
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
+    if precision.fast:
+        logger.info("%s", precision.fast)
+    model, processor = load_model_and_processor(args.model, args.device, dtype=precision.dtype,
+                                                quantize=precision.quantize)
     model_dir = Path(args.model) if Path(args.model).is_dir() else None
     generation = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v}
     demo = ReportDemo(model, processor, SectionSplitter.for_model(model_dir), **generation)

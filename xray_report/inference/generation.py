@@ -1,43 +1,38 @@
-"""Loading a saved report model and generating reports through its pipeline (the one image → report path).
+"""Generating reports through a loaded model's pipeline (the one image → report path).
 
 Every caller (the batch CLI, the dashboard, the quickstart) reads a study's images once with
 `load_study_images` (an unreadable file becomes a `StudyError`, never an exception that stops a batch), then hands
-the loaded images to `generate_for_studies`, which calls the model's `XrayReportPipeline`.
+the loaded images to `generate_for_studies`, which calls the model's `XrayReportPipeline`. A batch run goes through
+`generate_reports`: batches read ahead, generated, structured and (optionally) grounded, one output row per study.
+Loading the model is `xray_report.inference.loading`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from modeling.pipeline_xray_report import XrayReportPipeline
-from xray_report.evaluation.sections import SectionSplitter
-from processing import XrayImageError  # importing processing registers it with AutoProcessor
+from processing import XrayImageError
 from processing.image_loading import DEFAULT_IMAGE_LIMITS, ImageLimits, read_xray_image
+from xray_report.evaluation.sections import SectionSplitter
 
 from .heatmaps import save_heatmaps, study_heatmaps
-from .notice import RESEARCH_NOTICE
-from .precision import apply_precision, check_precision
-from .structured import structure_report
+from .settings import RunSettings
+from .structured import report_row, structure_report
 from .studies import Study, StudyError
 
 logger = logging.getLogger(__name__)
-
-MODEL_JSON_FILES = ("config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
-                    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 @dataclass
@@ -53,142 +48,6 @@ class LoadedStudy:
         """The study dict the pipeline takes."""
         return {"frontal": self.views[0], "lateral": self.views[1], "previous": self.prior,
                 "indication": self.study.indication}
-
-
-def load_model_and_processor(
-    name_or_path: str | os.PathLike,
-    device: str = "cpu",
-    dtype: str = "float32",
-    quantize: str | None = None,
-) -> tuple[Any, Any]:
-    """Loads a saved report model and its processor (a local folder or a hub id) in eval mode on `device`.
-
-    Args:
-        device: `cpu`, `cuda`, `cuda:N` or `auto` (see `resolve_device`).
-        dtype, quantize: the precision recipe (`xray_report.inference.precision.apply_precision`).
-
-    Raises:
-        ValueError: naming the folder or id when it holds no loadable model, or an impossible precision recipe.
-    """
-    resolved = resolve_device(device)
-    check_precision(dtype, quantize)  # before the (slow) load
-    if Path(name_or_path).is_dir():
-        check_model_folder(Path(name_or_path))
-    try:
-        model = AutoModelForImageTextToText.from_pretrained(name_or_path)
-        processor = AutoProcessor.from_pretrained(name_or_path)
-    except Exception as error:  # transformers, safetensors and tokenizers raise many types for a damaged folder
-        raise ValueError(f"{name_or_path}: could not load a report model and processor "
-                         f"({type(error).__name__}: {error}).") from error
-    model = apply_precision(model.to(resolved).eval(), dtype=dtype, quantize=quantize)
-    return model, processor
-
-
-def check_model_folder(folder: Path) -> None:
-    """Names the first damaged file of a saved model folder before transformers reads it.
-
-    Checked: the JSON files parse; `model.safetensors` (or each shard of a sharded save) holds the bytes its header
-    declares.
-
-    Raises:
-        ValueError: naming the file and the reason (missing, not JSON, truncated, not safetensors).
-    """
-    if not (folder / "config.json").is_file():
-        raise ValueError(f"{folder}: no config.json, so not a saved model folder (model.save_pretrained writes one).")
-    for name in MODEL_JSON_FILES:
-        path = folder / name
-        if path.is_file():
-            try:
-                json.loads(path.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise ValueError(f"{path}: not valid JSON ({error}); the model folder is damaged.") from error
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
-    else:
-        shards = ["model.safetensors"]
-    for shard in shards:
-        check_safetensors_file(folder / shard)
-
-
-def check_safetensors_file(path: Path) -> None:
-    """Raises `ValueError` naming `path` when it is missing, not safetensors, or shorter than its header declares."""
-    if not path.is_file():
-        raise ValueError(f"{path}: missing; the model folder has no weights (save it again with save_pretrained).")
-    size = path.stat().st_size
-    try:
-        with path.open("rb") as handle:
-            header_length = int.from_bytes(handle.read(8), "little")
-            if size < 8 or header_length > size - 8:
-                raise ValueError("header longer than the file")
-            header = json.loads(handle.read(header_length))
-        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
-    except (ValueError, KeyError, TypeError, IndexError) as error:
-        raise ValueError(f"{path}: not a safetensors file ({error}).") from error
-    expected = 8 + header_length + end
-    if size < expected:
-        raise ValueError(f"{path}: truncated ({size:,} of {expected:,} bytes); copy or save the model again.")
-
-
-def check_generation_length(model: Any, max_new_tokens: int | None) -> None:
-    """Refuses a token budget the decoder has no positions for, before any study runs.
-
-    Args:
-        max_new_tokens: asked for on the command line; None checks the model's own generation config.
-
-    Raises:
-        ValueError: naming the budget and the decoder's positions.
-    """
-    decoder = model.config.decoder
-    positions = getattr(decoder, "n_positions", None) or getattr(decoder, "max_position_embeddings", None)
-    budget = max_new_tokens if max_new_tokens is not None else model.generation_config.max_new_tokens
-    if positions is None or budget is None:
-        return
-    context = getattr(model.config, "context_max_tokens", 0)
-    room = positions - (context + 2 if context else 1)  # the prompt: the start token, and a context's tokens
-    if budget > room:
-        source = "--max-new-tokens" if max_new_tokens is not None else "the model's generation config max_new_tokens"
-        prompt = f", {positions - room} of them for the prompt," if context else ","
-        raise ValueError(f"{source} {budget}: the decoder has {positions} positions{prompt} so at most {room} new "
-                         "tokens.")
-
-
-def load_reporter(settings: Any, device: str | None = None) -> tuple[XrayReportPipeline, SectionSplitter]:
-    """The report pipeline and section splitter of a batch run, checked before any study runs.
-
-    Args:
-        settings: the run's `RunSettings` (model, dtype, quantize, max_new_tokens, sections).
-        device: the device to load on (default: `settings.device`; a launched process passes its own).
-    """
-    model, processor = load_model_and_processor(settings.model, device or settings.device, dtype=settings.dtype,
-                                                quantize=settings.quantize)
-    check_generation_length(model, settings.max_new_tokens)
-    folder = Path(settings.model) if Path(settings.model).is_dir() else None
-    splitter = SectionSplitter.load(settings.sections) if settings.sections else SectionSplitter.for_model(folder)
-    return report_pipeline(model, processor), splitter
-
-
-def report_pipeline(model: Any, processor: Any) -> XrayReportPipeline:
-    """The model's report pipeline around an already loaded model and processor (on the model's device)."""
-    return XrayReportPipeline(model=model, processor=processor, device=model.device)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cpu``, ``cuda`` and ``cuda:N`` after a check (other devices torch
-    names, such as ``meta`` or ``mps``, are refused: this project runs on CPUs and CUDA GPUs)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"--device {device}: not a device name (cpu, cuda, cuda:N or auto).") from error
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {device}: not a device this tool runs on (cpu, cuda, cuda:N or auto).")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine.")
-    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s).")
-    return resolved
 
 
 def load_study_images(
@@ -301,11 +160,51 @@ def read_ahead(batches: Iterable[Sequence[Study]], limits: ImageLimits = DEFAULT
                 future.cancel()
 
 
+def generate_reports(
+    pipe: XrayReportPipeline,
+    studies: Sequence[Study],
+    splitter: SectionSplitter,
+    settings: RunSettings,
+    progress: bool = False,
+) -> Iterator[tuple[list[dict[str, Any]], list[StudyError]]]:
+    """The output rows and errors of `studies`, batch by batch (`settings.batch_size` studies per `generate` call),
+    the next batch's images read while the current one is generated (`read_ahead`).
+
+    Args:
+        settings: the run's batch size, image limits, generation settings, heatmaps folder and prior-claim removal.
+        progress: show a progress bar counting studies.
+    """
+    limits = ImageLimits(settings.max_image_pixels, settings.max_aspect_ratio)
+    allow_pil_images_up_to(limits.max_pixels)
+    batches = (list(studies[start : start + settings.batch_size])
+               for start in range(0, len(studies), settings.batch_size))
+    with closing(read_ahead(batches, limits, pipe.processor.image_processor)) as reads:
+        for read in progress_bar(reads, total_studies=len(studies), disabled=not progress):
+            yield process_batch(pipe, read.studies, splitter, settings, limits, read=read)
+
+
+def allow_pil_images_up_to(max_pixels: int) -> None:
+    """PIL refuses images over its own decompression-bomb threshold whatever the run's limit; the run's limit, checked
+    from the header before decoding, is the one that applies (raised, never lowered, for this process)."""
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def progress_bar(batches: Iterable[Any], total_studies: int, disabled: bool) -> Iterator[Any]:
+    """`batches` as they come, with a progress bar (stderr) that counts their studies."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total_studies, unit="study", disable=disabled, desc="reports") as bar:
+        for batch in batches:
+            yield batch
+            bar.update(len(batch))
+
+
 def process_batch(
     pipe: XrayReportPipeline,
     batch: Sequence[Study],
     splitter: SectionSplitter,
-    settings: Any,
+    settings: RunSettings,
     limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
     read: ReadBatch | None = None,
 ) -> tuple[list[dict[str, Any]], list[StudyError]]:
@@ -356,33 +255,8 @@ def process_batch(
             errors += heatmap_errors
         structured = structure_report(output["generated_text"], output["has_prior"], settings.remove_prior_claims,
                                       splitter)
-        rows.append(_row(item.study, output, structured, heatmap_folder, seconds))
+        rows.append(report_row(item.study, output, structured, heatmap_folder, seconds))
     return rows, errors
-
-
-def _row(study: Study, output: dict[str, Any], structured: Any, heatmap_folder: str, seconds: float) -> dict[str, Any]:
-    notes = list(output["notes"])
-    if not output["finished"]:
-        notes.append(f"report cut at the token limit ({output['num_tokens']} tokens) before it ended")
-    return {
-        "study_id": study.study_id,
-        "generated": structured.report,
-        "findings": structured.findings,
-        "impression": structured.impression,
-        "reference": study.reference,
-        "frontal_image": str(study.frontal),
-        "lateral_image": str(study.lateral) if study.lateral else None,
-        "prior_image": str(study.prior) if study.prior else None,
-        **structured.labels,
-        "flags": structured.flags,
-        "num_flags": len(structured.flags),
-        "has_prior_image": output["has_prior"],
-        "num_views": sum(output["views"]),
-        "notes": notes,
-        "heatmaps": heatmap_folder,
-        "section_method": structured.section_method,
-        "seconds_per_study": round(seconds, 4),
-    }
 
 
 def _save_study_heatmaps(item: Any, output: dict[str, Any], processor: Any, folder: Path) -> tuple[str, list[StudyError]]:
@@ -407,19 +281,13 @@ def _generation_kwargs(settings: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "RESEARCH_NOTICE",
     "LoadedStudy",
     "ReadBatch",
-    "check_generation_length",
-    "check_model_folder",
-    "check_safetensors_file",
     "generate_for_studies",
-    "load_model_and_processor",
-    "load_reporter",
+    "generate_reports",
     "load_study_images",
     "process_batch",
+    "progress_bar",
     "read_ahead",
     "read_batch",
-    "report_pipeline",
-    "resolve_device",
 ]

@@ -20,7 +20,7 @@
 - no AVX2 (or not x86): fp32 (the int8 kernels need AVX2);
 - a CUDA GPU: bf16 (fp16 on GPUs without bf16).
 
-    from xray_report.inference.generation import load_model_and_processor
+    from xray_report.inference.loading import load_model_and_processor
     from xray_report.inference.precision import fast_recipe
 
     recipe = fast_recipe("cpu")            # recipe.dtype, recipe.quantize, recipe.reason
@@ -185,9 +185,35 @@ def fast_recipe(device: Any = "cpu") -> FastRecipe:
     return FastRecipe("float32", None, units.kind, "no AVX2: the int8 kernels need it, bf16 would be emulated")
 
 
-def check_precision(dtype: str, quantize: str | None) -> None:
-    """Raises `ValueError` for a dtype or quantisation this module does not know."""
-    if dtype not in DTYPES:
+@dataclass(frozen=True)
+class Precision:
+    """The precision a run uses: what `apply_precision` gets, and, when `--fast` chose it, the recipe's description."""
+
+    dtype: str
+    quantize: str | None = None
+    fast: str | None = None
+
+
+def choose_precision(dtype: str | None, quantize: str | None, fast: bool, device: Any) -> Precision:
+    """The precision of a run on `device`: `fast_recipe(device)` when `fast`, else `dtype` (default: float32 on a
+    CPU, bfloat16 on a GPU) and `quantize`.
+
+    Raises:
+        ValueError: `fast` together with a dtype or quantisation, or an unknown dtype or quantisation.
+    """
+    check_precision(dtype, quantize, fast)
+    if fast:
+        recipe = fast_recipe(device)
+        return Precision(recipe.dtype, recipe.quantize, recipe.describe())
+    return Precision(dtype or ("bfloat16" if torch.device(device).type == "cuda" else "float32"), quantize)
+
+
+def check_precision(dtype: str | None, quantize: str | None, fast: bool = False) -> None:
+    """Raises `ValueError` for a dtype or quantisation this module does not know, or for `fast` (`--fast`) together
+    with a dtype or quantisation (the recipe chooses both)."""
+    if fast and (dtype or quantize):
+        raise ValueError("--fast chooses the precision itself: drop --dtype / --quantize, or --fast.")
+    if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
@@ -246,5 +272,6 @@ def convert_conv1d_to_linear(module: nn.Module) -> int:
     return converted
 
 
-__all__ = ["DTYPES", "QUANTIZATIONS", "CpuMatrixUnits", "FastRecipe", "apply_precision", "check_precision",
-           "convert_conv1d_to_linear", "describe_cpu", "fast_recipe", "fold_batch_norms", "quantize_decoder_int8"]
+__all__ = ["DTYPES", "QUANTIZATIONS", "CpuMatrixUnits", "FastRecipe", "Precision", "apply_precision",
+           "check_precision", "choose_precision", "convert_conv1d_to_linear", "describe_cpu", "fast_recipe",
+           "fold_batch_norms", "quantize_decoder_int8"]

@@ -1,4 +1,5 @@
-"""Several processes on one output: `accelerate launch` / `torchrun` of the batch CLI.
+"""The processes and devices of a batch run: each process's device (`start_processes`), and several processes on
+one output (`accelerate launch` / `torchrun` of the batch CLI).
 
 Launched with ``WORLD_SIZE`` > 1 (``accelerate launch [--multi_gpu] --num_processes N .venv/bin/xray-report ...``,
 on GPUs or CPUs, one or many machines), every process discovers the same studies, drops those already done, and
@@ -16,9 +17,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from xray_report.results import AppendOnlyWriter, read_rows
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,33 @@ class ProcessGroup:
         return list(gather_object([value]))
 
 
+def start_processes(device: str = "cpu") -> tuple[ProcessGroup, torch.device]:
+    """This process's group and the device it runs on: `device` as asked (``auto`` / ``cuda`` in a launched group
+    mean this process's own GPU), checked by `resolve_device`."""
+    group = ProcessGroup.from_environment(device)
+    return group, resolve_device(group.device(device))
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cpu``, ``cuda`` and ``cuda:N`` after a check (other devices torch
+    names, such as ``meta`` or ``mps``, are refused: this project runs on CPUs and CUDA GPUs)."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"--device {device}: not a device name (cpu, cuda, cuda:N or auto).") from error
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device}: not a device this tool runs on (cpu, cuda, cuda:N or auto).")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine.")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    return resolved
+
+
 def share(items: Sequence[T], group: ProcessGroup) -> list[T]:
     """This process's share: every `group.count`-th item from `group.index` on."""
     return list(items[group.index :: group.count])
@@ -122,4 +153,5 @@ def merge_shards(writer: AppendOnlyWriter, key: Any = None, held: set[Any] | Non
     return written
 
 
-__all__ = ["ProcessGroup", "ids_in_shards", "merge_shards", "share", "shard_path", "shards_of"]
+__all__ = ["ProcessGroup", "ids_in_shards", "merge_shards", "resolve_device", "share", "shard_path", "shards_of",
+           "start_processes"]

@@ -1,4 +1,5 @@
-"""Structured output of a generated report: Findings / Impression sections, CheXpert labels, prior-comparison flags.
+"""Structured output of a generated report: Findings / Impression sections, CheXpert labels, prior-comparison flags,
+and a study's row in the batch output (`report_row`, `output_columns`).
 
 The section split is `xray_report.evaluation.sections` (a splitter fitted during training and saved next to the model, or
 the built-in rule); labels come from `xray_report.evaluation.label_report`, flags from `xray_report.evaluation.flag_prior_comparisons`.
@@ -11,6 +12,14 @@ from typing import Any
 
 from xray_report.evaluation import OBSERVATIONS, flag_prior_comparisons, label_report
 from xray_report.evaluation.sections import SectionSplitter
+
+from .studies import Study
+
+BASE_COLUMNS = ("study_id", "generated", "findings", "impression", "reference", "frontal_image", "lateral_image",
+                "prior_image")
+TAIL_COLUMNS = ("flags", "num_flags", "has_prior_image", "num_views", "notes", "heatmaps", "section_method",
+                "seconds_per_study")
+
 
 @dataclass
 class StructuredReport:
@@ -65,4 +74,44 @@ def structure_report(
     )
 
 
-__all__ = ["StructuredReport", "structure_report"]
+def report_row(study: Study, output: dict[str, Any], structured: StructuredReport, heatmap_folder: str,
+               seconds: float) -> dict[str, Any]:
+    """A study's row in the batch output (the columns of `output_columns`, in order).
+
+    Args:
+        output: the pipeline's output for the study (``notes``, ``finished``, ``num_tokens``, ``has_prior``,
+            ``views``).
+        heatmap_folder: the study's heatmap folder ("" without heatmaps).
+        seconds: the batch's time per study.
+    """
+    notes = list(output["notes"])
+    if not output["finished"]:
+        notes.append(f"report cut at the token limit ({output['num_tokens']} tokens) before it ended")
+    return {
+        "study_id": study.study_id,
+        "generated": structured.report,
+        "findings": structured.findings,
+        "impression": structured.impression,
+        "reference": study.reference,
+        "frontal_image": str(study.frontal),
+        "lateral_image": str(study.lateral) if study.lateral else None,
+        "prior_image": str(study.prior) if study.prior else None,
+        **structured.labels,
+        "flags": structured.flags,
+        "num_flags": len(structured.flags),
+        "has_prior_image": output["has_prior"],
+        "num_views": sum(output["views"]),
+        "notes": notes,
+        "heatmaps": heatmap_folder,
+        "section_method": structured.section_method,
+        "seconds_per_study": round(seconds, 4),
+    }
+
+
+def output_columns() -> list[str]:
+    """The batch output's columns (`report_row`): base fields, one column per CheXpert observation, then flags,
+    notes and timing."""
+    return [*BASE_COLUMNS, *OBSERVATIONS, *TAIL_COLUMNS]
+
+
+__all__ = ["BASE_COLUMNS", "TAIL_COLUMNS", "StructuredReport", "output_columns", "report_row", "structure_report"]

@@ -63,7 +63,7 @@ def write_record(folder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def demo(trained_model_dir):
     from xray_report.evaluation.sections import SectionSplitter
-    from xray_report.inference.generation import load_model_and_processor
+    from xray_report.inference.loading import load_model_and_processor
 
     model, processor = load_model_and_processor(trained_model_dir)
     return app.ReportDemo(model, processor, SectionSplitter.for_model(trained_model_dir))

@@ -13,7 +13,8 @@ import pytest
 
 from conftest import SHARED
 from xray_report.evaluation import OBSERVATIONS
-from xray_report.inference.cli import main, output_columns
+from xray_report.inference.cli import main
+from xray_report.inference.structured import output_columns
 from xray_report.results import read_rows
 from inference_fixtures import (  # noqa: F401
     LEARNED_REPORT,
@@ -161,7 +162,8 @@ def test_mixed_prior_batch_uses_previous_mask(report_tokenizer):
     """With a temporal model, studies without a prior share a batch: zeros and previous_mask False, and only the
     study with a prior passes through the temporal pooler."""
     from conftest import build_tiny_report_model, synthetic_radiograph, tiny_image_processor
-    from xray_report.inference.generation import LoadedStudy, generate_for_studies, report_pipeline
+    from xray_report.inference.generation import LoadedStudy, generate_for_studies
+    from xray_report.inference.loading import report_pipeline
     from xray_report.inference.studies import Study
     from processing import XrayReportProcessor, load_xray_image
 
@@ -246,7 +248,7 @@ def test_arguments_are_checked_before_any_work(tmp_path, arguments, message, cap
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_summary_counts_flags_only_where_no_prior_reached_the_model(tmp_path, fmt):
-    from xray_report.inference.cli import write_summary
+    from xray_report.inference.outputs import write_summary
     from xray_report.results import AppendOnlyWriter
 
     flag = {"label": "prior comparison", "phrase": "unchanged"}
@@ -278,7 +280,7 @@ def test_summary_counts_flags_only_where_no_prior_reached_the_model(tmp_path, fm
 
 
 def test_errors_file_is_jsonl_whatever_its_name_and_a_rerun_adds_no_duplicate(tmp_path):
-    from xray_report.inference.cli import ErrorLog
+    from xray_report.inference.outputs import ErrorLog
     from xray_report.inference.studies import StudyError
 
     path = tmp_path / "failures.log"
@@ -294,12 +296,12 @@ def test_errors_file_is_jsonl_whatever_its_name_and_a_rerun_adds_no_duplicate(tm
 
 
 def test_progress_bar_counts_studies_unless_disabled(capsys):
-    from xray_report.inference.cli import _progress
+    from xray_report.inference.generation import progress_bar
 
     batches = [["s1", "s2"], ["s3"]]
-    assert list(_progress(batches, 3, disabled=True)) == batches
+    assert list(progress_bar(batches, 3, disabled=True)) == batches
     assert capsys.readouterr().err == ""
-    assert list(_progress(batches, 3, disabled=False)) == batches
+    assert list(progress_bar(batches, 3, disabled=False)) == batches
     shown = capsys.readouterr().err.replace("\r", "\n").splitlines()[-1]
     assert shown.startswith("reports: 100%") and "3/3" in shown and "study" in shown  # rate in study/s or s/study
 
@@ -402,17 +404,22 @@ def test_log_lines_show_level_and_logger(tmp_path, monkeypatch, capsys):
 def test_precision_defaults_follow_the_device(tmp_path, monkeypatch, device, options, expected):
     import torch
 
-    from xray_report.inference import generation
+    from types import SimpleNamespace
+
+    from xray_report.inference import loading, processes
 
     write_png(tmp_path / "a.png", seed=1)
-    loaded = []
+    loaded, choose = [], loading.choose_precision
 
-    def recording(model, device_name, dtype=None, quantize=None):
-        loaded.append((device_name, dtype, quantize))
-        raise ValueError("stop after loading")
+    def choosing(dtype, quantize, fast, chosen_device):
+        precision = choose(dtype, quantize, fast, chosen_device)
+        loaded.append((str(chosen_device), precision.dtype, precision.quantize))
+        raise ValueError("stop after choosing the precision")
 
-    monkeypatch.setattr(generation, "resolve_device", lambda name: torch.device(device))
-    monkeypatch.setattr(generation, "load_model_and_processor", recording)
+    monkeypatch.setattr(processes, "resolve_device", lambda name: torch.device(device))
+    monkeypatch.setattr(loading, "load_unprepared_model", lambda name, chosen_device: (SimpleNamespace(), None))
+    monkeypatch.setattr(loading, "check_generation_length", lambda model, budget: None)
+    monkeypatch.setattr(loading, "choose_precision", choosing)
     assert main([str(tmp_path / "a.png"), "--model", "m", "-o", str(tmp_path / "o.csv"), *options]) == 2
     assert loaded == [expected]
 

@@ -12,14 +12,10 @@ from transformers.utils import logging as hf_logging
 
 from conftest import synthetic_radiograph
 from inference_fixtures import MARKER_REPORT, PLAIN_REPORT, marker_model_dir  # noqa: F401
-from xray_report.inference import generation
-from xray_report.inference.generation import (
-    LoadedStudy,
-    generate_for_studies,
-    load_model_and_processor,
-    report_pipeline,
-    resolve_device,
-)
+from xray_report.inference import loading
+from xray_report.inference.generation import LoadedStudy, generate_for_studies
+from xray_report.inference.loading import load_model_and_processor, report_pipeline
+from xray_report.inference.processes import resolve_device
 from xray_report.inference.studies import Study
 
 
@@ -36,7 +32,7 @@ def test_an_impossible_recipe_is_refused_before_loading(marker_model_dir: Path, 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the recipe was checked")
 
-    monkeypatch.setattr(generation.AutoModelForImageTextToText, "from_pretrained", never)
+    monkeypatch.setattr(loading.AutoModelForImageTextToText, "from_pretrained", never)
     with pytest.raises(ValueError, match="quantize must be one of"):
         load_model_and_processor(marker_model_dir, quantize="int4")
     with pytest.raises(ValueError, match="dtype must be one of"):

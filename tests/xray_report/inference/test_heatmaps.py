@@ -10,7 +10,7 @@ import torch
 
 import xray_report.inference.heatmaps as heatmaps
 from conftest import synthetic_radiograph
-from xray_report.inference.generation import load_model_and_processor, report_pipeline
+from xray_report.inference.loading import load_model_and_processor, report_pipeline
 from inference_fixtures import LEARNED_SENTENCES, trained_model_dir  # noqa: F401
 
 

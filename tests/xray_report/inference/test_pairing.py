@@ -66,7 +66,7 @@ def test_a_resumed_run_pairs_the_remaining_studies_right(tmp_path: Path, marker_
 
 def test_the_pipeline_keeps_study_order_across_batch_sizes_and_beams(tmp_path: Path, marker_model_dir: Path) -> None:
     from processing import load_xray_image
-    from xray_report.inference.generation import load_model_and_processor, report_pipeline
+    from xray_report.inference.loading import load_model_and_processor, report_pipeline
 
     _study_csv(tmp_path)
     pipe = report_pipeline(*load_model_and_processor(marker_model_dir))
@@ -81,7 +81,7 @@ def test_the_pipeline_keeps_study_order_across_batch_sizes_and_beams(tmp_path: P
 def test_the_pipeline_refuses_several_reports_per_study(tmp_path: Path, marker_model_dir: Path) -> None:
     """Several returned sequences per study would be split one row per study, i.e. given to the wrong studies."""
     from processing import load_xray_image
-    from xray_report.inference.generation import load_model_and_processor, report_pipeline
+    from xray_report.inference.loading import load_model_and_processor, report_pipeline
 
     _study_csv(tmp_path)
     pipe = report_pipeline(*load_model_and_processor(marker_model_dir))
@@ -169,7 +169,7 @@ def test_heatmap_failures_keep_the_report_and_notes_say_what_was_ignored(
 def test_device_resolution() -> None:
     import torch
 
-    from xray_report.inference.generation import resolve_device
+    from xray_report.inference.processes import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")

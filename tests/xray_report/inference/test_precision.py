@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import build_tiny_report_model, synthetic_radiograph
-from xray_report.inference.generation import load_model_and_processor, report_pipeline
+from xray_report.inference.loading import load_model_and_processor, report_pipeline
 from xray_report.inference.precision import apply_precision, convert_conv1d_to_linear, fold_batch_norms
 from inference_fixtures import LEARNED_REPORT, trained_model_dir  # noqa: F401
 
@@ -194,14 +194,15 @@ def test_process_batch_gives_the_same_rows_with_images_read_ahead(tmp_path, trai
     from inference_fixtures import write_png
     from xray_report.evaluation.sections import SectionSplitter
     from xray_report.inference.cli import build_parser, run_settings
-    from xray_report.inference.generation import load_reporter, process_batch, read_ahead, read_batch
+    from xray_report.inference.generation import process_batch, read_ahead, read_batch
+    from xray_report.inference.loading import load_reporter
     from xray_report.inference.studies import Study
 
     studies = [Study(f"s{index}", write_png(tmp_path / f"s{index}.png", seed=index), source="test")
                for index in range(3)]
-    settings = run_settings(build_parser().parse_args(["x.png", "--model", str(trained_model_dir), "-o", "o.csv"]),
-                            "cpu")
-    pipe, splitter = load_reporter(settings)
+    settings = run_settings(build_parser().parse_args(["x.png", "--model", str(trained_model_dir), "-o", "o.csv"]))
+    reporter = load_reporter(settings, torch.device("cpu"))
+    pipe, splitter = reporter.pipe, reporter.splitter
     in_turn, _ = process_batch(pipe, studies, splitter, settings)
     ahead = next(read_ahead([studies], image_processor=pipe.processor.image_processor))
     read_first, _ = process_batch(pipe, studies, splitter, settings, read=ahead)

@@ -93,12 +93,12 @@ def test_the_shard_of_a_csv_output_is_jsonl(tmp_path):
 def test_every_process_reads_what_is_done_before_any_process_writes(tmp_path, trained_model_dir, monkeypatch):
     """A fast process must not write a row before a slow one has read the output and shards: the slow one would
     count that study as done and leave its own share's studies to no one."""
-    from xray_report.inference import cli
+    from xray_report.inference import cli, outputs
 
     events: list[str] = []
-    read_done = cli._Outputs.done_ids
+    read_done = outputs.BatchOutputs.done_ids
     write_rows = AppendOnlyWriter.write_rows
-    monkeypatch.setattr(cli._Outputs, "done_ids", lambda self: events.append("read done") or read_done(self))
+    monkeypatch.setattr(outputs.BatchOutputs, "done_ids", lambda self: events.append("read done") or read_done(self))
     monkeypatch.setattr(ProcessGroup, "wait_for_everyone", lambda self: events.append("wait for everyone"))
     monkeypatch.setattr(AppendOnlyWriter, "write_rows",
                         lambda self, rows: events.append("write") or write_rows(self, rows))
