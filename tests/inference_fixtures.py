@@ -86,17 +86,31 @@ _SAVED_DIRS: dict[tuple[str, int], Path] = {}
 MODEL_CACHE_ENV = "XRAY_REPORT_TEST_MODEL_CACHE"
 
 
+def _run_folder(tmp_path_factory) -> Path:
+    """This test run's own temporary folder: with several workers (pytest -n), the folder all of them share."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 def _trained_once(name: str, train, tokenizer, tmp_path_factory) -> Path:
-    """Trains `train(tokenizer)` once per test session and tokenizer, checks it learnt, saves model + processor."""
+    """Trains `train(tokenizer)` once per test run and tokenizer, checks it learnt, saves model + processor.
+
+    With several workers the first to ask trains while the others wait on a file lock, then all load that folder.
+    """
     key = (name, id(tokenizer))
     if key not in _SAVED_DIRS:
+        from filelock import FileLock
+
         cache = os.environ.get(MODEL_CACHE_ENV)
-        folder = Path(cache) / f"{name}-{len(tokenizer)}" if cache else tmp_path_factory.mktemp(name)
-        if not (folder / "config.json").is_file():
-            model, processor, loss = train(tokenizer)
-            assert loss < 0.05, f"the {name} did not learn its reports (loss {loss:.3f})"
-            model.save_pretrained(folder)
-            processor.save_pretrained(folder)
+        root = Path(cache) if cache else _run_folder(tmp_path_factory) / "trained-models"
+        folder = root / f"{name}-{len(tokenizer)}"
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):
+            if not (folder / "config.json").is_file():
+                model, processor, loss = train(tokenizer)
+                assert loss < 0.05, f"the {name} did not learn its reports (loss {loss:.3f})"
+                model.save_pretrained(folder)
+                processor.save_pretrained(folder)
         _SAVED_DIRS[key] = folder
     return _SAVED_DIRS[key]
 
