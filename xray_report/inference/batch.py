@@ -61,7 +61,7 @@ def run_batch(job: BatchJob) -> BatchResult:
         logger.info("%s", precision.fast)
     logger.info("sections: %s splitter; precision %s%s", reporter.splitter.method, precision.dtype,
                 f" + {precision.quantize} decoder" if precision.quantize else "")
-    with BatchOutputs(job.output, job.fmt, job.errors, group) as outputs:
+    with BatchOutputs(job.output, job.fmt, job.errors, group, inputs=job.inputs) as outputs:
         todo = outputs.claim(studies, input_errors, reporter.model_facts, settings)
         for rows, errors in generate_reports(reporter.pipe, todo, reporter.splitter, settings,
                                              progress=job.progress and group.is_main):

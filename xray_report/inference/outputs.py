@@ -88,9 +88,16 @@ class BatchOutputs:
     """Where a process writes: the output and errors files (a single process), or its own shards of them (one of
     several processes; the main process also holds the output and errors files, to merge the shards into at the
     end). Every file is locked while open; a failure to open or write one (a file system error, another run holding
-    it, a damaged or foreign file) leaves as an `OutputError`."""
+    it, a damaged or foreign file) leaves as an `OutputError`.
 
-    def __init__(self, output: Path, fmt: str, errors: Path, group: ProcessGroup) -> None:
+    Args:
+        inputs: the run's inputs: the output and errors files must be apart from them and from each other's files
+            (`check_output_paths`, checked here before anything is opened).
+    """
+
+    def __init__(self, output: Path, fmt: str, errors: Path, group: ProcessGroup,
+                 inputs: Sequence[str | Path] = ()) -> None:
+        check_output_paths(output, errors, inputs)
         self.output, self.fmt, self.errors_path, self.group = output, fmt, errors, group
         self._open: list[Any] = []
         self.written = self.failed = 0

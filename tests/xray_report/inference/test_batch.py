@@ -4,8 +4,11 @@ the argument namespace never leaves the CLI module."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
+
+import pytest
 
 from conftest import REPO_ROOT
 from inference_fixtures import trained_model_dir, write_png  # noqa: F401
@@ -36,6 +39,12 @@ def test_a_job_built_in_code_runs_like_the_cli(tmp_path: Path, trained_model_dir
     assert summary["this_run"]["written"] == 3 and summary["this_run"]["failed"] == 1
 
     assert run_batch(job) == BatchResult(studies_found=4, resumed=3, written=0, failed=1, input_errors=0)
+
+    listing = tmp_path / "list.csv"
+    listing.write_text("study_id,frontal\n")
+    with pytest.raises(ValueError, match="is one of the inputs"):  # checked as the CLI checks it, nothing written
+        run_batch(dataclasses.replace(job, inputs=(listing,), output=listing, fmt="csv"))
+    assert listing.read_text() == "study_id,frontal\n"
 
 
 def test_the_argument_namespace_stays_in_the_cli_module() -> None:
