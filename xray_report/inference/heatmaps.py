@@ -295,10 +295,12 @@ def study_folder_name(study_id: str) -> str:
 
 
 def save_heatmaps(heatmaps: StudyHeatmaps, folder: str | Path, study_id: str) -> Path:
-    """Writes `<folder>/<study_folder_name(study_id)>/sentence_<i>_<view>.png` figures and a `sentences.json` index;
-    returns that study folder.
+    """Writes `<folder>/<study_folder_name(study_id)>/sentence_<number>_<view>.png` figures and a `sentences.json`
+    index; returns that study folder.
 
-    The index holds the study id and, per sentence, its text, the per-view attention shares and the PNG file names.
+    The index holds the study id and, per sentence, its `index` in the pipeline's ``sentences`` (from 0), its
+    `number` (from 1: the number in its caption and file names), its text, the per-view attention shares and the
+    PNG file names.
     Writing the same study again replaces its earlier files.
 
     Raises:
@@ -312,10 +314,11 @@ def save_heatmaps(heatmaps: StudyHeatmaps, folder: str | Path, study_id: str) ->
         for view, figure in enumerate(figures):
             if figure is None:
                 continue
-            path = target / f"sentence_{item.index:02d}_{VIEW_NAMES[view]}.png"
+            path = target / f"sentence_{item.index + 1:02d}_{VIEW_NAMES[view]}.png"
             figure.save(path)
             files[VIEW_NAMES[view]] = path.name
-        index.append({"index": item.index, "sentence": item.sentence, "view_mass": item.view_mass, "files": files})
+        index.append({"index": item.index, "number": item.index + 1, "sentence": item.sentence,
+                      "view_mass": item.view_mass, "files": files})
     (target / INDEX_FILE).write_text(
         json.dumps(
             {"study_id": study_id, "report": heatmaps.report, "grid_size": heatmaps.grid_size, "sentences": index},

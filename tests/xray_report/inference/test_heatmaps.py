@@ -108,6 +108,11 @@ def test_token_index_maps_to_view_row_and_column(loaded, tmp_path):
     written = sorted(folder.glob("*.png"))
     assert len(written) == 2 * len(LEARNED_SENTENCES)
     assert sorted(name for s in index["sentences"] for name in s["files"].values()) == [p.name for p in written]
+    captions = result.captions()
+    for entry, sentence_captions in zip(index["sentences"], captions):  # one number for caption, file and index
+        assert entry["number"] == entry["index"] + 1
+        assert all(caption.startswith(f"{entry['number']}. ") for caption in sentence_captions)
+        assert all(name.startswith(f"sentence_{entry['number']:02d}_") for name in entry["files"].values())
 
 
 def test_heatmaps_cost_nothing_when_off(loaded, monkeypatch):
