@@ -7,7 +7,8 @@
 3. `loading.load_reporter`: the model checked, loaded and put in its precision (`--fast`'s choice made here);
 4. `outputs.BatchOutputs`: the output opened and locked, finished studies skipped, the run put on record;
 5. `generation.generate_reports`: this process's studies, batch by batch, written as they come;
-6. `outputs.BatchOutputs.finish`: shards merged, the summary written.
+6. `outputs.BatchOutputs.finish`: shards merged and every process's counts gathered; the main process then writes
+   the summary (`outputs.BatchOutputs.write_summary`).
 """
 
 from __future__ import annotations
@@ -30,13 +31,23 @@ logger = logging.getLogger("xray_report")
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch run did (the main process: all processes together; another process: its own share)."""
+    """What a batch run did.
+
+    Attributes:
+        studies_found, input_errors: the studies and the input errors discovery found (every process finds all).
+        resumed: the studies found that were already in the output.
+        written, failed: the reports written and the studies that failed (the main process: all processes together;
+            another process: its own share).
+        rows_before: the studies the output (and its shards) held before this run, whichever inputs they came from.
+        is_main: this is the main process (the only one that writes the summary).
+    """
 
     studies_found: int
     resumed: int
     written: int
     failed: int
     input_errors: int
+    rows_before: int = 0
     is_main: bool = True
 
 
@@ -69,13 +80,13 @@ def run_batch(job: BatchJob) -> BatchResult:
         per_process = outputs.finish()
         if not group.is_main:
             return BatchResult(len(studies), outputs.resumed, outputs.written, outputs.failed, len(input_errors),
-                               is_main=False)
+                               outputs.rows_before, is_main=False)
         result = BatchResult(len(studies), outputs.resumed, sum(p["written"] for p in per_process),
-                             sum(p["failed"] for p in per_process), len(input_errors))
+                             sum(p["failed"] for p in per_process), len(input_errors), outputs.rows_before)
         outputs.write_summary({"finished": True, "studies_found": result.studies_found, "resumed": result.resumed,
                                "written": result.written, "failed": result.failed,
                                "input_errors": result.input_errors, "processes": group.count,
-                               "by_process": per_process, "seconds": round(time.perf_counter() - started, 2)})
+                               "by_process": per_process}, started=started)
     return result
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from xray_report.results import SUFFIX_FORMATS, infer_format
 
 from .notice import RESEARCH_NOTICE
 from .outputs import OutputError, check_output_paths, run_files
-from .precision import DTYPES, QUANTIZATIONS, check_precision
+from .precision import DTYPES, QUANTIZATIONS
 from .settings import BatchJob, RunSettings
 from .studies import StudyInputError
 
@@ -116,15 +115,15 @@ def run(args: argparse.Namespace) -> int:
         logger.warning("no image, study folder or study list was found in %s: nothing to do",
                        ", ".join(str(item) for item in job.inputs))
     logger.warning(RESEARCH_NOTICE)
-    if result.written == 0 and failures > 0 and not result.resumed:
+    if result.written == 0 and failures > 0 and not result.rows_before:
         logger.error("every study failed: see %s", job.errors)
         return EXIT_ALL_FAILED
     return EXIT_OK
 
 
 def batch_job(args: argparse.Namespace) -> BatchJob:
-    """The batch job the arguments ask for, checked (`check_arguments`, `check_output_paths`) before anything is
-    loaded.
+    """The batch job the arguments ask for, checked before anything is loaded: the settings (`RunSettings` checks
+    itself), the CLI's own checks (`check_arguments`), then the output paths (`check_output_paths`).
 
     Raises:
         ValueError: impossible settings, or output paths that collide with the inputs or with each other.
@@ -133,30 +132,21 @@ def batch_job(args: argparse.Namespace) -> BatchJob:
     settings = run_settings(args)
     check_arguments(args)
     errors = args.errors or args.output.with_name(args.output.name + ".errors.jsonl")
-    check_output_paths(args.output, errors, args.inputs)
     own_files = [*run_files(args.output), *run_files(errors), *([args.heatmaps] if args.heatmaps else [])]
-    return BatchJob(
+    job = BatchJob(
         inputs=tuple(Path(item) for item in args.inputs), output=args.output,
         fmt=infer_format(args.output, args.format), errors=errors, settings=settings, own_files=tuple(own_files),
         fast=args.fast, progress=not args.no_progress,
     )
+    check_output_paths(job.output, job.errors, job.inputs)
+    return job
 
 
 def check_arguments(args: argparse.Namespace) -> None:
-    """Refuses impossible settings before anything is loaded (exit status 2, the reason named)."""
-    for name in ("batch_size", "num_beams", "max_new_tokens", "max_image_pixels"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
-    if not args.max_aspect_ratio >= 1:  # NaN too
-        raise ValueError(f"--max-aspect-ratio must be at least 1, got {args.max_aspect_ratio}.")
-    check_precision(args.dtype, args.quantize, args.fast)
-    if args.quantize and args.device not in ("cpu", "auto"):
-        raise ValueError(f"--quantize {args.quantize} is a CPU recipe; on --device {args.device} use --dtype instead.")
+    """The checks of arguments that are not run settings (exit status 2, the reason named): the projections table
+    exists, and `--format` agrees with the output's suffix."""
     if args.projections is not None and not args.projections.is_file():
         raise ValueError(f"--projections {args.projections}: no such file.")
-    if not math.isfinite(args.max_aspect_ratio):
-        raise ValueError(f"--max-aspect-ratio must be a finite number, got {args.max_aspect_ratio}.")
     suffix_format = SUFFIX_FORMATS.get(args.output.suffix.lower())
     if args.format and suffix_format and args.format != suffix_format:
         raise ValueError(f"--format {args.format} contradicts the output's suffix ({args.output.name}); "
@@ -164,8 +154,12 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def run_settings(args: argparse.Namespace) -> RunSettings:
-    """The run's settings as asked; the dtype stays None (the device's default, or `--fast`'s choice) until the
-    device is known."""
+    """The run's settings as asked, checked (`RunSettings`); the dtype stays None (the device's default, or
+    `--fast`'s choice) until the device is known.
+
+    Raises:
+        ValueError: an impossible setting, naming its option.
+    """
     return RunSettings(
         model=str(args.model), batch_size=args.batch_size, device=args.device, dtype=args.dtype,
         quantize=args.quantize, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,

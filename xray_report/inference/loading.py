@@ -54,7 +54,7 @@ def load_reporter(settings: RunSettings, device: torch.device, fast: bool = Fals
     `ValueError` naming it; the CLI checks the precision it is asked for before loading, `check_precision`).
 
     Args:
-        settings: the run's model, dtype, quantize (None: the device's default, or `fast`'s choice),
+        settings: the run's model, dtype (None: the device's default, or `fast`'s choice), quantize,
             max_new_tokens and sections.
         device: the device this process runs on (`xray_report.inference.processes.start_processes`).
         fast: choose the fastest precision for `device` (`xray_report.inference.precision.fast_recipe`).

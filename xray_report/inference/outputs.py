@@ -138,6 +138,7 @@ class BatchOutputs:
         done = self.done_ids()
         if done:
             check_same_writer(self.output, model, settings, len(done))
+        self.rows_before = len(done)
         self.resumed = len([study for study in studies if study.study_id in done])
         self.run_facts = {"cli_version": cli_version(), "model": dict(model), "settings": asdict(settings)}
         if self.group.is_main:
@@ -171,15 +172,16 @@ class BatchOutputs:
         return self.group.gather({"process": self.group.index, "studies": self.todo, "written": self.written,
                                   "failed": self.failed})
 
-    def write_summary(self, facts: Mapping[str, Any]) -> None:
-        """The summary of the finished run: the model and settings on record, `facts` (this run's counts), and the
-        errors file against the output (`errors_file_facts`)."""
+    def write_summary(self, facts: Mapping[str, Any], started: float) -> None:
+        """The summary of the finished run: the model and settings on record, `facts` (this run's counts), the
+        errors file against the output (`errors_file_facts`) and the seconds since `started` (`time.perf_counter`)."""
         errors_file = errors_file_facts(self.errors_path, self.output, self.fmt)
-        write_summary(self.output, self.fmt, {**self.run_facts, "this_run": {**facts, "errors_file": errors_file}})
         if errors_file["written_since"]:
             logger.info("%d studies of %s were written since they failed (the errors file keeps the earlier "
                         "failures as a log): %s", len(errors_file["written_since"]), self.errors_path,
                         ", ".join(errors_file["written_since"][:10]))
+        this_run = {**facts, "errors_file": errors_file, "seconds": round(time.perf_counter() - started, 2)}
+        write_summary(self.output, self.fmt, {**self.run_facts, "this_run": this_run})
 
     def _keep(self, item: Any) -> Any:
         self._open.append(item)

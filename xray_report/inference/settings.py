@@ -1,13 +1,17 @@
 """What a batch run is asked to do (`BatchJob`) and the settings its summary records (`RunSettings`).
 
 The CLI turns its arguments into a `BatchJob` once; every step after it gets the fields it needs from there, never
-the argument namespace.
+the argument namespace. Both classes check themselves when built, so a job built in code is refused as the CLI's
+arguments would be.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from .precision import check_precision
 
 REPORT_SETTINGS = ("dtype", "quantize", "num_beams", "max_new_tokens", "remove_prior_claims", "projections",
                    "sections")
@@ -36,6 +40,21 @@ class RunSettings:
     fast: str | None = None
     """With `--fast`: the recipe chosen for this machine and why (`FastRecipe.describe`)."""
 
+    def __post_init__(self) -> None:
+        """Refuses impossible settings, naming the command-line option (`ValueError`)."""
+        for name in ("batch_size", "num_beams", "max_new_tokens", "max_image_pixels"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+        if not self.max_aspect_ratio >= 1:  # NaN too
+            raise ValueError(f"--max-aspect-ratio must be at least 1, got {self.max_aspect_ratio}.")
+        if not math.isfinite(self.max_aspect_ratio):
+            raise ValueError(f"--max-aspect-ratio must be a finite number, got {self.max_aspect_ratio}.")
+        check_precision(self.dtype, self.quantize)
+        if self.quantize and self.device not in ("cpu", "auto"):
+            raise ValueError(f"--quantize {self.quantize} is a CPU recipe; on --device {self.device} use --dtype "
+                             "instead.")
+
 
 @dataclass(frozen=True)
 class BatchJob:
@@ -59,6 +78,10 @@ class BatchJob:
     own_files: tuple[Path, ...] = ()
     fast: bool = False
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuses `--fast` together with `--dtype` / `--quantize` (`ValueError`): the recipe chooses both."""
+        check_precision(self.settings.dtype, self.settings.quantize, self.fast)
 
 
 __all__ = ["REPORT_SETTINGS", "BatchJob", "RunSettings"]

@@ -81,7 +81,7 @@ def test_folder_csv_and_dicom_to_structured_rows_with_errors(tmp_path, study_tre
     assert "not a medical device" in summary["notice"]
     assert Path(row["heatmaps"]).parent == tmp_path / "maps" and Path(row["heatmaps"]).name.startswith("s1-")
     assert sorted(p.name for p in Path(row["heatmaps"]).iterdir()) == sorted(
-        [f"sentence_0{i}_{v}.png" for i in range(3) for v in ("frontal", "lateral")] + ["sentences.json"]
+        [f"sentence_0{i}_{v}.png" for i in range(1, 4) for v in ("frontal", "lateral")] + ["sentences.json"]
     )
 
 
@@ -448,14 +448,14 @@ def test_explicit_format_wins_over_the_suffix_and_the_run_logs_what_it_does(tmp_
 
 @pytest.mark.parametrize(("device", "allowed"), [("cpu", True), ("auto", True), ("cuda", False), ("cuda:1", False)])
 def test_int8_quantisation_is_a_cpu_recipe(device, allowed):
-    from xray_report.inference.cli import build_parser, check_arguments
+    from xray_report.inference.cli import build_parser, run_settings
 
     args = build_parser().parse_args(["a.png", "--model", "m", "-o", "o.csv", "--quantize", "int8", "--device", device])
     if allowed:
-        check_arguments(args)
+        run_settings(args)
     else:
         with pytest.raises(ValueError, match=f"^--quantize int8 is a CPU recipe; on --device {device} use --dtype"):
-            check_arguments(args)
+            run_settings(args)
 
 
 def test_failure_count_spans_batches_and_the_bar_counts_studies(tmp_path, trained_model_dir, caplog, capsys):
