@@ -12,6 +12,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO_ROOT / "configs" / "tiny_cpu.yaml"
 
 
+def random_model_batch(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A training batch of random tiny-model inputs: 4 studies (one frontal-only), 64 px views, 12 label tokens."""
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "pixel_values": torch.rand(4, 2, 3, 64, 64, generator=generator),
+        "view_mask": torch.tensor([[True, True], [True, False], [True, True], [True, True]]),
+        "labels": torch.randint(0, 200, (4, 12), generator=generator),
+    }
+
+
 def write_studies(data_dir: Path, num_studies: int = 40, seed: int = 0, same_report: bool = False) -> Path:
     """Writes synthetic studies in the Kaggle layout; `same_report` gives every study study 1's report text
     (every label sequence then has the same length, so a token mean equals a mean of per-batch means)."""

@@ -66,8 +66,7 @@ def load_reporter(settings: RunSettings, device: torch.device, fast: bool = Fals
     model = apply_precision(model, dtype=precision.dtype, quantize=precision.quantize)
     folder = Path(settings.model) if Path(settings.model).is_dir() else None
     splitter = SectionSplitter.load(settings.sections) if settings.sections else SectionSplitter.for_model(folder)
-    return Reporter(XrayReportPipeline(model=model, processor=processor, device=model.device), splitter, precision,
-                    model_facts)
+    return Reporter(report_pipeline(model, processor), splitter, precision, model_facts)
 
 
 def load_model_and_processor(

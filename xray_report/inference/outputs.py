@@ -175,13 +175,14 @@ class BatchOutputs:
     def write_summary(self, facts: Mapping[str, Any], started: float) -> None:
         """The summary of the finished run: the model and settings on record, `facts` (this run's counts), the
         errors file against the output (`errors_file_facts`) and the seconds since `started` (`time.perf_counter`)."""
-        errors_file = errors_file_facts(self.errors_path, self.output, self.fmt)
+        rows = read_rows(self.output, self.fmt)  # read once, for the errors file's facts and the flag rates
+        errors_file = errors_file_facts(self.errors_path, {str(row["study_id"]) for row in rows})
         if errors_file["written_since"]:
             logger.info("%d studies of %s were written since they failed (the errors file keeps the earlier "
                         "failures as a log): %s", len(errors_file["written_since"]), self.errors_path,
                         ", ".join(errors_file["written_since"][:10]))
         this_run = {**facts, "errors_file": errors_file, "seconds": round(time.perf_counter() - started, 2)}
-        write_summary(self.output, self.fmt, {**self.run_facts, "this_run": this_run})
+        write_summary(self.output, self.fmt, {**self.run_facts, "this_run": this_run}, rows=rows)
 
     def _keep(self, item: Any) -> Any:
         self._open.append(item)
@@ -233,26 +234,30 @@ class ErrorLog:
         self.writer.close()
 
 
-def errors_file_facts(errors: Path, output: Path, fmt: str) -> dict[str, Any]:
+def errors_file_facts(errors: Path, written: set[str]) -> dict[str, Any]:
     """What the errors file (a log of failed attempts, kept across reruns) says against the output now: how many
-    studies it lists, and which of them have been written since (a rerun after the file was fixed)."""
+    studies it lists, and which of them have been written since (a rerun after the file was fixed).
+
+    Args:
+        written: the study ids in the output.
+    """
     try:
         failed_ids = {str(row["study_id"]) for row in read_rows(errors, "jsonl")} if errors.is_file() else set()
     except ResultFileError:
         return {"studies": None, "written_since": [], "note": "the errors file has damaged lines"}
-    written = {str(row["study_id"]) for row in read_rows(output, fmt)} if output.is_file() else set()
     return {"studies": len(failed_ids), "written_since": sorted(failed_ids & written)}
 
 
-def write_summary(output: Path, fmt: str, run_facts: Mapping[str, Any] | None = None) -> Path:
+def write_summary(output: Path, fmt: str, run_facts: Mapping[str, Any] | None = None,
+                  rows: Sequence[Mapping[str, Any]] | None = None) -> Path:
     """`<output>.summary.json`: the notice, `run_facts` (the CLI writes its version, the model: folder, weights'
-    SHA-256, provenance; the settings; this run's counts and seconds), and prior-comparison flag rates over every row of the
-    output (resumed rows too).
+    SHA-256, provenance; the settings; this run's counts and seconds), and prior-comparison flag rates over every
+    row of the output (resumed rows too; `rows`: the output's rows when the caller has read them already).
 
     The rates count the flagged sentences recorded in the ``flags`` column, so they hold whether or not the
     sentences were removed from the report.
     """
-    rows = read_rows(output, fmt)
+    rows = read_rows(output, fmt) if rows is None else rows
     no_prior = [row for row in rows if str(row.get("has_prior_image")).lower() not in ("true", "1")]
     flags = [_as_list(row.get("flags")) for row in no_prior]
     by_label = Counter(flag.get("label", "?") for row_flags in flags for flag in row_flags)

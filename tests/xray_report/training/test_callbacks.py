@@ -5,15 +5,7 @@ from __future__ import annotations
 import torch
 
 from conftest import build_tiny_report_model
-
-
-def _batch(model, seed: int = 0):
-    generator = torch.Generator().manual_seed(seed)
-    return {
-        "pixel_values": torch.rand(4, 2, 3, 64, 64, generator=generator),
-        "view_mask": torch.tensor([[True, True], [True, False], [True, True], [True, True]]),
-        "labels": torch.randint(0, 200, (4, 12), generator=generator),
-    }
+from training_fixtures import random_model_batch
 
 
 def test_frozen_encoder_gets_no_gradients_and_keeps_weights_and_statistics(report_tokenizer):
@@ -27,7 +19,7 @@ def test_frozen_encoder_gets_no_gradients_and_keeps_weights_and_statistics(repor
     assert encoder_is_frozen(model)
     for step in range(2):
         model.train()  # what Trainer does before every step
-        model(**_batch(model, step)).loss.backward()
+        model(**random_model_batch(step)).loss.backward()
         assert all(p.grad is None for p in model.encoder.parameters())
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -38,7 +30,7 @@ def test_frozen_encoder_gets_no_gradients_and_keeps_weights_and_statistics(repor
     set_encoder_frozen(model, False)
     model.train()
     assert model.encoder.training
-    model(**_batch(model, 5)).loss.backward()
+    model(**random_model_batch(5)).loss.backward()
     assert all(p.grad is not None for p in model.encoder.parameters())
     optimizer.step()
     assert any(not torch.equal(v, encoder_before[k]) for k, v in model.encoder.state_dict().items())

@@ -5,15 +5,7 @@ from __future__ import annotations
 import torch
 
 from conftest import build_tiny_report_model
-
-
-def _batch(model, seed: int = 0):
-    generator = torch.Generator().manual_seed(seed)
-    return {
-        "pixel_values": torch.rand(4, 2, 3, 64, 64, generator=generator),
-        "view_mask": torch.tensor([[True, True], [True, False], [True, True], [True, True]]),
-        "labels": torch.randint(0, 200, (4, 12), generator=generator),
-    }
+from training_fixtures import random_model_batch
 
 
 def test_model_parts():
@@ -65,7 +57,7 @@ def test_the_trainer_takes_the_models_loss_and_smooths_only_training_steps(repor
     args = ReportTrainingArguments(output_dir=str(tmp_path), label_smoothing_factor=0.1, use_cpu=True,
                                    report_to="none")
     trainer = XrayReportTrainer(model=model, args=args)
-    batch = _batch(model)
+    batch = random_model_batch()
     model.train()
     loss, outputs = trainer.compute_loss(model, batch, return_outputs=True)
     logits = outputs.logits.reshape(-1, outputs.logits.shape[-1])
